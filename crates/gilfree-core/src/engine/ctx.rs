@@ -1,0 +1,242 @@
+//! One call's context: its thread setting, cancel flag, progress counter and the hook the
+//! calling thread runs while it waits.
+
+use std::ops::Range;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::{chunk_count, pool, Threads, INTERRUPT_EPOCH};
+use crate::error::panic_message;
+use crate::{Error, Result};
+
+/// How often the calling thread runs its [`Poll`] hook while a call is in progress, whether it
+/// waits for the pool or computes itself (`threads=1`). 20 ms keeps Ctrl-C well inside the
+/// 0.5 s promise, and costs the binding at most 50 brief GIL acquisitions a second.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// What the calling thread runs every [`POLL_INTERVAL`]: return `true` to cancel the call.
+///
+/// The binding's hook re-attaches to Python for a moment to run `check_signals()` (so Ctrl-C on
+/// the main thread raises `KeyboardInterrupt` promptly). It runs on the calling thread only,
+/// never on a pool worker: workers never wait for the GIL.
+pub type Poll<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// The context of one kernel call. Created by the binding, handed to the core kernel.
+pub struct Ctx<'a> {
+    threads: Threads,
+    cancelled: AtomicBool,
+    epoch: u64,
+    done: AtomicU64,
+    total: AtomicU64,
+    poll: Option<Poll<'a>>,
+}
+
+impl std::fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("threads", &self.threads)
+            .field("cancelled", &self.is_cancelled())
+            .field("progress", &self.progress())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for one call. `poll` runs on the calling thread every [`POLL_INTERVAL`].
+    pub fn new(threads: Threads, poll: Option<Poll<'a>>) -> Self {
+        Ctx {
+            threads,
+            cancelled: AtomicBool::new(false),
+            epoch: INTERRUPT_EPOCH.load(Ordering::Relaxed),
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            poll,
+        }
+    }
+
+    /// The call's thread setting.
+    pub fn threads(&self) -> Threads {
+        self.threads
+    }
+
+    /// Asks the call to stop at its next task boundary.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// True once [`cancel`](Self::cancel) was called or the interrupt epoch moved.
+    #[inline(always)]
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed) || INTERRUPT_EPOCH.load(Ordering::Relaxed) != self.epoch
+    }
+
+    /// `Err(Cancelled)` if the call should stop. Cheap: two relaxed loads. Usable from any thread.
+    #[inline(always)]
+    pub fn check(&self) -> Result<()> {
+        if self.is_cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Tasks finished and tasks announced so far, over all `map_*` calls of this call.
+    pub fn progress(&self) -> (u64, u64) {
+        (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Runs the hook and cancels the call if it asks to.
+    fn poll_now(&self) {
+        if let Some(poll) = self.poll {
+            if poll() {
+                self.cancel();
+            }
+        }
+    }
+
+    /// The number of workers a call with `tasks` tasks gets: 1 means the calling thread.
+    fn workers_for(&self, tasks: usize) -> usize {
+        match self.threads {
+            Threads::Caller => 1,
+            _ if tasks <= 1 => 1,
+            t => t.cap(usize::MAX).min(tasks),
+        }
+    }
+
+    /// Runs `f(0) .. f(tasks - 1)` and returns the results **in task order**.
+    ///
+    /// Tasks are handed out dynamically (an atomic counter), so uneven tasks balance across
+    /// workers, but the output order is fixed, which is what makes reductions deterministic.
+    /// The calling thread never runs tasks when the pool is used: it waits, detached from Python,
+    /// and runs the poll hook every [`POLL_INTERVAL`]. With one task, or `threads=1`, the calling
+    /// thread runs every task itself (no pool, no thread hop), still polling between tasks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Cancelled`] if the call was cancelled before all tasks ran; [`Error::Panic`] if a
+    /// task panicked (the panic is caught on the thread where it happened, the remaining tasks
+    /// are cancelled, and the pool keeps working); [`Error::Pool`] if the pool could not be built.
+    pub fn map_tasks<R, F>(&self, tasks: usize, f: F) -> Result<Vec<R>>
+    where
+        R: Send,
+        F: Fn(usize) -> R + Sync,
+    {
+        self.total.fetch_add(tasks as u64, Ordering::Relaxed);
+        let wanted = self.workers_for(tasks);
+        if wanted <= 1 {
+            return self.run_on_caller(tasks, &f);
+        }
+        let pool = pool::shared()?;
+        let workers = wanted.min(pool.current_num_threads());
+        if workers <= 1 {
+            return self.run_on_caller(tasks, &f);
+        }
+
+        let next = AtomicUsize::new(0);
+        let (tx, rx) = mpsc::channel::<Result<Vec<(usize, R)>>>();
+        let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(tasks).collect();
+        let mut failure: Option<Error> = None;
+        pool.in_place_scope(|scope| {
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let (next, f) = (&next, &f);
+                scope.spawn(move |_| {
+                    let out = catch_unwind(AssertUnwindSafe(|| self.worker_loop(next, tasks, f)))
+                        .unwrap_or_else(|payload| Err(Error::Panic(panic_message(&*payload))));
+                    if out.is_err() {
+                        self.cancel(); // stop the other workers early
+                    }
+                    // The receiver lives until every worker has reported; a send cannot fail.
+                    let _ = tx.send(out);
+                });
+            }
+            drop(tx);
+            let mut reported = 0;
+            let mut last_poll = Instant::now();
+            while reported < workers {
+                match rx.recv_timeout(POLL_INTERVAL) {
+                    Ok(Ok(items)) => {
+                        reported += 1;
+                        for (i, r) in items {
+                            slots[i] = Some(r);
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        reported += 1;
+                        // A panic says more than the cancellation it caused elsewhere.
+                        if failure.is_none() || matches!(e, Error::Panic(_)) {
+                            failure = Some(e);
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+                if last_poll.elapsed() >= POLL_INTERVAL {
+                    self.poll_now();
+                    last_poll = Instant::now();
+                }
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        // Every task index was claimed by exactly one worker, and every worker reported Ok.
+        slots.into_iter().map(|s| s.ok_or(Error::Cancelled)).collect()
+    }
+
+    fn worker_loop<R, F>(&self, next: &AtomicUsize, tasks: usize, f: &F) -> Result<Vec<(usize, R)>>
+    where
+        F: Fn(usize) -> R,
+    {
+        let mut out = Vec::new();
+        loop {
+            self.check()?;
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= tasks {
+                return Ok(out);
+            }
+            out.push((i, f(i)));
+            self.done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn run_on_caller<R, F>(&self, tasks: usize, f: &F) -> Result<Vec<R>>
+    where
+        F: Fn(usize) -> R,
+    {
+        let run = || {
+            let mut out = Vec::with_capacity(tasks);
+            let mut last_poll = Instant::now();
+            for i in 0..tasks {
+                self.check()?;
+                out.push(f(i));
+                self.done.fetch_add(1, Ordering::Relaxed);
+                if self.poll.is_some() && last_poll.elapsed() >= POLL_INTERVAL {
+                    self.poll_now();
+                    last_poll = Instant::now();
+                }
+            }
+            Ok(out)
+        };
+        catch_unwind(AssertUnwindSafe(run))
+            .unwrap_or_else(|payload| Err(Error::Panic(panic_message(&*payload))))
+    }
+
+    /// [`map_tasks`](Self::map_tasks) over the fixed chunks of `len` elements: `f` gets each
+    /// chunk's index range, and the results come back in chunk order.
+    pub fn map_chunks<R, F>(&self, len: usize, chunk_len: usize, f: F) -> Result<Vec<R>>
+    where
+        R: Send,
+        F: Fn(Range<usize>) -> R + Sync,
+    {
+        self.map_tasks(chunk_count(len, chunk_len), |i| {
+            let start = i * chunk_len;
+            f(start..len.min(start + chunk_len))
+        })
+    }
+}

@@ -1,0 +1,6 @@
+//! Kernel families. Each module is one family: plain functions over slices that take a
+//! [`Ctx`](crate::engine::Ctx) and return [`Result`](crate::Result). The binding mirrors each
+//! module with one file of the same name in `src/kernels/`.
+
+pub mod reduce;
+pub mod testing;

@@ -1,0 +1,245 @@
+use std::num::NonZeroUsize;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::engine::{Ctx, Threads};
+
+fn settings() -> Vec<Threads> {
+    let mut v = vec![Threads::Caller, Threads::Pool];
+    for k in [2, 3, 8] {
+        v.push(Threads::AtMost(NonZeroUsize::new(k).unwrap()));
+    }
+    v
+}
+
+fn ctx(t: Threads) -> Ctx<'static> {
+    Ctx::new(t, None)
+}
+
+/// Shewchuk's exactly rounded sum (the algorithm behind Python's `math.fsum`), as a reference.
+fn fsum(xs: impl IntoIterator<Item = f64>) -> f64 {
+    let mut partials: Vec<f64> = Vec::new();
+    for mut x in xs {
+        let mut i = 0;
+        for j in 0..partials.len() {
+            let mut y = partials[j];
+            if x.abs() < y.abs() {
+                std::mem::swap(&mut x, &mut y);
+            }
+            let hi = x + y;
+            let lo = y - (hi - x);
+            if lo != 0.0 {
+                partials[i] = lo;
+                i += 1;
+            }
+            x = hi;
+        }
+        partials.truncate(i);
+        partials.push(x);
+    }
+    partials.iter().rev().sum::<f64>()
+}
+
+/// Deterministic pseudo-random data (SplitMix64), so that no test depends on a seed crate.
+fn data(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        })
+        .collect()
+}
+
+#[test]
+fn float_sum_is_accurate_and_identical_for_every_thread_setting() {
+    let n = 5 * CHUNK_LEN + 12_345;
+    let a: Vec<f64> = data(n, 1).iter().map(|x| x * 1e6).collect();
+    let exact = fsum(a.iter().copied());
+    let l1: f64 = a.iter().map(|x| x.abs()).sum();
+    let reference = sum_float(&ctx(Threads::Caller), &a).unwrap();
+    // Pairwise bound: (log2 n + 16) * eps * sum |x|; generous, and far above what is seen.
+    assert!(
+        (reference - exact).abs() <= 40.0 * f64::EPSILON * l1,
+        "{reference} vs {exact}"
+    );
+    for t in settings() {
+        let s = sum_float(&ctx(t), &a).unwrap();
+        assert_eq!(s.to_bits(), reference.to_bits(), "{t:?}");
+    }
+}
+
+#[test]
+fn float_sum_edge_cases() {
+    let c = ctx(Threads::Pool);
+    assert_eq!(sum_float::<f64>(&c, &[]).unwrap().to_bits(), 0.0f64.to_bits());
+    assert_eq!(sum_float(&c, &[2.5f64]).unwrap(), 2.5);
+    assert!(sum_float(&c, &[1.0f64, f64::NAN]).unwrap().is_nan());
+    assert!(sum_float(&c, &[f64::INFINITY, f64::NEG_INFINITY])
+        .unwrap()
+        .is_nan());
+    assert_eq!(sum_float(&c, &[f64::INFINITY, 1.0]).unwrap(), f64::INFINITY);
+    // float32 is widened: no overflow to inf, and exact where float32 accumulation is not.
+    assert_eq!(
+        sum_float(&c, &[f32::MAX, f32::MAX]).unwrap(),
+        2.0 * f64::from(f32::MAX)
+    );
+    let ones = vec![1.0f32; 20_000_001];
+    assert_eq!(sum_float(&c, &ones).unwrap(), 20_000_001.0);
+}
+
+#[test]
+fn int_sums_are_exact_and_overflow_is_an_error() {
+    let c = ctx(Threads::Pool);
+    let a: Vec<i64> = (0..(3 * CHUNK_LEN as i64 + 7))
+        .map(|i| i * 1_000_003 - 7)
+        .collect();
+    let exact: i128 = a.iter().map(|&x| i128::from(x)).sum();
+    assert_eq!(i128::from(sum_int(&c, &a).unwrap()), exact);
+    assert_eq!(sum_int::<i64>(&c, &[i64::MIN, i64::MAX]).unwrap(), -1);
+    assert_eq!(sum_int::<i64>(&c, &[i64::MAX, 1, -1]).unwrap(), i64::MAX);
+    assert!(matches!(
+        sum_int::<i64>(&c, &[i64::MAX, 1]),
+        Err(Error::Overflow(_))
+    ));
+    assert!(matches!(
+        sum_int::<i64>(&c, &[i64::MIN, -1]),
+        Err(Error::Overflow(_))
+    ));
+    let big = vec![i64::MAX; 3 * CHUNK_LEN];
+    assert!(matches!(sum_int(&c, &big), Err(Error::Overflow(_))));
+    assert_eq!(
+        sum_int_wide(&c, &big).unwrap(),
+        i128::from(i64::MAX) * 3 * CHUNK_LEN as i128
+    );
+    let b = vec![i32::MIN; 2 * CHUNK_LEN + 1];
+    assert_eq!(
+        i128::from(sum_int(&c, &b).unwrap()),
+        i128::from(i32::MIN) * (2 * CHUNK_LEN as i128 + 1)
+    );
+    assert_eq!(sum_int::<i32>(&c, &[]).unwrap(), 0);
+    // The mean of int64 never overflows.
+    assert_eq!(mean_int(&c, &[i64::MAX, i64::MAX]).unwrap(), i64::MAX as f64);
+}
+
+#[test]
+fn mean_of_empty_is_nan() {
+    let c = ctx(Threads::Pool);
+    assert!(mean_float::<f64>(&c, &[]).unwrap().is_nan());
+    assert!(mean_int::<i32>(&c, &[]).unwrap().is_nan());
+}
+
+#[test]
+fn var_survives_a_large_mean() {
+    // mean 1e9, spread 1: E[x^2] - E[x]^2 loses every digit here; Chan's merge does not.
+    let n = 4 * CHUNK_LEN + 3;
+    let a: Vec<f64> = data(n, 7).iter().map(|x| 1e9 + x).collect();
+    let mean = fsum(a.iter().copied()) / n as f64;
+    let exact = fsum(a.iter().map(|x| (x - mean) * (x - mean))) / n as f64;
+    for t in settings() {
+        let v = var(&ctx(t), &a, 0).unwrap();
+        assert!(((v - exact) / exact).abs() < 1e-9, "{t:?}: {v} vs {exact}");
+    }
+    let v1 = var(&ctx(Threads::Caller), &a, 0).unwrap();
+    for t in settings() {
+        assert_eq!(var(&ctx(t), &a, 0).unwrap().to_bits(), v1.to_bits());
+    }
+}
+
+#[test]
+fn var_ddof_rules() {
+    let c = ctx(Threads::Pool);
+    let a = [1.0f64, 2.0, 3.0, 4.0];
+    assert_eq!(var(&c, &a, 0).unwrap(), 1.25);
+    assert!((var(&c, &a, 1).unwrap() - 5.0 / 3.0).abs() < 1e-15);
+    assert!(var(&c, &a, 4).unwrap().is_nan());
+    assert!(var(&c, &a, 5).unwrap().is_nan());
+    assert_eq!(var(&c, &a, -1).unwrap(), 1.0);
+    assert!(var::<f64>(&c, &[], 0).unwrap().is_nan());
+    assert_eq!(var(&c, &[3i32], 0).unwrap(), 0.0);
+    assert_eq!(std(&c, &a, 0).unwrap(), 1.25f64.sqrt());
+    assert!(var(&c, &[1.0f64, f64::NAN], 0).unwrap().is_nan());
+    assert!(var(&c, &[1.0f64, f64::INFINITY], 0).unwrap().is_nan());
+}
+
+#[test]
+fn extremes_follow_numpy() {
+    let c = ctx(Threads::Pool);
+    assert_eq!(min::<f64>(&c, &[]), Err(Error::EmptyInput));
+    assert_eq!(argmax::<i64>(&c, &[]), Err(Error::EmptyInput));
+    let a = [3.0f64, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 9.0, 5.0];
+    assert_eq!(min(&c, &a).unwrap(), 1.0);
+    assert_eq!(max(&c, &a).unwrap(), 9.0);
+    assert_eq!(argmin(&c, &a).unwrap(), 1);
+    assert_eq!(argmax(&c, &a).unwrap(), 5);
+    let n = [1.0f64, f64::NAN, 0.0, f64::NAN];
+    assert!(min(&c, &n).unwrap().is_nan());
+    assert!(max(&c, &n).unwrap().is_nan());
+    assert_eq!(argmin(&c, &n).unwrap(), 1);
+    assert_eq!(argmax(&c, &n).unwrap(), 1);
+    assert_eq!(argmin(&c, &[f64::NAN]).unwrap(), 0);
+    assert_eq!(argmax(&c, &[f64::NEG_INFINITY, f64::INFINITY]).unwrap(), 1);
+    assert_eq!(argmin(&c, &[i32::MAX, i32::MIN, i32::MIN]).unwrap(), 1);
+}
+
+#[test]
+fn extremes_across_chunks_pick_the_first_occurrence_and_first_nan() {
+    let n = 5 * CHUNK_LEN;
+    let mut a = vec![0.0f32; n];
+    a[CHUNK_LEN + 5] = 7.0;
+    a[3 * CHUNK_LEN + 1] = 7.0;
+    a[2 * CHUNK_LEN + 9] = -7.0;
+    a[4 * CHUNK_LEN] = -7.0;
+    for t in settings() {
+        assert_eq!(argmax(&ctx(t), &a).unwrap(), CHUNK_LEN + 5);
+        assert_eq!(argmin(&ctx(t), &a).unwrap(), 2 * CHUNK_LEN + 9);
+        assert_eq!(max(&ctx(t), &a).unwrap(), 7.0);
+    }
+    a[4 * CHUNK_LEN + 3] = f32::NAN;
+    a[3 * CHUNK_LEN + 100] = f32::NAN;
+    for t in settings() {
+        assert_eq!(argmax(&ctx(t), &a).unwrap(), 3 * CHUNK_LEN + 100);
+        assert_eq!(argmin(&ctx(t), &a).unwrap(), 3 * CHUNK_LEN + 100);
+        assert!(min(&ctx(t), &a).unwrap().is_nan());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn prop_sum_close_to_fsum(v in proptest::collection::vec(-1e12f64..1e12, 0..3000)) {
+        let c = ctx(Threads::Pool);
+        let s = sum_float(&c, &v).unwrap();
+        let exact = fsum(v.iter().copied());
+        let l1: f64 = v.iter().map(|x| x.abs()).sum();
+        prop_assert!((s - exact).abs() <= 16.0 * f64::EPSILON * l1);
+    }
+
+    #[test]
+    fn prop_int_sum_exact(v in proptest::collection::vec(any::<i64>(), 0..3000)) {
+        let c = ctx(Threads::Pool);
+        let exact: i128 = v.iter().map(|&x| i128::from(x)).sum();
+        match sum_int(&c, &v) {
+            Ok(s) => prop_assert_eq!(i128::from(s), exact),
+            Err(Error::Overflow(_)) => prop_assert!(i64::try_from(exact).is_err()),
+            Err(e) => prop_assert!(false, "{e:?}"),
+        }
+    }
+
+    #[test]
+    fn prop_extremes_match_a_scan(v in proptest::collection::vec(-100i32..100, 1..3000)) {
+        let c = ctx(Threads::Pool);
+        let lo = *v.iter().min().unwrap();
+        let hi = *v.iter().max().unwrap();
+        prop_assert_eq!(min(&c, &v).unwrap(), lo);
+        prop_assert_eq!(max(&c, &v).unwrap(), hi);
+        prop_assert_eq!(argmin(&c, &v).unwrap(), v.iter().position(|&x| x == lo).unwrap());
+        prop_assert_eq!(argmax(&c, &v).unwrap(), v.iter().position(|&x| x == hi).unwrap());
+    }
+}
