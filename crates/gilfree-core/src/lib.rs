@@ -29,5 +29,6 @@
 pub mod engine;
 mod error;
 pub mod kernels;
+pub mod simd;
 
 pub use error::{Error, Result};

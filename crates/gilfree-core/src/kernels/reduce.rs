@@ -9,7 +9,7 @@
 //!
 //! # Accuracy
 //!
-//! * Float sums are pairwise in `f64` (float32 input is widened), with 8 independent lanes in the
+//! * Float sums are pairwise in `f64` (float32 input is widened), with 16 independent lanes in the
 //!   leaves as NumPy does: the error grows like `O(log n)`·ε, within NumPy's own bound (and better
 //!   than it for float32, which NumPy accumulates in float32). Chunk partials are combined
 //!   pairwise too.
@@ -24,21 +24,22 @@
 //!   `argmin`/`argmax` the index of the first NaN; ties give the first index.
 
 use crate::engine::Ctx;
-use crate::{Error, Result};
+use crate::{simd, Error, Result};
 
 /// Elements per chunk: the unit of parallel work and of determinism. 64 Ki elements is 512 KiB of
 /// float64 — it fits in L2, keeps scheduling overhead well under 1% at memory speed, and gives
 /// a 50 M-element array ~760 chunks to balance.
 pub const CHUNK_LEN: usize = 1 << 16;
 
-/// Leaf size of the pairwise sum (NumPy's `PW_BLOCKSIZE`).
-const PAIRWISE_LEAF: usize = 128;
+/// Leaf size of the pairwise sum: 16 lanes of 16 elements, the same depth per lane as NumPy's
+/// `PW_BLOCKSIZE` of 128 over 8 accumulators.
+const PAIRWISE_LEAF: usize = 256;
 
 /// Elements per `var` block: 2048 float64 = 16 KiB, resident in L1 for the second pass.
 const MOMENT_BLOCK: usize = 2048;
 
 /// Independent accumulator lanes in the inner loops (lets LLVM use SIMD without reassociating).
-const LANES: usize = 8;
+const LANES: usize = 16;
 
 /// An element type the reductions accept: float32, float64, int32, int64.
 pub trait Element: Copy + Send + Sync + PartialOrd + 'static {
@@ -95,6 +96,7 @@ pub trait Int: Element {
 }
 
 impl Int for i32 {
+    #[inline(always)]
     fn chunk_sum(a: &[i32]) -> i128 {
         // |sum| <= 2^16 * 2^31 = 2^47 per chunk: an i64 lane cannot overflow.
         debug_assert!(a.len() <= CHUNK_LEN);
@@ -111,6 +113,7 @@ impl Int for i32 {
 }
 
 impl Int for i64 {
+    #[inline(always)]
     fn chunk_sum(a: &[i64]) -> i128 {
         // x = hi * 2^32 + lo with lo in [0, 2^32) and hi in [-2^31, 2^31): summed over at most
         // 2^16 elements, lo fits in u64 (< 2^48) and hi in i64 (< 2^47). Both loops vectorise.
@@ -135,27 +138,64 @@ impl Int for i64 {
 // ---------------------------------------------------------------------------------------------
 // Float sums
 
-/// Pairwise sum of `map(x)` over `a`, in f64, with [`LANES`] accumulators in each leaf.
-#[inline]
-fn pairwise<T: Copy, M: Fn(T) -> f64 + Copy>(a: &[T], map: M) -> f64 {
-    if a.len() <= PAIRWISE_LEAF {
-        let mut acc = [0.0f64; LANES];
-        let mut it = a.chunks_exact(LANES);
-        for c in &mut it {
-            for k in 0..LANES {
-                acc[k] += map(c[k]);
-            }
+/// The sum of the lane accumulators, as a fixed balanced tree.
+#[inline(always)]
+fn combine_lanes(mut acc: [f64; LANES]) -> f64 {
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for k in 0..width {
+            acc[k] += acc[k + width];
         }
-        let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        for &x in it.remainder() {
-            s += map(x);
-        }
-        s
-    } else {
-        // Split on a multiple of LANES so that the leaves stay fully vectorised.
-        let mid = (a.len() / 2) / LANES * LANES;
-        pairwise(&a[..mid], map) + pairwise(&a[mid..], map)
     }
+    acc[0]
+}
+
+/// One leaf of the pairwise sum: at most [`PAIRWISE_LEAF`] elements over [`LANES`] accumulators.
+#[inline(always)]
+fn leaf_sum<T: Copy, M: Fn(T) -> f64 + Copy>(a: &[T], map: M) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let mut it = a.chunks_exact(LANES);
+    for c in &mut it {
+        for k in 0..LANES {
+            acc[k] += map(c[k]);
+        }
+    }
+    let mut s = combine_lanes(acc);
+    for &x in it.remainder() {
+        s += map(x);
+    }
+    s
+}
+
+/// Pairwise sum of `map(x)` over `a`, in f64: leaves of [`PAIRWISE_LEAF`] elements combined as a
+/// balanced binary tree. Written as a loop over leaves with a stack of partial sums (a binary
+/// counter: two partials of the same level merge), not as a recursion, so that it inlines whole
+/// into [`simd::dispatch`](crate::simd::dispatch).
+#[inline(always)]
+fn pairwise<T: Copy, M: Fn(T) -> f64 + Copy>(a: &[T], map: M) -> f64 {
+    // (level, partial); at most log2(len / leaf) + 1 entries, so 64 is never reached.
+    let mut stack = [(0u32, 0.0f64); 64];
+    let mut depth = 0;
+    for leaf in a.chunks(PAIRWISE_LEAF) {
+        let mut level = 0;
+        let mut s = leaf_sum(leaf, map);
+        while depth > 0 && stack[depth - 1].0 == level {
+            depth -= 1;
+            s += stack[depth].1;
+            level += 1;
+        }
+        stack[depth] = (level, s);
+        depth += 1;
+    }
+    // Fold what remains from the smallest (most recent) partial up, as a tree would.
+    let mut total = 0.0;
+    let mut first = true;
+    for &(_, p) in stack[..depth].iter().rev() {
+        total = if first { p } else { p + total };
+        first = false;
+    }
+    total
 }
 
 /// Pairwise combination of chunk partials, in chunk order.
@@ -169,14 +209,16 @@ fn combine_pairwise(parts: &[f64]) -> f64 {
 
 /// The sum of a float slice, in f64 (see the module docs for accuracy). Empty input sums to 0.
 pub fn sum_float<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<f64> {
-    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| pairwise(&a[r], T::to_f64))?;
+    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| {
+        simd::dispatch(|| pairwise(&a[r], T::to_f64))
+    })?;
     Ok(combine_pairwise(&parts))
 }
 
 /// The exact sum of an integer slice, widened to `i128` (cannot overflow for any slice that fits
 /// in memory).
 pub fn sum_int_wide<T: Int>(ctx: &Ctx<'_>, a: &[T]) -> Result<i128> {
-    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| T::chunk_sum(&a[r]))?;
+    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| simd::dispatch(|| T::chunk_sum(&a[r])))?;
     Ok(parts.iter().sum())
 }
 
@@ -232,6 +274,7 @@ impl Moments {
     };
 
     /// Two passes over a block that sits in L1: the mean, then the squared deviations from it.
+    #[inline(always)]
     #[allow(clippy::cast_precision_loss)]
     fn of_block<T: Element>(a: &[T]) -> Moments {
         if a.is_empty() {
@@ -250,6 +293,7 @@ impl Moments {
     }
 
     /// Chan, Golub & LeVeque's pairwise update: the moments of the union of two runs.
+    #[inline(always)]
     #[allow(clippy::cast_precision_loss)]
     fn merge(self, other: Moments) -> Moments {
         if self.n == 0 {
@@ -308,55 +352,80 @@ fn better<T: PartialOrd, const MAX: bool>(x: T, best: T) -> bool {
     }
 }
 
-/// The extreme of a non-empty chunk starting at `offset`. The value pass is branch-free over
-/// [`LANES`] lanes; the index (first occurrence) is found by a second pass over the chunk while it
-/// is still in cache, only when `want_index`.
-fn chunk_extreme<T: Element, const MAX: bool>(a: &[T], offset: usize, want_index: bool) -> Extreme<T> {
-    let mut best = [a[0]; LANES];
-    let mut nan = [false; LANES];
-    let mut it = a.chunks_exact(LANES);
+/// Elements per block of the extreme search: 2 KiB of float64, so the rescans below hit L1.
+const EXTREME_BLOCK: usize = 256;
+
+/// Lanes of the extreme search (a compare and a blend per element need fewer lanes than a sum).
+const EXTREME_LANES: usize = 8;
+
+/// The best value of a non-empty block and whether it holds a NaN: branch-free over [`EXTREME_LANES`]
+/// lanes, so it vectorises like a plain sum.
+#[inline(always)]
+fn block_extreme<T: Element, const MAX: bool>(b: &[T]) -> (T, bool) {
+    let mut best = [b[0]; EXTREME_LANES];
+    let mut nan = [false; EXTREME_LANES];
+    let mut it = b.chunks_exact(EXTREME_LANES);
     for c in &mut it {
-        for k in 0..LANES {
+        for k in 0..EXTREME_LANES {
             let x = c[k];
             nan[k] |= x.is_nan();
             best[k] = if better::<T, MAX>(x, best[k]) { x } else { best[k] };
         }
     }
     let mut value = best[0];
-    let mut any_nan = nan.iter().any(|&b| b);
+    let mut any_nan = value.is_nan() | nan.iter().any(|&n| n);
     for &x in best[1..].iter().chain(it.remainder()) {
         any_nan |= x.is_nan();
-        if better::<T, MAX>(x, value) {
-            value = x;
+        value = if better::<T, MAX>(x, value) { x } else { value };
+    }
+    (value, any_nan)
+}
+
+/// The extreme of a non-empty chunk starting at `offset`.
+///
+/// One vectorised pass finds each block's best value; the running best moves only on a strictly
+/// better block, so it ends on the *first* block holding the extreme, and one rescan of that block
+/// gives the first index (`INDEX` only). A NaN ends the search at its block, rescanned for the
+/// first NaN.
+#[inline(always)]
+fn chunk_extreme<T: Element, const MAX: bool, const INDEX: bool>(a: &[T], offset: usize) -> Extreme<T> {
+    let mut value = a[0];
+    let mut best_block = 0;
+    for (j, b) in a.chunks(EXTREME_BLOCK).enumerate() {
+        let (v, nan) = block_extreme::<T, MAX>(b);
+        if nan {
+            let i = j * EXTREME_BLOCK + b.iter().position(|x| x.is_nan()).unwrap_or(0);
+            return Extreme {
+                value: a[i],
+                index: offset + i,
+                nan: true,
+            };
+        }
+        if better::<T, MAX>(v, value) {
+            value = v;
+            best_block = j;
         }
     }
-    if any_nan {
-        let i = a.iter().position(|x| x.is_nan()).unwrap_or(0);
-        return Extreme {
-            value: a[i],
-            index: offset + i,
-            nan: true,
-        };
-    }
-    let index = if want_index {
-        // The value came from the chunk, so it is found; `0` is unreachable.
-        offset + a.iter().position(|&x| x == value).unwrap_or(0)
+    let index = if INDEX {
+        let start = best_block * EXTREME_BLOCK;
+        // `value` occurs in that block by construction, so the fallback is unreachable.
+        start + a[start..].iter().position(|&x| x == value).unwrap_or(0)
     } else {
-        offset
+        0
     };
     Extreme {
         value,
-        index,
+        index: offset + index,
         nan: false,
     }
 }
 
-fn extreme<T: Element, const MAX: bool>(ctx: &Ctx<'_>, a: &[T], want_index: bool) -> Result<Extreme<T>> {
+fn extreme<T: Element, const MAX: bool, const INDEX: bool>(ctx: &Ctx<'_>, a: &[T]) -> Result<Extreme<T>> {
     if a.is_empty() {
         return Err(Error::EmptyInput);
     }
     let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| {
-        chunk_extreme::<T, MAX>(&a[r.clone()], r.start, want_index)
+        simd::dispatch(|| chunk_extreme::<T, MAX, INDEX>(&a[r.clone()], r.start))
     })?;
     let mut acc: Option<Extreme<T>> = None;
     for p in parts {
@@ -377,7 +446,7 @@ fn extreme<T: Element, const MAX: bool>(ctx: &Ctx<'_>, a: &[T], want_index: bool
 ///
 /// [`Error::EmptyInput`] for an empty slice.
 pub fn min<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<T> {
-    extreme::<T, false>(ctx, a, false).map(|e| e.value)
+    extreme::<T, false, false>(ctx, a).map(|e| e.value)
 }
 
 /// The largest element; NaN if any element is NaN.
@@ -386,7 +455,7 @@ pub fn min<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<T> {
 ///
 /// [`Error::EmptyInput`] for an empty slice.
 pub fn max<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<T> {
-    extreme::<T, true>(ctx, a, false).map(|e| e.value)
+    extreme::<T, true, false>(ctx, a).map(|e| e.value)
 }
 
 /// The index of the first smallest element, or of the first NaN.
@@ -395,7 +464,7 @@ pub fn max<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<T> {
 ///
 /// [`Error::EmptyInput`] for an empty slice.
 pub fn argmin<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<usize> {
-    extreme::<T, false>(ctx, a, true).map(|e| e.index)
+    extreme::<T, false, true>(ctx, a).map(|e| e.index)
 }
 
 /// The index of the first largest element, or of the first NaN.
@@ -404,7 +473,7 @@ pub fn argmin<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<usize> {
 ///
 /// [`Error::EmptyInput`] for an empty slice.
 pub fn argmax<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<usize> {
-    extreme::<T, true>(ctx, a, true).map(|e| e.index)
+    extreme::<T, true, true>(ctx, a).map(|e| e.index)
 }
 
 #[cfg(test)]

@@ -243,3 +243,47 @@ proptest! {
         prop_assert_eq!(argmax(&c, &v).unwrap(), v.iter().position(|&x| x == hi).unwrap());
     }
 }
+
+#[test]
+fn every_simd_path_gives_the_same_bits() {
+    let n = 3 * CHUNK_LEN + 1001;
+    let a: Vec<f64> = data(n, 11).iter().map(|x| 1e3 + x).collect();
+    let f: Vec<f32> = a.iter().map(|&x| x as f32).collect();
+    let i: Vec<i64> = a.iter().map(|&x| (x * 1e9) as i64).collect();
+    let c = ctx(Threads::Caller);
+    let run = || {
+        (
+            sum_float(&c, &a).unwrap().to_bits(),
+            sum_float(&c, &f).unwrap().to_bits(),
+            var(&c, &a, 0).unwrap().to_bits(),
+            var(&c, &f, 1).unwrap().to_bits(),
+            sum_int(&c, &i).unwrap(),
+            argmax(&c, &a).unwrap(),
+            argmin(&c, &f).unwrap(),
+            min(&c, &i).unwrap(),
+        )
+    };
+    let fast = run();
+    let baseline = crate::simd::with_baseline(run);
+    assert_eq!(fast, baseline, "{} vs baseline", crate::simd::active_isa());
+}
+
+#[test]
+fn pairwise_matches_a_recursive_tree() {
+    fn recursive(a: &[f64]) -> f64 {
+        if a.len() <= PAIRWISE_LEAF {
+            leaf_sum(a, |x| x)
+        } else {
+            // The same split as the loop: whole leaves, the larger power of two first.
+            let leaves = a.len().div_ceil(PAIRWISE_LEAF);
+            let left = leaves.next_power_of_two() / 2;
+            let mid = left * PAIRWISE_LEAF;
+            recursive(&a[..mid]) + recursive(&a[mid..])
+        }
+    }
+    for n in [0, 1, 127, 128, 129, 1000, 4096, 65536, 70001] {
+        let a = data(n, n as u64);
+        let expected = if n == 0 { 0.0 } else { recursive(&a) };
+        assert_eq!(pairwise(&a, |x| x).to_bits(), expected.to_bits(), "n = {n}");
+    }
+}

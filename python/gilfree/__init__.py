@@ -1,0 +1,55 @@
+"""gilfree: use every core for CPU-bound Python.
+
+GIL-free Rust kernels on one shared native thread pool. Every kernel validates its arguments with
+the GIL held, then releases the GIL for the whole computation; it is safe to call from any number
+of Python threads, parallel by default (``threads=None``), single-threaded on request
+(``threads=1``, for your own ``ThreadPoolExecutor``), deterministic whatever the thread count, and
+stops on Ctrl-C.
+
+Example:
+    >>> import numpy as np, gilfree
+    >>> a = np.arange(10_000_000, dtype=np.float64)
+    >>> gilfree.sum(a) == a.sum()
+    True
+    >>> gilfree.argmax(a)
+    9999999
+"""
+
+from __future__ import annotations
+
+from gilfree._info import info
+from gilfree._interrupt import install_interrupt_handler, interrupt
+from gilfree._native import (
+    KernelError,
+    __version__,
+    argmax,
+    argmin,
+    get_num_threads,
+    max,
+    mean,
+    min,
+    set_num_threads,
+    std,
+    sum,
+    var,
+)
+
+__all__ = [
+    "KernelError",
+    "__version__",
+    "argmax",
+    "argmin",
+    "get_num_threads",
+    "info",
+    "install_interrupt_handler",
+    "interrupt",
+    "max",
+    "mean",
+    "min",
+    "set_num_threads",
+    "std",
+    "sum",
+    "var",
+]
+
+install_interrupt_handler()

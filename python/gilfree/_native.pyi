@@ -1,0 +1,94 @@
+"""Type stubs for ``gilfree._native``, the Rust extension module. Checked against the module by
+``make lint`` (``mypy.stubtest``). Import from ``gilfree``, not from here."""
+
+import array
+from typing import Any, Final, Protocol, TypeAlias, overload
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "KernelError",
+    "__version__",
+    "_interrupt",
+    "_runtime_info",
+    "_testing",
+    "argmax",
+    "argmin",
+    "get_num_threads",
+    "max",
+    "mean",
+    "min",
+    "set_num_threads",
+    "std",
+    "sum",
+    "var",
+]
+
+__version__: Final[str]
+
+_Float: TypeAlias = np.float32 | np.float64
+_Int: TypeAlias = np.int32 | np.int64
+#: A 1-D NumPy array, or any buffer-protocol object, of float32, float64, int32 or int64.
+_Array1: TypeAlias = npt.NDArray[Any] | memoryview | bytearray | array.array[Any]
+
+class KernelError(RuntimeError):
+    """A gilfree kernel failed unexpectedly (a Rust panic, caught where it happened).
+
+    The shared pool is unaffected and the next call works.
+    """
+
+# --- the shared pool -------------------------------------------------------------------------
+
+def set_num_threads(n: int) -> None:
+    """Set the size of the shared pool (1..1024); in-flight calls finish on the old pool."""
+
+def get_num_threads() -> int:
+    """The number of workers ``threads=None`` uses: set_num_threads(), GILFREE_NUM_THREADS, or cores."""
+
+def _interrupt() -> None: ...
+def _runtime_info() -> dict[str, Any]: ...
+
+# --- reductions (src/kernels/reduce.rs) --------------------------------------------------------
+
+@overload
+def sum(a: npt.NDArray[_Float], *, threads: int | None = None) -> float: ...
+@overload
+def sum(a: npt.NDArray[_Int], *, threads: int | None = None) -> int: ...
+@overload
+def sum(a: _Array1, *, threads: int | None = None) -> float | int: ...
+def mean(a: _Array1, *, threads: int | None = None) -> float:
+    """The arithmetic mean as a float; nan for an empty array."""
+
+def var(a: _Array1, *, ddof: int = 0, threads: int | None = None) -> float:
+    """The variance ``sum((x - mean)**2) / (n - ddof)``; nan when ``n - ddof <= 0``."""
+
+def std(a: _Array1, *, ddof: int = 0, threads: int | None = None) -> float:
+    """The standard deviation, ``sqrt(var(a, ddof=ddof))``."""
+
+@overload
+def min(a: npt.NDArray[_Float], *, threads: int | None = None) -> float: ...
+@overload
+def min(a: npt.NDArray[_Int], *, threads: int | None = None) -> int: ...
+@overload
+def min(a: _Array1, *, threads: int | None = None) -> float | int: ...
+@overload
+def max(a: npt.NDArray[_Float], *, threads: int | None = None) -> float: ...
+@overload
+def max(a: npt.NDArray[_Int], *, threads: int | None = None) -> int: ...
+@overload
+def max(a: _Array1, *, threads: int | None = None) -> float | int: ...
+def argmin(a: _Array1, *, threads: int | None = None) -> int:
+    """The index of the first smallest element, or of the first NaN."""
+
+def argmax(a: _Array1, *, threads: int | None = None) -> int:
+    """The index of the first largest element, or of the first NaN."""
+
+# --- test-only kernels (src/kernels/testing.rs) ------------------------------------------------
+
+class _TestingModule(Protocol):
+    def spin(self, tasks: int, task_ms: int, *, threads: int | None = None) -> int: ...
+    def spin_holding_gil(self, tasks: int, task_ms: int) -> int: ...
+    def panic(self, tasks: int, panic_at: int, *, threads: int | None = None) -> int: ...
+
+_testing: _TestingModule

@@ -1,0 +1,140 @@
+//! The path of one call: every kernel goes through [`run`], and only [`run`] releases the GIL.
+//!
+//! ```text
+//! Python, GIL held: parse arguments, check types/dtypes/shapes, borrow buffers read-only
+//!   └─ run(): py.detach ─┬─ core kernel on the shared pool (or on this thread for threads=1)
+//!                        └─ this thread waits; every 20 ms it re-attaches for a moment to run
+//!                           check_signals() — Ctrl-C cancels the call — then detaches again
+//!   back, GIL held: panic → KernelError, core error → TypeError/ValueError/OverflowError,
+//!                   cancellation → KeyboardInterrupt (or whatever the signal handler raised)
+//! ```
+//!
+//! The GIL is never held while the pool works, and pool workers never touch Python, so no
+//! deadlock can involve the GIL (the deadlock rule of docs/architecture.md).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Mutex, PoisonError};
+
+use gilfree_core::engine::{Ctx, Threads};
+use gilfree_core::Error;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt};
+
+use crate::errors::{to_pyerr, KernelError};
+
+/// Calls with less input than this run on the calling thread without releasing the GIL, as
+/// CPython's `hashlib` does below `HASHLIB_GIL_MINSIZE` (2048 bytes). Releasing and re-taking the
+/// GIL costs more than reducing 2 KiB takes, and such a call cannot be worth interrupting.
+/// Measured in docs/architecture.md ("Small work stays small").
+pub(crate) const DETACH_MIN_BYTES: usize = 2048;
+
+/// Runs `kernel` as one gilfree call: detached from Python for inputs of at least
+/// [`DETACH_MIN_BYTES`] (`work_bytes`), with signal checks, panic capture and error mapping.
+pub(crate) fn run<R, F>(
+    py: Python<'_>,
+    kernel: &'static str,
+    threads: Threads,
+    work_bytes: usize,
+    f: F,
+) -> PyResult<R>
+where
+    R: Send,
+    F: FnOnce(&Ctx<'_>) -> gilfree_core::Result<R> + Send,
+{
+    if work_bytes < DETACH_MIN_BYTES {
+        // Attached: the calling thread does everything (never wait on the pool with the GIL held).
+        let ctx = Ctx::new(Threads::Caller, None);
+        return settle(kernel, catch_unwind(AssertUnwindSafe(|| f(&ctx))), None);
+    }
+    // An exception raised by a signal handler while we polled (KeyboardInterrupt, usually).
+    let raised: Mutex<Option<PyErr>> = Mutex::new(None);
+    let poll = || {
+        Python::attach(|py| match py.check_signals() {
+            Ok(()) => false,
+            Err(err) => {
+                *raised.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
+                true
+            }
+        })
+    };
+    let outcome = py.detach(|| {
+        let ctx = Ctx::new(threads, Some(&poll));
+        catch_unwind(AssertUnwindSafe(|| f(&ctx)))
+    });
+    let raised = raised.into_inner().unwrap_or_else(PoisonError::into_inner);
+    settle(kernel, outcome, raised)
+}
+
+fn settle<R>(
+    kernel: &'static str,
+    outcome: std::thread::Result<gilfree_core::Result<R>>,
+    raised: Option<PyErr>,
+) -> PyResult<R> {
+    // An exception from a signal handler wins, even if the kernel finished before it noticed.
+    if let Some(err) = raised {
+        return Err(err);
+    }
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(Error::Cancelled)) => Err(PyKeyboardInterrupt::new_err(format!(
+            "gilfree.{kernel}() was interrupted (SIGINT received while it ran)"
+        ))),
+        Ok(Err(err)) => Err(to_pyerr(kernel, err)),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
+            Err(KernelError::new_err(format!(
+                "kernel '{kernel}' panicked: {message}"
+            )))
+        }
+    }
+}
+
+/// A positive int argument (`threads=`, `set_num_threads(n)`): rejects bool and non-ints with
+/// `TypeError`, zero and negatives with `ValueError`, naming the argument.
+pub(crate) fn positive_int(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<u64> {
+    let type_error = || {
+        let ty = obj
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        PyTypeError::new_err(format!("{arg} must be None or an int >= 1, got {ty}"))
+    };
+    if obj.is_instance_of::<PyBool>() {
+        return Err(type_error());
+    }
+    let int = if let Ok(int) = obj.cast::<PyInt>() {
+        int.clone()
+    } else {
+        // Objects with __index__ (numpy integers) are ints too, as in range().
+        obj.call_method0("__index__")
+            .map_err(|_| type_error())?
+            .cast_into::<PyInt>()
+            .map_err(|_| type_error())?
+    };
+    match int.extract::<i64>() {
+        Ok(n) if n >= 1 => Ok(n.unsigned_abs()),
+        Ok(n) => Err(PyValueError::new_err(format!(
+            "{arg} must be None or an int >= 1, got {n}"
+        ))),
+        // Larger than int64: positive ones are simply "all the threads there are".
+        Err(_) if int.gt(0)? => Ok(u64::MAX),
+        Err(_) => Err(PyValueError::new_err(format!(
+            "{arg} must be None or an int >= 1, got {int}"
+        ))),
+    }
+}
+
+/// Parses `threads=`: `None` → the shared pool, `1` → the calling thread, `k` → at most k workers.
+pub(crate) fn threads_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Threads> {
+    let request = match obj {
+        None => None,
+        Some(o) if o.is_none() => None,
+        Some(o) => Some(positive_int(o, "threads")?),
+    };
+    Threads::from_request(request).map_err(|e| to_pyerr("threads", e))
+}

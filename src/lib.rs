@@ -1,0 +1,25 @@
+//! `gilfree._native`: the PyO3 binding of gilfree-core.
+//!
+//! Everything Python-shaped lives here and nowhere else: argument parsing and validation with the
+//! GIL held ([`array`], [`call::threads_arg`]), the one path every call takes ([`call::run`]:
+//! detach, wait, poll for signals, catch panics) and the one error mapping ([`errors`]). Each
+//! kernel family is one file in [`kernels`], mirroring `crates/gilfree-core/src/kernels/`.
+
+mod array;
+mod call;
+mod errors;
+mod kernels;
+mod runtime;
+
+use pyo3::prelude::*;
+
+/// The native half of gilfree. Import `gilfree`, not this module.
+#[pymodule(gil_used = false)]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("KernelError", m.py().get_type::<errors::KernelError>())?;
+    runtime::register(m)?;
+    kernels::reduce::register(m)?;
+    kernels::testing::register(m)?;
+    Ok(())
+}
