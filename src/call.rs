@@ -96,13 +96,14 @@ fn settle<R>(
 
 /// A positive int argument (`threads=`, `set_num_threads(n)`): rejects bool and non-ints with
 /// `TypeError`, zero and negatives with `ValueError`, naming the argument.
-pub(crate) fn positive_int(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<u64> {
+/// `expected` says what the argument accepts, for the messages ("an int >= 1").
+pub(crate) fn positive_int(obj: &Bound<'_, PyAny>, arg: &str, expected: &str) -> PyResult<u64> {
     let type_error = || {
         let ty = obj
             .get_type()
             .name()
             .map_or_else(|_| "?".to_owned(), |n| n.to_string());
-        PyTypeError::new_err(format!("{arg} must be None or an int >= 1, got {ty}"))
+        PyTypeError::new_err(format!("{arg} must be {expected}, got {ty}"))
     };
     if obj.is_instance_of::<PyBool>() {
         return Err(type_error());
@@ -119,12 +120,12 @@ pub(crate) fn positive_int(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<u64> {
     match int.extract::<i64>() {
         Ok(n) if n >= 1 => Ok(n.unsigned_abs()),
         Ok(n) => Err(PyValueError::new_err(format!(
-            "{arg} must be None or an int >= 1, got {n}"
+            "{arg} must be {expected}, got {n}"
         ))),
         // Larger than int64: positive ones are simply "all the threads there are".
         Err(_) if int.gt(0)? => Ok(u64::MAX),
         Err(_) => Err(PyValueError::new_err(format!(
-            "{arg} must be None or an int >= 1, got {int}"
+            "{arg} must be {expected}, got {int}"
         ))),
     }
 }
@@ -134,7 +135,7 @@ pub(crate) fn threads_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Threads> {
     let request = match obj {
         None => None,
         Some(o) if o.is_none() => None,
-        Some(o) => Some(positive_int(o, "threads")?),
+        Some(o) => Some(positive_int(o, "threads", "None or an int >= 1")?),
     };
     Threads::from_request(request).map_err(|e| to_pyerr("threads", e))
 }

@@ -28,7 +28,7 @@ use crate::errors::to_pyerr;
 ///     >>> gilfree.set_num_threads(before)
 #[pyfunction]
 pub(crate) fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
-    let n = positive_int(n, "n")?;
+    let n = positive_int(n, "n", "an int between 1 and 1024")?;
     let n = usize::try_from(n).unwrap_or(usize::MAX);
     engine::set_num_threads(n).map_err(|e| to_pyerr("set_num_threads", e))
 }

@@ -2,31 +2,42 @@
 //!
 //! The kernels are written once, as portable Rust over explicit lanes (`[T; LANES]` accumulators),
 //! and marked `#[inline(always)]`. [`dispatch`] runs such code inside a function compiled with
-//! AVX2 enabled when the CPU has it, so LLVM vectorises the same source for 256-bit registers;
-//! otherwise the baseline (SSE2) build runs. Only the vector width changes: the lane structure
-//! and the order of every floating-point operation are fixed by the source, and Rust never
-//! contracts `a * b + c` into an FMA, so every path gives bit-identical results.
+//! AVX2 enabled when the CPU has it, so LLVM may use 256-bit registers and AVX2 instructions
+//! (it does for the min/max/argmin/argmax scans; the sums are bound by memory and L2 either
+//! way); otherwise the baseline (SSE2) build runs. Only the instructions change: the lane
+//! structure and the order of every floating-point operation are fixed by the source, and Rust
+//! never contracts `a * b + c` into an FMA, so every path gives bit-identical results.
 
-/// Runs `f` compiled for the best instruction set this CPU supports.
+/// A unit of hot work that [`dispatch`] can compile for several instruction sets.
 ///
-/// `f` and everything it calls should be `#[inline(always)]` (and not recursive), or the
-/// wider instructions stop at the first call boundary.
+/// Implement [`run`](Kernel::run) with `#[inline(always)]`, and make everything it calls
+/// `#[inline(always)]` and non-recursive: the wider instructions reach exactly as far as the
+/// inlining does. (A closure would not do: it stays a separate function, compiled for the
+/// baseline, and the target-feature wrapper around it would be empty.)
+pub(crate) trait Kernel {
+    /// What the kernel computes.
+    type Output;
+    /// Does the work.
+    fn run(self) -> Self::Output;
+}
+
+/// Runs `k` compiled for the best instruction set this CPU supports.
 #[inline(always)]
-pub(crate) fn dispatch<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn dispatch<K: Kernel>(k: K) -> K::Output {
     #[cfg(target_arch = "x86_64")]
     {
         if !force_baseline() && std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: `avx2` only requires that the CPU supports AVX2, checked just above.
-            return unsafe { avx2(f) };
+            return unsafe { avx2(k) };
         }
     }
-    f()
+    k.run()
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-    f()
+unsafe fn avx2<K: Kernel>(k: K) -> K::Output {
+    k.run()
 }
 
 /// The instruction set [`dispatch`] uses on this machine (for `gilfree info`).

@@ -135,24 +135,40 @@ fn release(pool: Arc<ThreadPool>, pid: u32) {
 /// [`Error::Pool`] when the OS refuses to start the threads.
 pub(crate) fn shared() -> Result<Arc<ThreadPool>> {
     let pid = std::process::id();
-    let mut st = state();
-    match st.pool.take() {
-        Some((pool, owner)) if owner == pid => {
-            st.pool = Some((Arc::clone(&pool), owner));
-            return Ok(pool);
+    loop {
+        let n = {
+            let mut st = state();
+            match st.pool.take() {
+                Some((pool, owner)) if owner == pid => {
+                    st.pool = Some((Arc::clone(&pool), owner));
+                    return Ok(pool);
+                }
+                Some((stale, owner)) => release(stale, owner),
+                None => {}
+            }
+            resolve(st.explicit).0
+        };
+        // Build outside the lock: starting threads takes a while, and a `fork()` from another
+        // thread while the lock is held would leave the child's copy locked forever.
+        let built = Arc::new(
+            ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("gilfree-{i}"))
+                .build()
+                .map_err(|e| Error::Pool(e.to_string()))?,
+        );
+        let mut st = state();
+        match &st.pool {
+            // Another thread installed a pool meanwhile: use it, and let ours go.
+            Some((pool, owner)) if *owner == pid => return Ok(Arc::clone(pool)),
+            // The size changed while we built (set_num_threads): build again.
+            _ if resolve(st.explicit).0 != n => {}
+            _ => {
+                st.pool = Some((Arc::clone(&built), pid));
+                return Ok(built);
+            }
         }
-        Some((stale, owner)) => release(stale, owner),
-        None => {}
     }
-    let (n, _) = resolve(st.explicit);
-    let pool = ThreadPoolBuilder::new()
-        .num_threads(n)
-        .thread_name(|i| format!("gilfree-{i}"))
-        .build()
-        .map_err(|e| Error::Pool(e.to_string()))?;
-    let pool = Arc::new(pool);
-    st.pool = Some((Arc::clone(&pool), pid));
-    Ok(pool)
 }
 
 /// The size of the pool that exists in this process right now, if any (for `gilfree info` and

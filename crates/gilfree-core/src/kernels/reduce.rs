@@ -209,16 +209,14 @@ fn combine_pairwise(parts: &[f64]) -> f64 {
 
 /// The sum of a float slice, in f64 (see the module docs for accuracy). Empty input sums to 0.
 pub fn sum_float<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<f64> {
-    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| {
-        simd::dispatch(|| pairwise(&a[r], T::to_f64))
-    })?;
+    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| simd::dispatch(FloatSum(&a[r])))?;
     Ok(combine_pairwise(&parts))
 }
 
 /// The exact sum of an integer slice, widened to `i128` (cannot overflow for any slice that fits
 /// in memory).
 pub fn sum_int_wide<T: Int>(ctx: &Ctx<'_>, a: &[T]) -> Result<i128> {
-    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| simd::dispatch(|| T::chunk_sum(&a[r])))?;
+    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| simd::dispatch(IntSum(&a[r])))?;
     Ok(parts.iter().sum())
 }
 
@@ -273,16 +271,18 @@ impl Moments {
         m2: 0.0,
     };
 
-    /// Two passes over a block that sits in L1: the mean, then the squared deviations from it.
+    /// Two passes over a block that sits in L1: the mean of `x - shift`, then the squared
+    /// deviations from it. (The variance does not change under a shift; see [`var`] for why
+    /// there is one.)
     #[inline(always)]
     #[allow(clippy::cast_precision_loss)]
-    fn of_block<T: Element>(a: &[T]) -> Moments {
+    fn of_block<T: Element>(a: &[T], shift: f64) -> Moments {
         if a.is_empty() {
             return Moments::EMPTY;
         }
-        let mean = pairwise(a, T::to_f64) / a.len() as f64;
+        let mean = pairwise(a, |x| x.to_f64() - shift) / a.len() as f64;
         let m2 = pairwise(a, |x| {
-            let d = x.to_f64() - mean;
+            let d = (x.to_f64() - shift) - mean;
             d * d
         });
         Moments {
@@ -316,10 +316,21 @@ impl Moments {
 /// The variance with `ddof` delta degrees of freedom: `M2 / (n - ddof)`, NaN when
 /// `n - ddof <= 0` (as NumPy, without its warning). `ddof` may be negative, as in NumPy.
 pub fn var<T: Element>(ctx: &Ctx<'_>, a: &[T], ddof: i64) -> Result<f64> {
+    // Every element is shifted by a pilot mean (of the first block: it depends on the input
+    // only, so results stay deterministic). Without it, block means near a large mean (1e9) are
+    // rounded to float64's step there (1.2e-7), and Chan's merge multiplies that rounding by
+    // δ·na·nb/n: relative errors of 1e-8 at mean 1e9, spread 1. With it, the means merged are
+    // O(spread) and the error is back at a few ulps.
+    #[allow(clippy::cast_precision_loss)]
+    let shift = match a.get(..a.len().min(MOMENT_BLOCK)) {
+        Some(pilot) if !pilot.is_empty() => pairwise(pilot, T::to_f64) / pilot.len() as f64,
+        _ => 0.0,
+    };
+    // A non-finite pilot (inf or NaN in the first block) would poison every element; the
+    // result is NaN then anyway, and an unshifted pass gives NumPy's exact NaN/inf behaviour.
+    let shift = if shift.is_finite() { shift } else { 0.0 };
     let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| {
-        a[r].chunks(MOMENT_BLOCK)
-            .map(Moments::of_block)
-            .fold(Moments::EMPTY, Moments::merge)
+        simd::dispatch(ChunkMoments { a: &a[r], shift })
     })?;
     let m = parts.into_iter().fold(Moments::EMPTY, Moments::merge);
     #[allow(clippy::cast_precision_loss)]
@@ -425,7 +436,10 @@ fn extreme<T: Element, const MAX: bool, const INDEX: bool>(ctx: &Ctx<'_>, a: &[T
         return Err(Error::EmptyInput);
     }
     let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| {
-        simd::dispatch(|| chunk_extreme::<T, MAX, INDEX>(&a[r.clone()], r.start))
+        simd::dispatch(ChunkExtreme::<T, MAX, INDEX> {
+            a: &a[r.clone()],
+            offset: r.start,
+        })
     })?;
     let mut acc: Option<Extreme<T>> = None;
     for p in parts {
@@ -474,6 +488,59 @@ pub fn argmin<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<usize> {
 /// [`Error::EmptyInput`] for an empty slice.
 pub fn argmax<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<usize> {
     extreme::<T, true, true>(ctx, a).map(|e| e.index)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The per-chunk work, as `simd::Kernel`s so that it is compiled for AVX2 as well as the baseline.
+
+struct FloatSum<'a, T>(&'a [T]);
+
+impl<T: Element> simd::Kernel for FloatSum<'_, T> {
+    type Output = f64;
+    #[inline(always)]
+    fn run(self) -> f64 {
+        pairwise(self.0, T::to_f64)
+    }
+}
+
+struct IntSum<'a, T>(&'a [T]);
+
+impl<T: Int> simd::Kernel for IntSum<'_, T> {
+    type Output = i128;
+    #[inline(always)]
+    fn run(self) -> i128 {
+        T::chunk_sum(self.0)
+    }
+}
+
+struct ChunkMoments<'a, T> {
+    a: &'a [T],
+    shift: f64,
+}
+
+impl<T: Element> simd::Kernel for ChunkMoments<'_, T> {
+    type Output = Moments;
+    #[inline(always)]
+    fn run(self) -> Moments {
+        let mut m = Moments::EMPTY;
+        for block in self.a.chunks(MOMENT_BLOCK) {
+            m = m.merge(Moments::of_block(block, self.shift));
+        }
+        m
+    }
+}
+
+struct ChunkExtreme<'a, T, const MAX: bool, const INDEX: bool> {
+    a: &'a [T],
+    offset: usize,
+}
+
+impl<T: Element, const MAX: bool, const INDEX: bool> simd::Kernel for ChunkExtreme<'_, T, MAX, INDEX> {
+    type Output = Extreme<T>;
+    #[inline(always)]
+    fn run(self) -> Extreme<T> {
+        chunk_extreme::<T, MAX, INDEX>(self.a, self.offset)
+    }
 }
 
 #[cfg(test)]

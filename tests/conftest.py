@@ -1,0 +1,42 @@
+"""Shared test configuration: Hypothesis profiles and fixtures.
+
+Hypothesis profile: ``HYPOTHESIS_PROFILE`` picks one by name; when it is unset, ``CI=true`` picks
+``ci`` and anything else ``dev``.
+
+* ``dev`` (default): 60 examples per property, random seeds (failures go to ``.hypothesis/``).
+* ``ci``: 150 examples per property, derandomized so that every CI run tests the same inputs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import gilfree
+import pytest
+from hypothesis import HealthCheck, settings
+
+_COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+
+settings.register_profile("dev", max_examples=60, **_COMMON)
+settings.register_profile("ci", max_examples=150, derandomize=True, **_COMMON)
+
+
+def _profile_name() -> str:
+    chosen = os.environ.get("HYPOTHESIS_PROFILE")
+    if chosen:
+        return chosen
+    return "ci" if os.environ.get("CI") == "true" else "dev"
+
+
+settings.load_profile(_profile_name())
+
+
+@pytest.fixture
+def restore_num_threads() -> Iterator[int]:
+    """Yields the pool size and puts it back afterwards, so a test may call set_num_threads()."""
+    before = gilfree.get_num_threads()
+    try:
+        yield before
+    finally:
+        gilfree.set_num_threads(before)
