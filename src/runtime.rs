@@ -1,6 +1,7 @@
 //! The pool settings and the facts `gilfree info` reports.
 
 use gilfree_core::engine::{self, ThreadsSource};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -28,9 +29,17 @@ use crate::errors::to_pyerr;
 ///     >>> gilfree.set_num_threads(before)
 #[pyfunction]
 pub(crate) fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
-    let n = positive_int(n, "n", "an int between 1 and 1024")?;
-    let n = usize::try_from(n).unwrap_or(usize::MAX);
-    engine::set_num_threads(n).map_err(|e| to_pyerr("set_num_threads", e))
+    let expected = "an int between 1 and 1024";
+    let count = positive_int(n, "n", expected)?;
+    match usize::try_from(count) {
+        Ok(count) if count <= engine::MAX_THREADS => {
+            engine::set_num_threads(count).map_err(|e| to_pyerr("set_num_threads", e))
+        }
+        _ => Err(PyValueError::new_err(format!(
+            "set_num_threads(): n must be {expected}, got {}",
+            n.repr()?
+        ))),
+    }
 }
 
 /// The number of worker threads calls with ``threads=None`` use.

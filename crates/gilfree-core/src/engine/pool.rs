@@ -8,7 +8,7 @@
 //! * Rebuilt in a forked child: rayon's threads do not survive `fork`, so a pool created by another
 //!   process id is leaked (never dropped: its threads do not exist here) and replaced.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
@@ -43,12 +43,20 @@ struct State {
     explicit: Option<usize>,
     /// The live pool and the process id that built it.
     pool: Option<(Arc<ThreadPool>, u32)>,
+    /// The process id of a thread building a pool right now: other threads of that process wait
+    /// for it ([`BUILT`]) instead of building pools of their own. A forked child sees another
+    /// pid here and ignores it (the builder does not exist in the child).
+    building: Option<u32>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
     explicit: None,
     pool: None,
+    building: None,
 });
+
+/// Signalled when a build finishes (successfully or not).
+static BUILT: Condvar = Condvar::new();
 
 fn state() -> MutexGuard<'static, State> {
     // Nothing panics while holding the lock, but a poisoned lock must not take the pool down.
@@ -135,38 +143,40 @@ fn release(pool: Arc<ThreadPool>, pid: u32) {
 /// [`Error::Pool`] when the OS refuses to start the threads.
 pub(crate) fn shared() -> Result<Arc<ThreadPool>> {
     let pid = std::process::id();
+    let mut st = state();
     loop {
-        let n = {
-            let mut st = state();
-            match st.pool.take() {
-                Some((pool, owner)) if owner == pid => {
-                    st.pool = Some((Arc::clone(&pool), owner));
-                    return Ok(pool);
-                }
-                Some((stale, owner)) => release(stale, owner),
-                None => {}
+        match st.pool.take() {
+            Some((pool, owner)) if owner == pid => {
+                st.pool = Some((Arc::clone(&pool), owner));
+                return Ok(pool);
             }
-            resolve(st.explicit).0
-        };
+            Some((stale, owner)) => release(stale, owner),
+            None => {}
+        }
+        if st.building == Some(pid) {
+            // Another thread of this process is building the pool: wait for it, don't build one
+            // more (a burst of first calls would otherwise start a pool each).
+            st = BUILT.wait(st).unwrap_or_else(PoisonError::into_inner);
+            continue;
+        }
+        st.building = Some(pid);
+        let n = resolve(st.explicit).0;
+        drop(st);
         // Build outside the lock: starting threads takes a while, and a `fork()` from another
         // thread while the lock is held would leave the child's copy locked forever.
-        let built = Arc::new(
-            ThreadPoolBuilder::new()
-                .num_threads(n)
-                .thread_name(|i| format!("gilfree-{i}"))
-                .build()
-                .map_err(|e| Error::Pool(e.to_string()))?,
-        );
-        let mut st = state();
-        match &st.pool {
-            // Another thread installed a pool meanwhile: use it, and let ours go.
-            Some((pool, owner)) if *owner == pid => return Ok(Arc::clone(pool)),
-            // The size changed while we built (set_num_threads): build again.
-            _ if resolve(st.explicit).0 != n => {}
-            _ => {
-                st.pool = Some((Arc::clone(&built), pid));
-                return Ok(built);
-            }
+        let built = ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("gilfree-{i}"))
+            .build()
+            .map_err(|e| Error::Pool(e.to_string()));
+        st = state();
+        st.building = None;
+        BUILT.notify_all();
+        let built = Arc::new(built?);
+        // The size changed while we built (set_num_threads): go round and build again.
+        if resolve(st.explicit).0 == n {
+            st.pool = Some((Arc::clone(&built), pid));
+            return Ok(built);
         }
     }
 }

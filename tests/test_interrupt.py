@@ -1,0 +1,502 @@
+"""Ctrl-C: a long gilfree call stops promptly on SIGINT, from the main thread and from worker
+threads, the pool's workers stop burning CPU, and the next call works.
+
+SIGINT is only ever sent to (or raised in) child processes, never to the pytest process. The only
+in-process tests use ``gilfree.interrupt()``, which bumps the interrupt epoch and nothing else.
+
+The long call is ``_testing.spin(100000, 10)``: 1000 s of busy work, so a child that misses the
+signal hangs until the hang bound (20 s) and fails. Latencies are printed (run ``pytest -s`` to see
+them); the only assertion on them is a generous hang bound, not a performance target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import gilfree
+import numpy as np
+import pytest
+from gilfree._native import _testing
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="POSIX signals")
+
+HANG_BOUND_S = 20.0  # a child that has not exited by then is hung
+LATENCY_SANITY_S = 5.0  # hang detector for "signal -> exception"; the design target is < 0.5 s
+IDLE_CPU_MAX_S = 0.25  # process CPU time allowed over 0.5 s of sleep after the interrupt
+
+# Put at the top of every child. A shell that starts pytest in the background may leave SIGINT
+# ignored (SIG_IGN is inherited); Python then keeps it ignored and gilfree rightly leaves it
+# alone. Restore Python's default so the child behaves like an interactive program.
+CHILD_PRELUDE = """
+import json, os, signal, sys, threading, time
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+"""
+
+# After the interrupt: the child's own CPU time over 0.5 s of sleep (every thread of the process
+# counts, so still-spinning pool workers would show), then a normal call on the pool.
+CHILD_AFTER = """
+cpu0 = time.process_time()
+time.sleep(0.5)
+print(f"IDLE_CPU {time.process_time() - cpu0:.4f}", flush=True)
+a = np.arange(10 * 65536, dtype=np.float64)
+print(f"NEXT {gilfree.sum(a) == a.sum()} {gilfree.sum(a, threads=1) == a.sum()}", flush=True)
+print(f"NEXT_SPIN {_testing.spin(4, 5)}", flush=True)
+"""
+
+
+class Child:
+    """A Python child process whose stdout lines arrive on a queue while it runs."""
+
+    def __init__(self, script: str) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.pop("GILFREE_NUM_THREADS", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD_PRELUDE + textwrap.dedent(script)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for t in self._readers:
+            t.start()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.stdout.append(line.rstrip("\n"))
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+
+    def describe(self) -> str:
+        return "stdout:\n" + "\n".join(self.stdout) + "\nstderr:\n" + "".join(self.stderr)
+
+    def wait_for(self, expected: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.kill()
+                pytest.fail(f"the child never printed {expected!r}\n{self.describe()}")
+            if line is None:
+                self.finish()
+                pytest.fail(f"the child exited before printing {expected!r}\n{self.describe()}")
+            if line == expected:
+                return
+
+    def send_sigint(self) -> None:
+        """Sends SIGINT, then tells the child when (CLOCK_MONOTONIC is system-wide on Linux)."""
+        sent = time.monotonic()
+        self.proc.send_signal(signal.SIGINT)
+        assert self.proc.stdin is not None
+        # A child that died of the signal cannot read it: finish() then reports its exit.
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.write(f"{sent!r}\n")
+            self.proc.stdin.flush()
+
+    def finish(self, timeout: float = HANG_BOUND_S) -> int:
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"the child did not exit within {timeout} s (hung)\n{self.describe()}")
+        self._close()
+        return rc
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self._close()
+
+    def _close(self) -> None:
+        for t in self._readers:
+            t.join(timeout=10)
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if f is not None:
+                # Closing the stdin of a dead child may flush into a broken pipe.
+                with contextlib.suppress(OSError):
+                    f.close()
+
+    @contextlib.contextmanager
+    def reaped(self) -> Iterator[None]:
+        """Kills the child if the block fails before it exited (no stray process, no
+        ResourceWarning from a Popen collected while its child runs)."""
+        try:
+            yield
+        finally:
+            if self.proc.poll() is None:
+                self.kill()
+
+    def value(self, key: str) -> str:
+        for line in self.stdout:
+            if line.startswith(key + " "):
+                return line[len(key) + 1 :]
+        pytest.fail(f"no {key!r} line from the child\n{self.describe()}")
+
+
+def interrupt_child(script: str) -> Child:
+    """Runs ``script`` (then CHILD_AFTER) until it prints READY, lets it compute for 0.3 s, sends
+    SIGINT, and waits (at most HANG_BOUND_S) for it to exit 0."""
+    child = Child(textwrap.dedent(script) + CHILD_AFTER)
+    with child.reaped():
+        child.wait_for("READY")
+        # A little jitter: the main thread polls every 20 ms, and a fixed delay would always land
+        # at the same phase of that cycle, making the printed latencies look better (or worse).
+        time.sleep(0.3 + random.uniform(0, 0.04))
+        child.send_sigint()
+        rc = child.finish()
+    assert rc == 0, child.describe()
+    return child
+
+
+def check_after(child: Child, what: str) -> None:
+    latency = float(child.value("INTERRUPTED"))
+    idle_cpu = float(child.value("IDLE_CPU"))
+    print(f"\n[{what}] SIGINT -> exception {latency * 1000:.1f} ms, then {idle_cpu:.3f} s CPU in 0.5 s")
+    assert 0 <= latency < LATENCY_SANITY_S, child.describe()
+    assert idle_cpu < IDLE_CPU_MAX_S, f"the workers kept computing after Ctrl-C\n{child.describe()}"
+    assert child.value("NEXT") == "True True", child.describe()
+    assert child.value("NEXT_SPIN") == "4", child.describe()
+
+
+# --- Ctrl-C in the main thread -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threads", ["default", None, 1, 2])
+def test_ctrl_c_stops_a_call_in_the_main_thread(threads: Any) -> None:
+    kwargs = "" if threads == "default" else f", threads={threads!r}"
+    child = interrupt_child(
+        f"""
+        import numpy as np
+        import gilfree
+        from gilfree._native import _testing
+
+        print("READY", flush=True)
+        try:
+            _testing.spin(100000, 10{kwargs})  # ~1000 s of work
+        except KeyboardInterrupt:
+            caught = time.monotonic()
+            sent = float(sys.stdin.readline())
+            print(f"INTERRUPTED {{caught - sent:.6f}}", flush=True)
+        else:
+            print("NOT INTERRUPTED", flush=True)
+            sys.exit(1)
+        """
+    )
+    check_after(child, f"main thread, spin(threads={threads})")
+
+
+def test_ctrl_c_stops_a_reduction_loop_in_the_main_thread() -> None:
+    # Real kernels, not the test kernel: Ctrl-C lands inside (or between) gilfree.sum calls.
+    child = interrupt_child(
+        """
+        import numpy as np
+        import gilfree
+        from gilfree._native import _testing
+
+        a = np.ones(20_000_000)
+        print("READY", flush=True)
+        try:
+            while True:
+                assert gilfree.sum(a) == 20_000_000.0
+        except KeyboardInterrupt:
+            caught = time.monotonic()
+            sent = float(sys.stdin.readline())
+            print(f"INTERRUPTED {caught - sent:.6f}", flush=True)
+        """
+    )
+    check_after(child, "main thread, gilfree.sum loop")
+
+
+@pytest.mark.parametrize("threads", [None, 1])
+def test_an_exception_from_the_users_handler_is_raised_by_the_call(threads: int | None) -> None:
+    # With a handler of its own (gilfree leaves it in place), the call raises what it raised.
+    child = interrupt_child(
+        f"""
+        class Stop(Exception):
+            pass
+
+        def handler(signum, frame):
+            raise Stop("from the user's handler")
+
+        signal.signal(signal.SIGINT, handler)
+        import numpy as np
+        import gilfree
+        from gilfree._native import _testing
+
+        print("READY", flush=True)
+        try:
+            _testing.spin(100000, 10, threads={threads!r})
+        except Stop as exc:
+            caught = time.monotonic()
+            sent = float(sys.stdin.readline())
+            print(f"INTERRUPTED {{caught - sent:.6f}}", flush=True)
+            print("CAUGHT", exc, flush=True)
+        """
+    )
+    assert child.value("CAUGHT") == "from the user's handler", child.describe()
+    check_after(child, f"user's handler raises, spin(threads={threads})")
+
+
+# --- Ctrl-C while worker threads compute -------------------------------------------------------
+
+
+@pytest.mark.parametrize("threads", [1, None])
+def test_ctrl_c_stops_calls_in_a_thread_pool_executor(threads: int | None) -> None:
+    child = interrupt_child(
+        f"""
+        from concurrent.futures import ThreadPoolExecutor
+        import numpy as np
+        import gilfree
+        from gilfree._native import _testing
+
+        futs = []
+        try:
+            with ThreadPoolExecutor(2) as ex:
+                futs = [ex.submit(_testing.spin, 100000, 10, threads={threads!r}) for _ in range(2)]
+                print("READY", flush=True)
+                [f.result() for f in futs]
+        except KeyboardInterrupt:
+            # Reached only after the `with` block joined the workers: no hang at its exit.
+            caught = time.monotonic()
+            sent = float(sys.stdin.readline())
+            print(f"INTERRUPTED {{caught - sent:.6f}}", flush=True)
+        else:
+            print("NOT INTERRUPTED", flush=True)
+            sys.exit(1)
+        print("FUTURES", json.dumps([type(f.exception(timeout=0)).__name__ for f in futs]), flush=True)
+        # A call started after the interrupt, from a worker thread again, is unaffected.
+        with ThreadPoolExecutor(2) as ex:
+            print("AFTER", ex.submit(_testing.spin, 4, 5, threads={threads!r}).result(), flush=True)
+        """
+    )
+    print(f"\n[executor, threads={threads}] future exceptions: {child.value('FUTURES')}")
+    assert child.value("FUTURES") == '["KeyboardInterrupt", "KeyboardInterrupt"]', child.describe()
+    assert child.value("AFTER") == "4", child.describe()
+    check_after(child, f"ThreadPoolExecutor(2), spin(threads={threads})")
+
+
+def test_ctrl_c_stops_a_call_in_a_plain_thread_while_main_sleeps() -> None:
+    # The main thread is in time.sleep, not in a gilfree call: the chained handler still reaches
+    # the worker's call through the interrupt epoch.
+    child = interrupt_child(
+        """
+        import numpy as np
+        import gilfree
+        from gilfree._native import _testing
+
+        outcome = []
+        started = threading.Event()
+
+        def work():
+            started.set()
+            try:
+                outcome.append(_testing.spin(100000, 10))
+            except BaseException as exc:
+                outcome.append(type(exc).__name__)
+
+        t = threading.Thread(target=work)
+        t.start()
+        started.wait()
+        print("READY", flush=True)
+        try:
+            while True:
+                time.sleep(0.05)
+        except KeyboardInterrupt:
+            caught = time.monotonic()
+            sent = float(sys.stdin.readline())
+            t.join()
+            print(f"INTERRUPTED {caught - sent:.6f}", flush=True)
+        print("WORKER", outcome[0], flush=True)
+        """
+    )
+    assert child.value("WORKER") == "KeyboardInterrupt", child.describe()
+    check_after(child, "plain thread, main in time.sleep")
+
+
+# --- the SIGINT handler ------------------------------------------------------------------------
+
+
+def run_child(script: str) -> Child:
+    child = Child(script)
+    with child.reaped():
+        rc = child.finish(timeout=60)
+    assert rc == 0, child.describe()
+    return child
+
+
+def test_default_handler_is_chained_and_still_raises_keyboard_interrupt() -> None:
+    child = run_child(
+        """
+        import gilfree
+        import gilfree._interrupt as gi
+
+        assert signal.getsignal(signal.SIGINT) is gi._chained_sigint, signal.getsignal(signal.SIGINT)
+        assert gilfree.install_interrupt_handler() is True  # idempotent
+        assert signal.getsignal(signal.SIGINT) is gi._chained_sigint
+        try:
+            signal.raise_signal(signal.SIGINT)
+            for _ in range(1000):  # the handler runs at the next bytecode boundary
+                pass
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt", flush=True)
+        # Restoring Python's default and calling install again puts the chain back.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        assert gilfree.install_interrupt_handler() is True
+        assert signal.getsignal(signal.SIGINT) is gi._chained_sigint
+        # Not from another thread (signal.signal() only works on the main thread).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        result = []
+        t = threading.Thread(target=lambda: result.append(gilfree.install_interrupt_handler()))
+        t.start()
+        t.join()
+        assert result == [False], result
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        print("OK", flush=True)
+        """
+    )
+    assert child.stdout == ["KeyboardInterrupt", "OK"], child.describe()
+
+
+def test_a_users_own_handler_is_kept() -> None:
+    child = run_child(
+        """
+        received = []
+
+        def handler(signum, frame):
+            received.append(signum)
+
+        signal.signal(signal.SIGINT, handler)
+        import gilfree
+
+        assert gilfree.install_interrupt_handler() is False
+        assert signal.getsignal(signal.SIGINT) is handler
+        signal.raise_signal(signal.SIGINT)  # the user's handler runs; no KeyboardInterrupt
+        for _ in range(1000):
+            pass
+        assert received == [signal.SIGINT], received
+        print("OK", flush=True)
+        """
+    )
+    assert child.stdout == ["OK"], child.describe()
+
+
+def test_a_users_own_handler_can_call_gilfree_interrupt() -> None:
+    # The documented recipe for programs with their own SIGINT handler.
+    child = run_child(
+        """
+        import gilfree
+        from gilfree._native import _testing
+
+        def handler(signum, frame):
+            gilfree.interrupt()
+
+        signal.signal(signal.SIGINT, handler)
+        outcome = []
+
+        def work():
+            try:
+                outcome.append(_testing.spin(100000, 10, threads=1))
+            except BaseException as exc:
+                outcome.append(type(exc).__name__)
+
+        t = threading.Thread(target=work)
+        t.start()
+        deadline = time.monotonic() + 20
+        while t.is_alive() and time.monotonic() < deadline:
+            signal.raise_signal(signal.SIGINT)  # repeated: the call may not have started yet
+            t.join(0.1)
+        if t.is_alive():
+            print("HUNG", flush=True)
+            os._exit(1)
+        print("WORKER", outcome[0], flush=True)
+        """
+    )
+    assert child.value("WORKER") == "KeyboardInterrupt", child.describe()
+
+
+# --- gilfree.interrupt(), in this process --------------------------------------------------------
+
+
+def _interrupt_until(done: threading.Event) -> None:
+    # Repeatedly, so that it does not matter when the call actually started.
+    while not done.wait(0.05):
+        gilfree.interrupt()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("threads", [None, 1, 2])
+def test_interrupt_from_another_thread_stops_a_call(threads: int | None) -> None:
+    done = threading.Event()
+    interrupter = threading.Thread(target=_interrupt_until, args=(done,))
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="spin"):
+            _testing.spin(100000, 10, threads=threads)
+    finally:
+        done.set()
+        interrupter.join()
+    # A call started afterwards is unaffected.
+    assert _testing.spin(4, 5, threads=threads) == 4
+    a = np.arange(10 * 65536, dtype=np.float64)
+    assert gilfree.sum(a, threads=threads) == a.sum()
+
+
+@pytest.mark.timeout(60)
+def test_interrupt_stops_calls_in_every_thread() -> None:
+    outcomes: list[str] = []
+    started = threading.Barrier(4)
+
+    def work(threads: int | None) -> None:
+        started.wait()
+        try:
+            outcomes.append(repr(_testing.spin(100000, 10, threads=threads)))
+        except BaseException as exc:
+            outcomes.append(type(exc).__name__)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in (None, 1, 2)]
+    for t in workers:
+        t.start()
+    started.wait()
+    done = threading.Event()
+    interrupter = threading.Thread(target=_interrupt_until, args=(done,))
+    interrupter.start()
+    try:
+        for t in workers:
+            t.join()
+    finally:
+        done.set()
+        interrupter.join()
+    assert outcomes == ["KeyboardInterrupt"] * 3
+
+
+def test_interrupt_when_idle_is_a_no_op() -> None:
+    gilfree.interrupt()
+    a = np.arange(10 * 65536, dtype=np.float64)
+    assert gilfree.sum(a) == a.sum()
+    assert _testing.spin(4, 5) == 4
