@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-import gilfree
 import pytest
 from hypothesis import HealthCheck, settings
+
+import gilfree
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 

@@ -24,9 +24,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import gilfree
 import numpy as np
 import pytest
+
+import gilfree
 from gilfree._native import _testing
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="POSIX signals")

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
-import gilfree
 import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+import gilfree
 
 CHUNK = 65_536  # gilfree_core::kernels::reduce::CHUNK_LEN: the unit of parallel work
 LARGE = 300_001  # more than four chunks, the last one partial

@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import gilfree
 import numpy as np
 import pytest
+
+import gilfree
 from gilfree._native import _testing
 
 LINUX = sys.platform.startswith("linux")

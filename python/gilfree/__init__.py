@@ -9,7 +9,7 @@ stops on Ctrl-C.
 Example:
     >>> import numpy as np, gilfree
     >>> a = np.arange(10_000_000, dtype=np.float64)
-    >>> gilfree.sum(a) == a.sum()
+    >>> gilfree.sum(a) == float(a.sum())
     True
     >>> gilfree.argmax(a)
     9999999

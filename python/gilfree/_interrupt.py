@@ -33,10 +33,10 @@ def interrupt() -> None:
     it. Calls started afterwards are unaffected. Safe to call from a signal handler.
 
     Example:
-        >>> import gilfree
+        >>> import numpy as np, gilfree
         >>> gilfree.interrupt()  # nothing is running: a no-op
-        >>> gilfree.sum([1.0, 2.0]) if False else "later calls still work"
-        'later calls still work'
+        >>> gilfree.sum(np.ones(1_000_000))  # calls started afterwards are unaffected
+        1000000.0
     """
     _native._interrupt()
 
@@ -53,6 +53,13 @@ def install_interrupt_handler() -> bool:
     Returns True if gilfree's handler is in place afterwards. Does nothing (and returns False)
     off the main thread or when a non-default SIGINT handler is installed: that handler is the
     program's own, and it can call :func:`gilfree.interrupt` itself.
+
+    Example:
+        >>> import signal, threading, gilfree
+        >>> on_main = threading.current_thread() is threading.main_thread()
+        >>> gilfree.install_interrupt_handler() == (on_main and signal.getsignal(signal.SIGINT)
+        ...     in (signal.default_int_handler, gilfree._interrupt._chained_sigint))
+        True
     """
     if threading.current_thread() is not threading.main_thread():
         return False
