@@ -102,6 +102,10 @@ fn _runtime_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("cpu_features", cpu_features())?;
     d.set_item("detach_min_bytes", crate::call::DETACH_MIN_BYTES)?;
     d.set_item("reduce_chunk_len", gilfree_core::kernels::reduce::CHUNK_LEN)?;
+    d.set_item(
+        "reduce_min_chunks_per_worker",
+        gilfree_core::kernels::reduce::MIN_CHUNKS_PER_WORKER,
+    )?;
     Ok(d)
 }
 

@@ -33,12 +33,16 @@ LINUX = sys.platform.startswith("linux")
 GIL_ENABLED = gilfree.info()["gil_enabled"]
 FREE_THREADED_BUILD = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 CHUNK_LEN = gilfree.info()["reduce_chunk_len"]
+# Reductions use the pool only when each of its workers gets this many chunks.
+GRAIN = gilfree.info()["reduce_min_chunks_per_worker"]
+assert GRAIN == 8, "the child scripts below size their arrays for 8 chunks per worker"
 
 needs_gil = pytest.mark.skipif(not GIL_ENABLED, reason="measures who holds the GIL; there is none")
 needs_proc = pytest.mark.skipif(not LINUX, reason="counts threads by name in /proc/self/task")
 
 # Many chunks, so threads=None really goes to the pool; exact in float64 (integers < 2**53).
-MULTI_CHUNK = np.arange(5 * CHUNK_LEN + 123, dtype=np.float64)
+# Enough chunks for 4 workers to get a grain each, the last chunk partial.
+MULTI_CHUNK = np.arange((4 * GRAIN + 1) * CHUNK_LEN + 123, dtype=np.float64)
 MULTI_CHUNK_SUM = float(MULTI_CHUNK.size * (MULTI_CHUNK.size - 1) // 2)
 
 
@@ -293,7 +297,7 @@ def test_env_var_sizes_the_pool() -> None:
     facts = child_json(
         """
         before = gilfree.info()
-        gilfree.sum(np.ones(10 * 65536))
+        gilfree.sum(np.ones(32 * 65536))  # a grain of 8 chunks for each of 3 workers
         after = gilfree.info()
         workers = settled_workers(3)
         gilfree.set_num_threads(2)
@@ -344,8 +348,10 @@ def test_env_var_whitespace_is_trimmed() -> None:
         ("gilfree.sum(np.ones(10))", False),  # attached path, < 2048 bytes
         (f"gilfree.sum(np.ones({CHUNK_LEN}))", False),  # one chunk: on the caller
         (f"gilfree.sum(np.ones(50 * {CHUNK_LEN}), threads=1)", False),  # threads=1: never the pool
-        (f"gilfree.sum(np.ones({CHUNK_LEN} + 1))", True),  # two chunks: the pool
-        (f"gilfree.sum(np.ones({CHUNK_LEN} + 1), threads=2)", True),
+        # Too little work to be worth waking a worker: still the caller.
+        (f"gilfree.sum(np.ones((2 * {GRAIN} - 1) * {CHUNK_LEN}))", False),
+        (f"gilfree.sum(np.ones(2 * {GRAIN} * {CHUNK_LEN}))", True),  # a grain for each of 2 workers
+        (f"gilfree.sum(np.ones(2 * {GRAIN} * {CHUNK_LEN}), threads=2)", True),
     ],
 )
 def test_when_the_pool_starts(call: str, starts_pool: bool) -> None:
@@ -379,6 +385,7 @@ INFO_KEYS = {
     "target",
     "detach_min_bytes",
     "reduce_chunk_len",
+    "reduce_min_chunks_per_worker",
     "pid",
 }
 
@@ -540,7 +547,7 @@ def test_pool_survives_many_panics() -> None:
     assert wait_for_workers(n) == n
     # ... and compute correct results.
     rng = np.random.default_rng(7)
-    a = rng.standard_normal(3 * CHUNK_LEN + 5)
+    a = rng.standard_normal((2 * GRAIN + 1) * CHUNK_LEN + 5)
     for threads in (None, 2, 1):
         assert gilfree.sum(MULTI_CHUNK, threads=threads) == MULTI_CHUNK_SUM
         assert gilfree.argmax(a, threads=threads) == int(np.argmax(a))
@@ -639,7 +646,7 @@ def test_cold_start_from_many_threads_builds_one_pool() -> None:
                     if line.startswith("Threads:"):
                         return int(line.split()[1])
 
-        a = np.ones(8 * 65536)
+        a = np.ones(64 * 65536)  # a grain of 8 chunks for each of up to 7 workers
         rounds = []
         for r in range(30):
             n = 6 + r % 2  # more workers than cores: a longer build, a wider window for a race

@@ -53,6 +53,7 @@ def info() -> dict[str, Any]:
         "target": native["target"],
         "detach_min_bytes": native["detach_min_bytes"],
         "reduce_chunk_len": native["reduce_chunk_len"],
+        "reduce_min_chunks_per_worker": native["reduce_min_chunks_per_worker"],
         "pid": os.getpid(),
     }
 
@@ -69,7 +70,11 @@ def format_info(facts: dict[str, Any]) -> str:
         ("cpu", facts["cpu"]),
         ("cpu features", " ".join(facts["cpu_features"]) or "(baseline only)"),
         ("inline below", f"{facts['detach_min_bytes']} bytes (no GIL release, no pool)"),
-        ("reduce chunk", f"{facts['reduce_chunk_len']} elements"),
+        (
+            "reduce chunk",
+            f"{facts['reduce_chunk_len']} elements; the pool from "
+            f"{facts['reduce_min_chunks_per_worker']} chunks per worker",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

@@ -35,7 +35,7 @@ fn chunks_cover_exactly() {
     assert_eq!(chunk_count(10, 10), 1);
     assert_eq!(chunk_count(11, 10), 2);
     let ctx = Ctx::new(at_most(3), None);
-    let ranges = ctx.map_chunks(25, 10, |r| r).unwrap();
+    let ranges = ctx.map_chunks(25, 10, 1, |r| r).unwrap();
     assert_eq!(ranges, vec![0..10, 10..20, 20..25]);
 }
 

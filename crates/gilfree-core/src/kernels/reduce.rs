@@ -31,6 +31,12 @@ use crate::{simd, Error, Result};
 /// a 50 M-element array ~760 chunks to balance.
 pub const CHUNK_LEN: usize = 1 << 16;
 
+/// The pool is used only when every worker gets at least this many chunks. Waking a worker costs
+/// ~25-30 µs on the 2-core VM we measure on, about five chunks of a float64 sum; with fewer than
+/// ~16 chunks (1 M float64) two workers lost to the calling thread alone
+/// (`benchmarks/bench_overhead.py`).
+pub const MIN_CHUNKS_PER_WORKER: usize = 8;
+
 /// Leaf size of the pairwise sum: 16 lanes of 16 elements, the same depth per lane as NumPy's
 /// `PW_BLOCKSIZE` of 128 over 8 accumulators.
 const PAIRWISE_LEAF: usize = 256;
@@ -209,14 +215,18 @@ fn combine_pairwise(parts: &[f64]) -> f64 {
 
 /// The sum of a float slice, in f64 (see the module docs for accuracy). Empty input sums to 0.
 pub fn sum_float<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<f64> {
-    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| simd::dispatch(FloatSum(&a[r])))?;
+    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, MIN_CHUNKS_PER_WORKER, |r| {
+        simd::dispatch(FloatSum(&a[r]))
+    })?;
     Ok(combine_pairwise(&parts))
 }
 
 /// The exact sum of an integer slice, widened to `i128` (cannot overflow for any slice that fits
 /// in memory).
 pub fn sum_int_wide<T: Int>(ctx: &Ctx<'_>, a: &[T]) -> Result<i128> {
-    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| simd::dispatch(IntSum(&a[r])))?;
+    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, MIN_CHUNKS_PER_WORKER, |r| {
+        simd::dispatch(IntSum(&a[r]))
+    })?;
     Ok(parts.iter().sum())
 }
 
@@ -329,7 +339,7 @@ pub fn var<T: Element>(ctx: &Ctx<'_>, a: &[T], ddof: i64) -> Result<f64> {
     // A non-finite pilot (inf or NaN in the first block) would poison every element; the
     // result is NaN then anyway, and an unshifted pass gives NumPy's exact NaN/inf behaviour.
     let shift = if shift.is_finite() { shift } else { 0.0 };
-    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| {
+    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, MIN_CHUNKS_PER_WORKER, |r| {
         simd::dispatch(ChunkMoments { a: &a[r], shift })
     })?;
     let m = parts.into_iter().fold(Moments::EMPTY, Moments::merge);
@@ -435,7 +445,7 @@ fn extreme<T: Element, const MAX: bool, const INDEX: bool>(ctx: &Ctx<'_>, a: &[T
     if a.is_empty() {
         return Err(Error::EmptyInput);
     }
-    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, |r| {
+    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, MIN_CHUNKS_PER_WORKER, |r| {
         simd::dispatch(ChunkExtreme::<T, MAX, INDEX> {
             a: &a[r.clone()],
             offset: r.start,
