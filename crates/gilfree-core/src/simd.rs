@@ -26,7 +26,7 @@ pub(crate) trait Kernel {
 pub(crate) fn dispatch<K: Kernel>(k: K) -> K::Output {
     #[cfg(target_arch = "x86_64")]
     {
-        if !force_baseline() && std::arch::is_x86_feature_detected!("avx2") {
+        if avx2_enabled() {
             // SAFETY: `avx2` only requires that the CPU supports AVX2, checked just above.
             return unsafe { avx2(k) };
         }
@@ -40,11 +40,25 @@ unsafe fn avx2<K: Kernel>(k: K) -> K::Output {
     k.run()
 }
 
+/// True when AVX2 code may run: the CPU has it (and tests have not pinned the baseline). For the
+/// few kernels written with explicit `std::arch` intrinsics, which must be called only then.
+#[inline(always)]
+pub(crate) fn avx2_enabled() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        !force_baseline() && std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// The instruction set [`dispatch`] uses on this machine (for `gilfree info`).
 pub fn active_isa() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        if !force_baseline() && std::arch::is_x86_feature_detected!("avx2") {
+        if avx2_enabled() {
             return "avx2";
         }
         "sse2"
