@@ -48,7 +48,19 @@ import gilfree
 
 TINY = 10
 TINY_KERNELS: tuple[str, ...] = ("sum", "mean", "var", "min", "argmax")
-SWEEP_SIZES: tuple[int, ...] = (10, 100, 256, 1000, 4096, 10_000, 65_536, 262_144, 1_000_000)
+SWEEP_SIZES: tuple[int, ...] = (
+    10,
+    100,
+    256,
+    1000,
+    4096,
+    10_000,
+    65_536,
+    262_144,
+    1_000_000,
+    2_000_000,
+    4_000_000,
+)
 #: Around the detach threshold (256 float64 = 2048 bytes): two sizes on each side.
 DETACH_SIZES: tuple[int, ...] = (253, 255, 257, 259)
 

@@ -35,7 +35,7 @@ FREE_THREADED_BUILD = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 CHUNK_LEN = gilfree.info()["reduce_chunk_len"]
 # Reductions use the pool only when each of its workers gets this many chunks.
 GRAIN = gilfree.info()["reduce_min_chunks_per_worker"]
-assert GRAIN == 8, "the child scripts below size their arrays for 8 chunks per worker"
+assert GRAIN == 12, "the child scripts below size their arrays for 12 chunks per worker"
 
 needs_gil = pytest.mark.skipif(not GIL_ENABLED, reason="measures who holds the GIL; there is none")
 needs_proc = pytest.mark.skipif(not LINUX, reason="counts threads by name in /proc/self/task")
@@ -297,7 +297,7 @@ def test_env_var_sizes_the_pool() -> None:
     facts = child_json(
         """
         before = gilfree.info()
-        gilfree.sum(np.ones(32 * 65536))  # a grain of 8 chunks for each of 3 workers
+        gilfree.sum(np.ones(48 * 65536))  # a grain of 12 chunks for each of 3 workers
         after = gilfree.info()
         workers = settled_workers(3)
         gilfree.set_num_threads(2)
@@ -646,7 +646,7 @@ def test_cold_start_from_many_threads_builds_one_pool() -> None:
                     if line.startswith("Threads:"):
                         return int(line.split()[1])
 
-        a = np.ones(64 * 65536)  # a grain of 8 chunks for each of up to 7 workers
+        a = np.ones(96 * 65536)  # a grain of 12 chunks for each of up to 7 workers
         rounds = []
         for r in range(30):
             n = 6 + r % 2  # more workers than cores: a longer build, a wider window for a race

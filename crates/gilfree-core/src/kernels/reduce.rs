@@ -32,10 +32,10 @@ use crate::{simd, Error, Result};
 pub const CHUNK_LEN: usize = 1 << 16;
 
 /// The pool is used only when every worker gets at least this many chunks. Waking a worker costs
-/// ~25-30 µs on the 2-core VM we measure on, about five chunks of a float64 sum; with fewer than
-/// ~16 chunks (1 M float64) two workers lost to the calling thread alone
+/// ~25-30 µs on the 2-core VM we measure on, about five chunks of a float64 sum: at 16 chunks
+/// (1 M float64) two workers still lost to the calling thread alone, at 32 they won
 /// (`benchmarks/bench_overhead.py`).
-pub const MIN_CHUNKS_PER_WORKER: usize = 8;
+pub const MIN_CHUNKS_PER_WORKER: usize = 12;
 
 /// Leaf size of the pairwise sum: 16 lanes of 16 elements, the same depth per lane as NumPy's
 /// `PW_BLOCKSIZE` of 128 over 8 accumulators.
