@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _report import format_table, ratio
 
 import gilfree
 
@@ -96,27 +97,9 @@ def best_ns(
 # --- output ------------------------------------------------------------------------------------
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table: the first column left-aligned, the others right-aligned."""
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        cols = enumerate(zip(cells, widths, strict=True))
-        parts = [f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in cols]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
-
-
 def ns(x: float) -> str:
     """Nanoseconds, for a table cell."""
     return f"{x:,.0f}"
-
-
-def ratio(x: float) -> str:
-    """A speed ratio, for a table cell."""
-    return f"{x:.2f}x"
 
 
 def regime(n: int, detach_min_bytes: int, chunk_len: int, itemsize: int = 8) -> str:

@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from _report import format_table, ratio
 
 import gilfree
 
@@ -298,19 +299,6 @@ def print_evaluation(e: Evaluation) -> None:
 # --- output ------------------------------------------------------------------------------------
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table: the first column left-aligned, the others right-aligned."""
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        cols = enumerate(zip(cells, widths, strict=True))
-        parts = [f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in cols]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
-
-
 def ms(seconds: float) -> str:
     """Seconds as milliseconds, for a table cell."""
     return f"{seconds * 1e3:.2f}"
@@ -319,11 +307,6 @@ def ms(seconds: float) -> str:
 def gbps(nbytes: int, seconds: float) -> str:
     """Throughput in GB/s (1e9 bytes per second), for a table cell."""
     return f"{nbytes / seconds / 1e9:.1f}"
-
-
-def ratio(x: float) -> str:
-    """A speed ratio, for a table cell."""
-    return f"{x:.2f}x"
 
 
 def ratio3(x: float) -> str:
