@@ -127,7 +127,7 @@ def show_gil_release(a: npt.NDArray[np.float64]) -> None:
         ticks_held, ms_held = hb.count_during(lambda: sum(range(n_range)))
 
     label_free = f"gilfree.var(a) x {VAR_CALLS}"
-    label_held = f"sum(range({n_range:,}))"
+    label_held = f"sum(range({n_range:_}))"
     width = max(len(label_free), len(label_held))
     per_ms = 1 / (HEARTBEAT_S * 1e3)
     for label, ms, ticks in ((label_free, ms_free, ticks_free), (label_held, ms_held, ticks_held)):
