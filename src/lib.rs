@@ -20,6 +20,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("KernelError", m.py().get_type::<errors::KernelError>())?;
     runtime::register(m)?;
     kernels::reduce::register(m)?;
+    kernels::fractal::register(m)?;
+    kernels::primes::register(m)?;
+    kernels::montecarlo::register(m)?;
+    kernels::benchgame::register(m)?;
     kernels::testing::register(m)?;
     Ok(())
 }

@@ -84,6 +84,22 @@ def argmin(a: _Array1, *, threads: int | None = None) -> int:
 def argmax(a: _Array1, *, threads: int | None = None) -> int:
     """The index of the first largest element, or of the first NaN."""
 
+# --- fractal (src/kernels/fractal.rs) --------------------------------------------------------
+
+# (mandelbrot goes here)
+
+# --- primes (src/kernels/primes.rs) -----------------------------------------------------------
+
+# (count_primes, primes go here)
+
+# --- montecarlo (src/kernels/montecarlo.rs) ---------------------------------------------------
+
+# (monte_carlo_pi goes here)
+
+# --- benchgame (src/kernels/benchgame.rs) -----------------------------------------------------
+
+# (spectral_norm, fannkuch_redux, nbody go here)
+
 # --- test-only kernels (src/kernels/testing.rs) ------------------------------------------------
 
 class _TestingModule(Protocol):

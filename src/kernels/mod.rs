@@ -1,4 +1,8 @@
 //! One file per kernel family, mirroring `crates/gilfree-core/src/kernels/`.
 
+pub(crate) mod benchgame;
+pub(crate) mod fractal;
+pub(crate) mod montecarlo;
+pub(crate) mod primes;
 pub(crate) mod reduce;
 pub(crate) mod testing;

@@ -2,5 +2,9 @@
 //! [`Ctx`](crate::engine::Ctx) and return [`Result`](crate::Result). The binding mirrors each
 //! module with one file of the same name in `src/kernels/`.
 
+pub mod benchgame;
+pub mod fractal;
+pub mod montecarlo;
+pub mod primes;
 pub mod reduce;
 pub mod testing;

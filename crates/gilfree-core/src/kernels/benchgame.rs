@@ -1,0 +1,1 @@
+//! The `benchgame` kernel family (to be filled in: see docs/architecture.md, "How to add a kernel").

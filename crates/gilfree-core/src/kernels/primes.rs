@@ -1,0 +1,1 @@
+//! The `primes` kernel family (to be filled in: see docs/architecture.md, "How to add a kernel").

@@ -1,0 +1,8 @@
+//! The `montecarlo` kernel family's adapters (mirrors `crates/gilfree-core/src/kernels/montecarlo.rs`).
+
+use pyo3::prelude::*;
+
+/// Registers the family on the module.
+pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+    Ok(())
+}
