@@ -19,6 +19,7 @@ __all__ = [
     "max",
     "mean",
     "min",
+    "monte_carlo_pi",
     "set_num_threads",
     "std",
     "sum",
@@ -94,7 +95,8 @@ def argmax(a: _Array1, *, threads: int | None = None) -> int:
 
 # --- montecarlo (src/kernels/montecarlo.rs) ---------------------------------------------------
 
-# (monte_carlo_pi goes here)
+def monte_carlo_pi(samples: int, *, seed: int = 0, threads: int | None = None) -> float:
+    """A Monte Carlo estimate of pi, ``4 * hits / samples``; bit-identical for every ``threads``."""
 
 # --- benchgame (src/kernels/benchgame.rs) -----------------------------------------------------
 

@@ -200,7 +200,9 @@ fn hits_in_rounds(ctx: &Ctx<'_>, samples: u64, seed: u64, round_blocks: usize) -
             starts.push(next.clone());
             next.long_jump();
         }
-        let counts = ctx.map_tasks(n, |i| block_hits(&starts[i], block_len(samples, first + i as u64)))?;
+        let counts = ctx.map_tasks(n, |i| {
+            block_hits(&starts[i], block_len(samples, first + i as u64))
+        })?;
         // Exact: the total never exceeds `samples`.
         total += counts.iter().sum::<u64>();
         first += n as u64;

@@ -73,11 +73,21 @@ impl RefXoshiro {
     }
 
     fn jump(&mut self) {
-        self.apply([0x180e_c6d3_3cfd_0aba, 0xd5a6_1266_f0c9_392c, 0xa958_2618_e03f_c9aa, 0x39ab_dc45_29b1_661c]);
+        self.apply([
+            0x180e_c6d3_3cfd_0aba,
+            0xd5a6_1266_f0c9_392c,
+            0xa958_2618_e03f_c9aa,
+            0x39ab_dc45_29b1_661c,
+        ]);
     }
 
     fn long_jump(&mut self) {
-        self.apply([0x76e1_5d3e_fefd_cbbf, 0xc500_4e44_1c52_2fb3, 0x7771_0069_854e_e241, 0x3910_9bb0_2acb_e635]);
+        self.apply([
+            0x76e1_5d3e_fefd_cbbf,
+            0xc500_4e44_1c52_2fb3,
+            0x7771_0069_854e_e241,
+            0x3910_9bb0_2acb_e635,
+        ]);
     }
 }
 
@@ -125,7 +135,12 @@ fn crate_generator_gives_the_reference_c_outputs() {
     for (i, w) in [1u64, 2, 3, 4].iter().enumerate() {
         bytes[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
     }
-    let expected = [41_943_041, 58_720_359, 3_588_806_011_781_223, 3_591_011_842_654_386];
+    let expected = [
+        41_943_041,
+        58_720_359,
+        3_588_806_011_781_223,
+        3_591_011_842_654_386,
+    ];
     let mut g = Xoshiro256PlusPlus::from_seed(bytes);
     assert_eq!(outputs(&mut g, 4), expected);
     assert_eq!(ref_outputs(&mut RefXoshiro([1, 2, 3, 4]), 4), expected);
@@ -137,7 +152,11 @@ fn seeding_is_splitmix64() {
     assert_eq!(RefSplitMix(0).next(), 0xe220_a839_7b1d_cdaf);
     for seed in [0, 1, 42, 0x0123_4567_89ab_cdef, u64::MAX] {
         let mut g = Xoshiro256PlusPlus::seed_from_u64(seed);
-        assert_eq!(outputs(&mut g, 16), ref_outputs(&mut RefXoshiro::seeded(seed), 16), "seed {seed}");
+        assert_eq!(
+            outputs(&mut g, 16),
+            ref_outputs(&mut RefXoshiro::seeded(seed), 16),
+            "seed {seed}"
+        );
     }
 }
 
@@ -148,10 +167,18 @@ fn crate_jumps_match_the_reference() {
         for step in 0..3 {
             g.jump();
             r.jump();
-            assert_eq!(outputs(&mut g.clone(), 8), ref_outputs(&mut r.clone(), 8), "jump {step}");
+            assert_eq!(
+                outputs(&mut g.clone(), 8),
+                ref_outputs(&mut r.clone(), 8),
+                "jump {step}"
+            );
             g.long_jump();
             r.long_jump();
-            assert_eq!(outputs(&mut g.clone(), 8), ref_outputs(&mut r.clone(), 8), "long_jump {step}");
+            assert_eq!(
+                outputs(&mut g.clone(), 8),
+                ref_outputs(&mut r.clone(), 8),
+                "long_jump {step}"
+            );
         }
     }
 }
@@ -176,7 +203,11 @@ fn hits_match_the_scalar_reference() {
         for seed in [0, 1, u64::MAX] {
             let expected = reference_hits(samples, seed);
             for t in [Threads::Caller, Threads::Pool] {
-                assert_eq!(hits(&ctx(t), samples, seed).unwrap(), expected, "{samples} {seed} {t:?}");
+                assert_eq!(
+                    hits(&ctx(t), samples, seed).unwrap(),
+                    expected,
+                    "{samples} {seed} {t:?}"
+                );
             }
         }
     }
@@ -184,13 +215,14 @@ fn hits_match_the_scalar_reference() {
 
 #[test]
 fn known_values() {
-    // Pinned outputs of this exact algorithm (also checked in Python by an independent
-    // reimplementation, tests/test_montecarlo.py): a change here changes every user's results.
+    // Pinned outputs of this exact algorithm, also computed by the independent pure-Python
+    // reimplementation in tests/test_montecarlo.py: a change here changes every user's results.
     let c = ctx(Threads::Pool);
-    assert_eq!(hits(&c, 1, 0).unwrap(), reference_hits(1, 0));
-    assert_eq!(hits(&c, 10, 0).unwrap(), reference_hits(10, 0));
-    let first = lane_stream(0, 0, 0).next_u64();
-    assert_eq!(first, RefXoshiro::seeded(0).next());
+    assert_eq!(hits(&c, 1000, 42).unwrap(), 785);
+    assert_eq!(hits(&c, 12_345, u64::MAX).unwrap(), 9746);
+    assert_eq!(hits(&c, BLOCK_SAMPLES + 5, 3).unwrap(), 823_046);
+    assert_eq!(monte_carlo_pi(&c, 1000, 42).unwrap(), 4.0 * 785.0 / 1000.0);
+    assert_eq!(monte_carlo_pi(&c, 1_000_000, 42).unwrap(), 3.142212);
 }
 
 #[test]
@@ -217,17 +249,19 @@ fn identical_for_every_thread_setting_and_round_size() {
     let h = hits(&ctx(Threads::Caller), samples, 3).unwrap();
     for rounds in [1, 2, 3, 7, 21, 22] {
         for t in [Threads::Caller, Threads::Pool] {
-            assert_eq!(hits_in_rounds(&ctx(t), samples, 3, rounds).unwrap(), h, "{rounds} {t:?}");
+            assert_eq!(
+                hits_in_rounds(&ctx(t), samples, 3, rounds).unwrap(),
+                h,
+                "{rounds} {t:?}"
+            );
         }
     }
 }
 
 #[test]
 fn baseline_and_avx2_give_the_same_counts() {
-    let run = || {
-        [0u64, 9, 1 << 40]
-            .map(|seed| hits(&ctx(Threads::Caller), 2 * BLOCK_SAMPLES + 5, seed).unwrap())
-    };
+    let run =
+        || [0u64, 9, 1 << 40].map(|seed| hits(&ctx(Threads::Caller), 2 * BLOCK_SAMPLES + 5, seed).unwrap());
     let fast = run();
     let baseline = crate::simd::with_baseline(run);
     assert_eq!(fast, baseline, "{} vs baseline", crate::simd::active_isa());
@@ -242,7 +276,10 @@ fn estimate_is_within_five_sigma_of_pi() {
     let mut seen = Vec::new();
     for seed in 0..5 {
         let pi = monte_carlo_pi(&c, n, seed).unwrap();
-        assert!((pi - std::f64::consts::PI).abs() < 5.0 * sigma, "seed {seed}: {pi}");
+        assert!(
+            (pi - std::f64::consts::PI).abs() < 5.0 * sigma,
+            "seed {seed}: {pi}"
+        );
         assert!(!seen.contains(&pi.to_bits()), "seed {seed} repeats an estimate");
         seen.push(pi.to_bits());
     }
@@ -266,7 +303,10 @@ fn estimate_is_four_hits_over_samples() {
 #[test]
 fn zero_samples_is_an_invalid_argument() {
     let err = hits(&ctx(Threads::Pool), 0, 0).unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument { arg: "samples", .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::InvalidArgument { arg: "samples", .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
