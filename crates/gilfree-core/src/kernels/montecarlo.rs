@@ -116,6 +116,11 @@ fn inside(rx: u64, ry: u64) -> bool {
 }
 
 /// The hits of one block of `len` samples: [`LANES`] generators stepped together.
+///
+/// The generator's state is private to `rand_xoshiro`, so LLVM cannot pack the lanes into SIMD
+/// registers: the stepping is scalar (eight independent dependency chains), and the AVX2 build
+/// only widens the conversions and the comparisons. ~290 M samples/s per core here. (Stepping the
+/// lanes two at a time, which avoids spilling state words, measured the same.)
 struct BlockHits {
     lanes: [Xoshiro256PlusPlus; LANES],
     len: u64,
