@@ -45,7 +45,7 @@
 //!
 //! # Cancellation
 //!
-//! A block takes ~2 ms on one core; cancellation is checked between blocks (by `map_tasks`) and
+//! A block takes ~3.5 ms on one core; cancellation is checked between blocks (by `map_tasks`) and
 //! between rounds, so even `samples = 2⁶⁴ − 1` (centuries of work) stops promptly on Ctrl-C.
 
 use rand_core::{RngCore, SeedableRng};
@@ -58,8 +58,8 @@ use crate::{simd, Error, Result};
 mod test;
 
 /// Samples per block: the unit of work, of cancellation and of determinism. 2²⁰ samples take
-/// ~2 ms on one core, which keeps the per-block cost (7 jumps, one long jump, one task hand-out:
-/// ~2 µs) near 0.1 % and Ctrl-C latency far below the 20 ms poll.
+/// ~3.5 ms on one core, which keeps the per-block cost (7 jumps, one long jump, one task
+/// hand-out: ~2 µs) near 0.05 % and Ctrl-C latency far below the 20 ms poll.
 pub const BLOCK_SAMPLES: u64 = 1 << 20;
 
 /// Independent generators per block, stepped together so that the hot loop has eight
