@@ -214,11 +214,17 @@ impl Grid {
         self.width * self.height
     }
 
-    /// The point of pixel `(i, j)`, exactly as in the module docs.
+    /// The real part of column `j`, given as the float64 `jf` (exactly `j`), as in the module docs.
     #[inline(always)]
-    #[allow(clippy::cast_precision_loss)] // exact: i, j < 2^32
-    fn point(&self, i: usize, j: usize) -> (f64, f64) {
-        (self.xmin + j as f64 * self.dx, self.ymin + i as f64 * self.dy)
+    fn re(&self, jf: f64) -> f64 {
+        self.xmin + jf * self.dx
+    }
+
+    /// The imaginary part of row `i` (exactly, as in the module docs).
+    #[inline(always)]
+    #[allow(clippy::cast_precision_loss)] // exact: i < 2^32
+    fn im(&self, i: usize) -> f64 {
+        self.ymin + i as f64 * self.dy
     }
 }
 
@@ -343,22 +349,43 @@ fn render_blocks<const L: usize, B>(
 where
     B: Fn(&[f64; L], &[f64; L], u32) -> [u32; L],
 {
+    // Lane offsets 0.0, 1.0, ..., L - 1 (a constant after inlining).
+    #[allow(clippy::cast_precision_loss)] // exact: l < L
+    let offsets: [f64; L] = std::array::from_fn(|l| l as f64);
     let (mut i, mut j) = (start / g.width, start % g.width);
     for chunk in out.chunks_mut(L) {
         ctx.check()?;
         let mut cr = [0.0f64; L];
         let mut ci = [0.0f64; L];
-        for l in 0..L {
-            if l < chunk.len() {
-                (cr[l], ci[l]) = g.point(i, j);
+        if chunk.len() == L && j + L <= g.width {
+            // The common case, one full block inside one row, vectorised: `jf + offsets[l]` is
+            // the integer `j + l` (< 2^53), exactly what `(j + l) as f64` would give.
+            #[allow(clippy::cast_precision_loss)] // exact: j < 2^32
+            let jf = j as f64;
+            let row = g.im(i);
+            for l in 0..L {
+                cr[l] = g.re(jf + offsets[l]);
+                ci[l] = row;
+            }
+            j += L;
+        } else {
+            for l in 0..chunk.len() {
+                #[allow(clippy::cast_precision_loss)] // exact: j < 2^32
+                let jf = j as f64;
+                (cr[l], ci[l]) = (g.re(jf), g.im(i));
                 j += 1;
                 if j == g.width {
                     j = 0;
                     i += 1;
                 }
-            } else {
+            }
+            for l in chunk.len()..L {
                 (cr[l], ci[l]) = (cr[0], ci[0]);
             }
+        }
+        if j == g.width {
+            j = 0;
+            i += 1;
         }
         let counts = block(&cr, &ci, g.max_iter);
         for (o, &c) in chunk.iter_mut().zip(counts.iter()) {
