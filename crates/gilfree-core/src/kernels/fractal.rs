@@ -257,9 +257,9 @@ impl Path {
         match self {
             Path::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            Path::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            Path::Avx2 => x86::Avx2::detect().is_some(),
             #[cfg(all(target_arch = "x86_64", gilfree_avx512))]
-            Path::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            Path::Avx512 => avx512::Avx512::detect().is_some(),
             #[allow(unreachable_patterns)] // reachable on other targets or older compilers
             _ => false,
         }
@@ -317,21 +317,37 @@ fn render(ctx: &Ctx<'_>, g: &Grid, path: Path) -> Result<Vec<u16>> {
     Ok(out)
 }
 
-/// Renders the pixels `start .. start + out.len()` (row-major) on `path`.
+/// Renders the pixels `start .. start + out.len()` (row-major) on `path`, or on the portable
+/// path if the CPU does not support `path`.
 fn render_task(ctx: &Ctx<'_>, g: &Grid, path: Path, start: usize, out: &mut [u16]) -> Result<()> {
     match path {
         #[cfg(target_arch = "x86_64")]
-        Path::Avx2 if Path::Avx2.supported() => {
-            // SAFETY: the CPU supports AVX2 (checked just above), all `task_avx2` requires.
-            unsafe { x86::task_avx2(ctx, g, start, out) }
+        Path::Avx2 => {
+            if let Some(avx2) = x86::Avx2::detect() {
+                // SAFETY: `detect` found AVX2 on this CPU, all that `task` requires.
+                return unsafe { x86::task(avx2, ctx, g, start, out) };
+            }
         }
         #[cfg(all(target_arch = "x86_64", gilfree_avx512))]
-        Path::Avx512 if Path::Avx512.supported() => {
-            // SAFETY: the CPU supports AVX-512F (checked just above), all `task_avx512` requires.
-            unsafe { avx512::task_avx512(ctx, g, start, out) }
+        Path::Avx512 => {
+            if let Some(avx512) = avx512::Avx512::detect() {
+                // SAFETY: `detect` found AVX-512F on this CPU, all that `task` requires.
+                return unsafe { avx512::task(avx512, ctx, g, start, out) };
+            }
         }
-        _ => simd::dispatch(PortableTask { ctx, g, start, out }),
+        _ => {}
     }
+    simd::dispatch(PortableTask { ctx, g, start, out })
+}
+
+/// What [`render_blocks`] runs on each block of `L` pixels: the counts of the points `cr + ci·i`.
+///
+/// A method with `#[inline(always)]`, called on a value, not a closure or a fn item: those stay
+/// separate functions compiled for the baseline, so the portable block would not get AVX2 under
+/// [`simd::dispatch`] (measured: it did not). The explicit paths' values are tokens that exist
+/// only once the CPU feature was detected, which is what makes calling their intrinsics sound.
+trait Block<const L: usize>: Copy {
+    fn counts(self, cr: &[f64; L], ci: &[f64; L], max_iter: u32) -> [u32; L];
 }
 
 /// The loop of one task over blocks of `L` pixels, whatever computes a block: fills the lanes
@@ -339,16 +355,13 @@ fn render_task(ctx: &Ctx<'_>, g: &Grid, path: Path, start: usize, out: &mut [u16
 /// iterations, results dropped), runs `block`, stores the counts. Checks for cancellation before
 /// each block (a block costs at most `L × max_iter` iterations, well under a millisecond).
 #[inline(always)]
-fn render_blocks<const L: usize, B>(
+fn render_blocks<const L: usize, B: Block<L>>(
     ctx: &Ctx<'_>,
     g: &Grid,
     start: usize,
     out: &mut [u16],
     block: B,
-) -> Result<()>
-where
-    B: Fn(&[f64; L], &[f64; L], u32) -> [u32; L],
-{
+) -> Result<()> {
     // Lane offsets 0.0, 1.0, ..., L - 1 (a constant after inlining).
     #[allow(clippy::cast_precision_loss)] // exact: l < L
     let offsets: [f64; L] = std::array::from_fn(|l| l as f64);
@@ -387,7 +400,7 @@ where
             j = 0;
             i += 1;
         }
-        let counts = block(&cr, &ci, g.max_iter);
+        let counts = block.counts(&cr, &ci, g.max_iter);
         for (o, &c) in chunk.iter_mut().zip(counts.iter()) {
             // c <= max_iter <= 65535
             *o = u16::try_from(c).unwrap_or(u16::MAX);
@@ -432,6 +445,22 @@ fn block_portable(
     count
 }
 
+/// The portable block (no requirement on the CPU).
+#[derive(Clone, Copy)]
+struct Portable;
+
+impl Block<PORTABLE_LANES> for Portable {
+    #[inline(always)]
+    fn counts(
+        self,
+        cr: &[f64; PORTABLE_LANES],
+        ci: &[f64; PORTABLE_LANES],
+        max_iter: u32,
+    ) -> [u32; PORTABLE_LANES] {
+        block_portable(cr, ci, max_iter)
+    }
+}
+
 struct PortableTask<'a, 'c, 'o> {
     ctx: &'a Ctx<'c>,
     g: &'a Grid,
@@ -443,7 +472,7 @@ impl simd::Kernel for PortableTask<'_, '_, '_> {
     type Output = Result<()>;
     #[inline(always)]
     fn run(self) -> Result<()> {
-        render_blocks::<PORTABLE_LANES, _>(self.ctx, self.g, self.start, self.out, block_portable)
+        render_blocks::<PORTABLE_LANES, _>(self.ctx, self.g, self.start, self.out, Portable)
     }
 }
 
@@ -457,7 +486,7 @@ mod x86 {
         _CMP_NGT_UQ,
     };
 
-    use super::{render_blocks, Grid};
+    use super::{render_blocks, Block, Grid};
     use crate::engine::Ctx;
     use crate::Result;
 
@@ -466,14 +495,40 @@ mod x86 {
     /// Lanes per block.
     pub(super) const LANES: usize = 4 * REGS;
 
-    /// Renders one task with AVX2.
+    /// Proof that the CPU supports AVX2: only [`Avx2::detect`] makes one.
+    #[derive(Clone, Copy, Debug)]
+    pub(super) struct Avx2 {
+        _detected: (),
+    }
+
+    impl Avx2 {
+        pub(super) fn detect() -> Option<Avx2> {
+            std::arch::is_x86_feature_detected!("avx2").then_some(Avx2 { _detected: () })
+        }
+    }
+
+    impl Block<LANES> for Avx2 {
+        #[inline(always)]
+        fn counts(self, cr: &[f64; LANES], ci: &[f64; LANES], max_iter: u32) -> [u32; LANES] {
+            // SAFETY: an `Avx2` exists only if the CPU supports AVX2 (`detect`).
+            unsafe { block(cr, ci, max_iter) }
+        }
+    }
+
+    /// Renders one task with AVX2 (the whole loop compiled for AVX2, `block` inlined into it).
     ///
     /// # Safety
     ///
-    /// The CPU must support AVX2.
+    /// The CPU must support AVX2 (as the token proves).
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn task_avx2(ctx: &Ctx<'_>, g: &Grid, start: usize, out: &mut [u16]) -> Result<()> {
-        render_blocks::<LANES, _>(ctx, g, start, out, |cr, ci, max_iter| block(cr, ci, max_iter))
+    pub(super) unsafe fn task(
+        avx2: Avx2,
+        ctx: &Ctx<'_>,
+        g: &Grid,
+        start: usize,
+        out: &mut [u16],
+    ) -> Result<()> {
+        render_blocks::<LANES, _>(ctx, g, start, out, avx2)
     }
 
     /// One block: per lane exactly the operations of `block_portable`. The mask `act` is all
@@ -556,7 +611,7 @@ mod avx512 {
         _mm512_setzero_si512, _mm512_storeu_si512, _mm512_sub_pd, _CMP_NGT_UQ,
     };
 
-    use super::{render_blocks, Grid};
+    use super::{render_blocks, Block, Grid};
     use crate::engine::Ctx;
     use crate::Result;
 
@@ -565,14 +620,40 @@ mod avx512 {
     /// Lanes per block.
     pub(super) const LANES: usize = 8 * REGS;
 
-    /// Renders one task with AVX-512F.
+    /// Proof that the CPU supports AVX-512F: only [`Avx512::detect`] makes one.
+    #[derive(Clone, Copy, Debug)]
+    pub(super) struct Avx512 {
+        _detected: (),
+    }
+
+    impl Avx512 {
+        pub(super) fn detect() -> Option<Avx512> {
+            std::arch::is_x86_feature_detected!("avx512f").then_some(Avx512 { _detected: () })
+        }
+    }
+
+    impl Block<LANES> for Avx512 {
+        #[inline(always)]
+        fn counts(self, cr: &[f64; LANES], ci: &[f64; LANES], max_iter: u32) -> [u32; LANES] {
+            // SAFETY: an `Avx512` exists only if the CPU supports AVX-512F (`detect`).
+            unsafe { block(cr, ci, max_iter) }
+        }
+    }
+
+    /// Renders one task with AVX-512F (the whole loop compiled for it, `block` inlined into it).
     ///
     /// # Safety
     ///
-    /// The CPU must support AVX-512F.
+    /// The CPU must support AVX-512F (as the token proves).
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn task_avx512(ctx: &Ctx<'_>, g: &Grid, start: usize, out: &mut [u16]) -> Result<()> {
-        render_blocks::<LANES, _>(ctx, g, start, out, |cr, ci, max_iter| block(cr, ci, max_iter))
+    pub(super) unsafe fn task(
+        avx512: Avx512,
+        ctx: &Ctx<'_>,
+        g: &Grid,
+        start: usize,
+        out: &mut [u16],
+    ) -> Result<()> {
+        render_blocks::<LANES, _>(ctx, g, start, out, avx512)
     }
 
     /// One block: per lane exactly the operations of `block_portable`. `act` is the sticky
