@@ -16,6 +16,7 @@ __all__ = [
     "argmax",
     "argmin",
     "get_num_threads",
+    "mandelbrot",
     "max",
     "mean",
     "min",
@@ -87,7 +88,18 @@ def argmax(a: _Array1, *, threads: int | None = None) -> int:
 
 # --- fractal (src/kernels/fractal.rs) --------------------------------------------------------
 
-# (mandelbrot goes here)
+def mandelbrot(
+    width: int,
+    height: int,
+    *,
+    max_iter: int = 256,
+    xmin: float = -2.0,
+    xmax: float = 1.0,
+    ymin: float = -1.5,
+    ymax: float = 1.5,
+    threads: int | None = None,
+) -> npt.NDArray[np.uint16]:
+    """Escape-time counts of the Mandelbrot set over a window, a ``(height, width)`` uint16 array."""
 
 # --- primes (src/kernels/primes.rs) -----------------------------------------------------------
 
