@@ -252,15 +252,15 @@ impl Path {
         Path::Avx2
     }
 
-    /// True when this CPU (and this compiler: AVX-512 needs Rust 1.89) can run the path.
+    /// True when this CPU can run the path.
     pub(crate) fn supported(self) -> bool {
         match self {
             Path::Portable => true,
             #[cfg(target_arch = "x86_64")]
             Path::Avx2 => x86::Avx2::detect().is_some(),
-            #[cfg(all(target_arch = "x86_64", gilfree_avx512))]
+            #[cfg(target_arch = "x86_64")]
             Path::Avx512 => avx512::Avx512::detect().is_some(),
-            #[allow(unreachable_patterns)] // reachable on other targets or older compilers
+            #[allow(unreachable_patterns)] // reachable on other targets
             _ => false,
         }
     }
@@ -328,7 +328,7 @@ fn render_task(ctx: &Ctx<'_>, g: &Grid, path: Path, start: usize, out: &mut [u16
                 return unsafe { x86::task(avx2, ctx, g, start, out) };
             }
         }
-        #[cfg(all(target_arch = "x86_64", gilfree_avx512))]
+        #[cfg(target_arch = "x86_64")]
         Path::Avx512 => {
             if let Some(avx512) = avx512::Avx512::detect() {
                 // SAFETY: `detect` found AVX-512F on this CPU, all that `task` requires.
@@ -599,11 +599,9 @@ mod x86 {
     }
 }
 
-/// The explicit AVX-512F path: 24 lanes as three `__m512d`. Compiled only by Rust >= 1.89
-/// (`build.rs`), the first release with these intrinsics stable: the `incompatible_msrv` allowance
-/// is safe because older compilers never see this module.
-#[cfg(all(target_arch = "x86_64", gilfree_avx512))]
-#[allow(clippy::incompatible_msrv)]
+/// The explicit AVX-512F path: 24 lanes as three `__m512d` (AVX-512 intrinsics are stable since
+/// Rust 1.89, the workspace's `rust-version`).
+#[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::{
         __m512d, __m512i, __mmask8, _mm512_add_pd, _mm512_loadu_pd, _mm512_mask_add_epi64,
