@@ -88,8 +88,13 @@ WINDOW = (-2.0, 1.0, -1.5, 1.5)
 PRIME_COUNTS = {10**6: 78498, 10**7: 664579, 10**8: 5761455, 10**9: 50847534, 10**10: 455052511}
 #: Fannkuch-redux (checksum, max flips) by n.
 FANNKUCH = {7: (228, 16), 8: (1616, 22), 10: (73196, 38)}
-#: n-body energies (before, after) to 9 decimals by steps (the Benchmarks Game's output).
-NBODY = {1000: (-0.169075164, -0.169087605), 50_000_000: (-0.169075164, -0.169059907)}
+#: n-body energies (before, after) to 9 decimals by steps: the Benchmarks Game's output for 1000
+#: and 50,000,000 steps; 5,000,000 steps as computed by the Numba peer (which matches the others).
+NBODY = {
+    1000: (-0.169075164, -0.169087605),
+    5_000_000: (-0.169075164, -0.169083134),
+    50_000_000: (-0.169075164, -0.169059907),
+}
 #: Spectral norm to 9 decimals by n.
 SPECTRAL = {100: 1.274219991, 5500: 1.274224153}
 #: Agreement of float results: 9 decimals.
@@ -600,7 +605,7 @@ def run_checks(wl: Workload, sizes: Sizes, peers: Peers) -> None:
         check_close(wl, ("known value", FANNKUCH[n]) if n in FANNKUCH else None, exact=True)
     elif wl.name == "nbody":
         steps = sizes.nbody
-        check_close(wl, ("known value", NBODY[steps]) if steps in NBODY else None)
+        check_close(wl, ("reference value", NBODY[steps]) if steps in NBODY else None)
     elif wl.name == "monte_carlo_pi":
         check_monte_carlo(wl, sizes)
 

@@ -56,14 +56,22 @@ fi
 if have_module primesieve; then
     echo "install_peers: primesieve (Python) already installed"
 else
+    # The package has no wheels: pip builds it (C++, Cython) against libprimesieve-dev, so it
+    # needs a C++ compiler and the interpreter's headers too.
+    debs=(libprimesieve-dev primesieve)
+    command -v c++ >/dev/null 2>&1 || debs+=(g++)
+    if ! "$PY" -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+        debs+=(python3-dev)
+    fi
     debian_ok=0
-    if dpkg -s libprimesieve-dev primesieve >/dev/null 2>&1; then
+    if dpkg -s "${debs[@]}" >/dev/null 2>&1; then
         debian_ok=1
-    elif apt_install libprimesieve-dev primesieve; then
+    elif apt_install "${debs[@]}"; then
         debian_ok=1
-        echo "install_peers: Debian's libprimesieve-dev and primesieve installed"
+        echo "install_peers: Debian packages installed: ${debs[*]}"
     else
-        note "could not install Debian's libprimesieve-dev/primesieve; trying pip alone"
+        note "could not install the Debian packages ${debs[*]}; trying pip alone"
     fi
     if pip_install "primesieve>=2.3" && have_module primesieve; then
         echo "install_peers: primesieve (Python) installed"
