@@ -306,3 +306,26 @@ fn nbody_can_be_cancelled() {
     c.cancel();
     assert_eq!(nbody(&c, 1_000_000_000), Err(Error::Cancelled));
 }
+
+#[test]
+#[ignore = "timing, by hand"]
+#[cfg(target_arch = "x86_64")]
+fn fannkuch_variants_timing() {
+    let n = 11;
+    let total = factorial(n);
+    let t = std::time::Instant::now();
+    let r0 = crate::simd::with_baseline(|| fannkuch_block(n, 0, total));
+    eprintln!("portable {:?} {:?}", t.elapsed(), r0);
+    macro_rules! v {
+        ($r:literal) => {
+            let t = std::time::Instant::now();
+            let r = unsafe { x86::block_avx2::<$r>(n, 0, total) };
+            eprintln!("regs {} {:?} {:?}", $r, t.elapsed(), r);
+        };
+    }
+    v!(2);
+    v!(4);
+    v!(6);
+    v!(8);
+    v!(4);
+}
