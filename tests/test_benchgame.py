@@ -307,7 +307,9 @@ def _interrupt_child(script: str) -> dict[str, str]:
     reader.start()
     try:
         while (line := lines.get(timeout=60)) != "READY":
-            assert line is not None, f"the child exited early: {out} {proc.stderr.read() if proc.stderr else ''}"
+            if line is None:
+                stderr = proc.stderr.read() if proc.stderr else ""
+                pytest.fail(f"the child exited before READY: {out}\n{stderr}")
         time.sleep(0.3 + random.uniform(0, 0.04))  # jitter against the 20 ms poll phase
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)

@@ -36,7 +36,9 @@ fn int_in_range(obj: &Bound<'_, PyAny>, arg: &str, lo: usize, hi: usize) -> PyRe
     let int = int_arg(obj, arg, &expected)?;
     match int.extract::<usize>() {
         Ok(v) if (lo..=hi).contains(&v) => Ok(v),
-        _ => Err(PyValueError::new_err(format!("{arg} must be {expected}, got {int}"))),
+        _ => Err(PyValueError::new_err(format!(
+            "{arg} must be {expected}, got {int}"
+        ))),
     }
 }
 
@@ -175,7 +177,9 @@ pub(crate) fn nbody_py(py: Python<'_>, steps: &Bound<'_, PyAny>) -> PyResult<(f6
     // ~100 ns a step: fewer than 32 steps stay attached.
     let work = usize::try_from(steps).unwrap_or(usize::MAX).saturating_mul(64);
     // Serial by nature: the core runs it on the calling thread whatever the setting.
-    run(py, "nbody", Threads::Caller, work, |ctx| benchgame::nbody(ctx, steps))
+    run(py, "nbody", Threads::Caller, work, |ctx| {
+        benchgame::nbody(ctx, steps)
+    })
 }
 
 /// Registers the family on the module.

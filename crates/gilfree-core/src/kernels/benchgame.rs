@@ -351,10 +351,10 @@ impl simd::Kernel for FannkuchBlock {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::{
-        __m128i, _mm256_add_epi64, _mm256_blendv_epi8, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8,
-        _mm256_max_epu8, _mm256_movemask_epi8, _mm256_or_si256, _mm256_sad_epu8, _mm256_set_m128i,
-        _mm256_setr_epi8, _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_storeu_si256,
-        _mm256_sub_epi8, _mm_loadu_si128, _mm_shuffle_epi8,
+        __m128i, _mm256_add_epi64, _mm256_blendv_epi8, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_max_epu8,
+        _mm256_movemask_epi8, _mm256_or_si256, _mm256_sad_epu8, _mm256_set_m128i, _mm256_setr_epi8,
+        _mm256_setzero_si256, _mm256_shuffle_epi8, _mm256_storeu_si256, _mm256_sub_epi8, _mm_loadu_si128,
+        _mm_shuffle_epi8,
     };
 
     /// `ROTATE[i]`: the byte shuffle that rotates the prefix `0..=i` left by one.
@@ -414,8 +414,8 @@ mod x86 {
         let identity = unsafe { _mm_loadu_si128(IDENTITY.as_ptr().cast()) };
         let zero = _mm256_setzero_si256();
         let iota = _mm256_setr_epi8(
-            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-            12, 13, 14, 15,
+            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+            13, 14, 15,
         );
         // Per batch, the flips of every lane are added up (`sad`: bytes 0..8 of each half into
         // one u64, and all 16 bytes of a half hold its count) and maxed. A batch has an even size,
