@@ -329,3 +329,16 @@ fn fannkuch_variants_timing() {
     v!(8);
     v!(4);
 }
+
+#[test]
+#[ignore = "timing, by hand"]
+fn nbody_timing() {
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        let r = nbody(&ctx(Threads::Caller), 5_000_000).unwrap();
+        eprintln!("nbody 5M {:?} {:?}", t.elapsed(), r);
+    }
+    let t = std::time::Instant::now();
+    let r = crate::simd::with_baseline(|| nbody(&ctx(Threads::Caller), 5_000_000).unwrap());
+    eprintln!("nbody 5M baseline {:?} {:?}", t.elapsed(), r);
+}
