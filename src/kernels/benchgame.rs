@@ -90,7 +90,7 @@ pub(crate) fn spectral_norm_py(
 /// For each permutation of ``0..n-1``, in the benchmark's order, count the "pancake flips"
 /// (reverse the first ``p[0] + 1`` elements) until the first element is 0. ``max_flips`` is
 /// the largest count and ``checksum`` is ``Σ ±flips``, ``+`` for permutations at even positions
-/// of the order. The n! permutations are split into fixed blocks of 131072 run on the pool (each
+/// of the order. The n! permutations are split into fixed blocks of 32768 run on the pool (each
 /// starts from the permutation at its first index, by the factorial number system); the results
 /// are integers, so they do not depend on ``threads``.
 ///

@@ -13,7 +13,8 @@
 //! * `fannkuch_redux`: the permutation index space `0..n!` is cut into fixed blocks of
 //!   [`PERMS_PER_TASK`]; each block starts from the permutation with its first index (factorial
 //!   number system) and the results are integers (checksum sum, flip maximum), so the order in
-//!   which blocks finish cannot matter.
+//!   which blocks finish cannot matter. On AVX2, eight permutations are flipped in lockstep with
+//!   byte shuffles; the portable path flips one array at a time; both give the same integers.
 //! * `nbody`: one serial simulation on the calling thread; the pairs are vectorised (independent
 //!   lanes), the velocity updates run in the reference's pair order.
 
@@ -178,9 +179,10 @@ pub const FANNKUCH_MIN_N: usize = 3;
 /// 13 would run for minutes even on many cores).
 pub const FANNKUCH_MAX_N: usize = 12;
 
-/// Permutations per task: the unit of parallel work (~1-3 ms), so `n = 10` has 28 tasks and
-/// `n = 12` has 3655.
-pub const PERMS_PER_TASK: u64 = 1 << 17;
+/// Permutations per task: the unit of parallel work (~0.3 ms on the AVX2 path), so `n = 10` has
+/// 111 tasks (two workers end within a fraction of a millisecond of each other) and `n = 12`
+/// 14,618.
+pub const PERMS_PER_TASK: u64 = 1 << 15;
 
 /// The Benchmarks Game's fannkuch-redux: over all permutations of `0..n` in the benchmark's
 /// order, `(checksum, max_flips)` where a permutation's flips are the prefix reversals done until
@@ -219,17 +221,6 @@ fn factorial(n: usize) -> u64 {
     (1..=n as u64).product()
 }
 
-/// A permutation of at most 16 elements as the flip loop sees it.
-trait Perm: Copy {
-    fn from_array(a: [u8; 16]) -> Self;
-    /// The first element.
-    fn first(self) -> usize;
-    /// Reverses the prefix `0..=k`.
-    fn flip(self, k: usize) -> Self;
-    /// Rotates the prefix `0..=i` left by one.
-    fn rotate(self, i: usize) -> Self;
-}
-
 /// The permutation at `index` in the benchmark's order and its rotation counters: the digits of
 /// `index` in the factorial number system, the highest applied first.
 fn perm_at(n: usize, mut index: u64) -> ([u8; 16], [u8; 16]) {
@@ -248,11 +239,12 @@ fn perm_at(n: usize, mut index: u64) -> ([u8; 16], [u8; 16]) {
     (perm, count)
 }
 
-/// The checksum and flip maximum of the permutations `start..end` (`end <= n!`).
+/// The checksum and flip maximum of the permutations `start..end` (`end <= n!`), one
+/// permutation at a time: the portable path, and the definition the AVX2 path must match.
 #[inline(always)]
-fn block_with<P: Perm>(n: usize, start: u64, end: u64) -> (i64, u32) {
+fn block_portable(n: usize, start: u64, end: u64) -> (i64, u32) {
     let (first, mut count) = perm_at(n, start);
-    let mut perm = P::from_array(first);
+    let mut perm = ArrayPerm(first);
     let (mut checksum, mut max_flips) = (0i64, 0u32);
     let mut sign = if start % 2 == 0 { 1i64 } else { -1 };
     for index in start..end {
@@ -303,24 +295,23 @@ fn fannkuch_block(n: usize, start: u64, end: u64) -> (i64, u32) {
     simd::dispatch(FannkuchBlock { n, start, end })
 }
 
-/// The portable permutation: an array, prefix reversals with `reverse`.
+/// The portable permutation: an array of at most 16 elements.
 #[derive(Clone, Copy)]
 struct ArrayPerm([u8; 16]);
 
-impl Perm for ArrayPerm {
-    #[inline(always)]
-    fn from_array(a: [u8; 16]) -> Self {
-        ArrayPerm(a)
-    }
+impl ArrayPerm {
+    /// The first element.
     #[inline(always)]
     fn first(self) -> usize {
         usize::from(self.0[0])
     }
+    /// Reverses the prefix `0..=k`.
     #[inline(always)]
     fn flip(mut self, k: usize) -> Self {
         self.0[..=k].reverse();
         self
     }
+    /// Rotates the prefix `0..=i` left by one.
     #[inline(always)]
     fn rotate(mut self, i: usize) -> Self {
         self.0[..=i].rotate_left(1);
@@ -338,7 +329,7 @@ impl simd::Kernel for FannkuchBlock {
     type Output = (i64, u32);
     #[inline(always)]
     fn run(self) -> (i64, u32) {
-        block_with::<ArrayPerm>(self.n, self.start, self.end)
+        block_portable(self.n, self.start, self.end)
     }
 }
 
@@ -381,7 +372,7 @@ mod x86 {
     /// `0, 1, .., 15`: the identity permutation (0 flips).
     const IDENTITY: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
-    /// Steps `perm` to the next permutation of the benchmark's order (see `super::block_with`).
+    /// Steps `perm` to the next permutation of the benchmark's order (see `super::block_portable`).
     #[inline]
     #[target_feature(enable = "avx2")]
     fn next(perm: __m128i, count: &mut [u8; 16]) -> __m128i {
@@ -400,7 +391,7 @@ mod x86 {
         }
     }
 
-    /// [`super::block_with`] (same integers), `2 * REGS` permutations at a time.
+    /// [`super::block_portable`] (same integers), `2 * REGS` permutations at a time.
     ///
     /// # Safety
     ///

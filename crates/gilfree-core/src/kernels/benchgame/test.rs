@@ -216,21 +216,34 @@ fn perm_at_follows_the_benchmark_order() {
 }
 
 #[test]
-fn fannkuch_register_and_array_paths_agree() {
-    // The pshufb flips/rotations against the portable arrays, over every block shape.
+fn fannkuch_avx2_and_portable_paths_agree() {
+    // The lockstep shuffles against the portable arrays, over blocks of every parity and of
+    // every length modulo the batch (padding lanes), for several batch sizes.
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::arch::is_x86_feature_detected!("avx2"); // not avx2_enabled(): tests pin it
     for n in 3..=10 {
         let total = factorial(n);
-        for (start, end) in [
-            (0, total),
-            (1, total),
-            (3, 3 + 1000.min(total - 3)),
-            (total / 2, total),
-        ] {
-            let fast = fannkuch_block(n, start, end);
-            let portable = crate::simd::with_baseline(|| fannkuch_block(n, start, end));
-            let plain = block_with::<ArrayPerm>(n, start, end);
-            assert_eq!(fast, plain, "n={n} {start}..{end}");
-            assert_eq!(portable, plain, "n={n} {start}..{end}");
+        let mut shapes = vec![(0, total), (1, total), (total / 2, total), (total - 1, total)];
+        for len in 1..=19 {
+            shapes.push((2.min(total - len), (2 + len).min(total)));
+            shapes.push((total / 3, (total / 3 + len).min(total)));
+        }
+        for (start, end) in shapes {
+            let want = block_portable(n, start, end);
+            assert_eq!(crate::simd::with_baseline(|| fannkuch_block(n, start, end)), want);
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU has AVX2 (checked above).
+                unsafe {
+                    assert_eq!(
+                        x86::block_avx2::<FANNKUCH_REGS>(n, start, end),
+                        want,
+                        "n={n} {start}..{end}"
+                    );
+                    assert_eq!(x86::block_avx2::<1>(n, start, end), want, "n={n} {start}..{end}");
+                    assert_eq!(x86::block_avx2::<3>(n, start, end), want, "n={n} {start}..{end}");
+                }
+            }
         }
     }
 }
@@ -305,40 +318,4 @@ fn nbody_can_be_cancelled() {
     let c = ctx(Threads::Caller);
     c.cancel();
     assert_eq!(nbody(&c, 1_000_000_000), Err(Error::Cancelled));
-}
-
-#[test]
-#[ignore = "timing, by hand"]
-#[cfg(target_arch = "x86_64")]
-fn fannkuch_variants_timing() {
-    let n = 11;
-    let total = factorial(n);
-    let t = std::time::Instant::now();
-    let r0 = crate::simd::with_baseline(|| fannkuch_block(n, 0, total));
-    eprintln!("portable {:?} {:?}", t.elapsed(), r0);
-    macro_rules! v {
-        ($r:literal) => {
-            let t = std::time::Instant::now();
-            let r = unsafe { x86::block_avx2::<$r>(n, 0, total) };
-            eprintln!("regs {} {:?} {:?}", $r, t.elapsed(), r);
-        };
-    }
-    v!(2);
-    v!(4);
-    v!(6);
-    v!(8);
-    v!(4);
-}
-
-#[test]
-#[ignore = "timing, by hand"]
-fn nbody_timing() {
-    for _ in 0..3 {
-        let t = std::time::Instant::now();
-        let r = nbody(&ctx(Threads::Caller), 5_000_000).unwrap();
-        eprintln!("nbody 5M {:?} {:?}", t.elapsed(), r);
-    }
-    let t = std::time::Instant::now();
-    let r = crate::simd::with_baseline(|| nbody(&ctx(Threads::Caller), 5_000_000).unwrap());
-    eprintln!("nbody 5M baseline {:?} {:?}", t.elapsed(), r);
 }
