@@ -105,7 +105,7 @@ def test_spectral_norm_of_one_is_one() -> None:
 
 @pytest.mark.parametrize("n", [100, 2100])
 def test_spectral_norm_is_identical_for_every_thread_count(n: int) -> None:
-    # 2100: 33 blocks of 64 rows (the last one partial), enough work for the pool.
+    # 2100: 66 blocks of 32 rows (the last one partial), enough work for the pool.
     results = {bits(gilfree.spectral_norm(n, threads=t)) for t in THREADS}
     assert len(results) == 1, results
 

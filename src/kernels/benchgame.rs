@@ -48,7 +48,7 @@ fn int_in_range(obj: &Bound<'_, PyAny>, arg: &str, lo: usize, hi: usize) -> PyRe
 /// for ``0 <= i, j < n``; starting from ``u = 1``, ten iterations of ``v = AᵀA u; u = AᵀA v``;
 /// the result is ``sqrt(u·v / v·v)`` (it tends to 1.2742241528...). Matrix elements are
 /// computed on the fly (O(n) memory, O(n²) work per product). Each matrix-vector product is split
-/// into fixed blocks of 64 rows run on the pool, 8 rows side by side in SIMD lanes; every element
+/// into fixed blocks of 32 rows run on the pool, 8 rows side by side in SIMD lanes; every element
 /// is one sequential sum, so the result is bit-identical for every ``threads`` value and CPU.
 ///
 /// Args:

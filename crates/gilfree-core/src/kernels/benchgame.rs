@@ -49,9 +49,10 @@ const SPECTRAL_ITERATIONS: usize = 10;
 /// Output rows computed side by side: the SIMD lanes (two AVX2 registers, four SSE2 ones).
 const ROW_LANES: usize = 8;
 
-/// Output rows per task of a matrix-vector product: the unit of parallel work. 64 rows of
-/// `n = 2000` columns are 128 K divisions (~0.1 ms), so `n = 2000` has 32 tasks per product.
-pub const ROWS_PER_TASK: usize = 64;
+/// Output rows per task of a matrix-vector product: the unit of parallel work. 32 rows of
+/// `n = 2000` columns are 64 K divisions (~20 µs), so `n = 2000` has 63 tasks per product and
+/// two workers finish each product within ~20 µs of each other.
+pub const ROWS_PER_TASK: usize = 32;
 
 /// Columns between two cancellation checks inside a task (only matters for huge `n`).
 const COLUMN_BLOCK: usize = 1 << 16;
