@@ -15,13 +15,16 @@ __all__ = [
     "_testing",
     "argmax",
     "argmin",
+    "fannkuch_redux",
     "get_num_threads",
     "mandelbrot",
     "max",
     "mean",
     "min",
     "monte_carlo_pi",
+    "nbody",
     "set_num_threads",
+    "spectral_norm",
     "std",
     "sum",
     "var",
@@ -112,7 +115,14 @@ def monte_carlo_pi(samples: int, *, seed: int = 0, threads: int | None = None) -
 
 # --- benchgame (src/kernels/benchgame.rs) -----------------------------------------------------
 
-# (spectral_norm, fannkuch_redux, nbody go here)
+def spectral_norm(n: int, *, threads: int | None = None) -> float:
+    """The Benchmarks Game spectral-norm of the n x n matrix; n=100 gives 1.274219991."""
+
+def fannkuch_redux(n: int, *, threads: int | None = None) -> tuple[int, int]:
+    """The Benchmarks Game fannkuch-redux ``(checksum, max_flips)``, 3 <= n <= 12."""
+
+def nbody(steps: int) -> tuple[float, float]:
+    """The Benchmarks Game 5-body simulation: ``(energy_before, energy_after)``, serial, GIL-free."""
 
 # --- test-only kernels (src/kernels/testing.rs) ------------------------------------------------
 
