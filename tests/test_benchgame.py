@@ -279,6 +279,15 @@ import gilfree
 
 HANG_BOUND_S = 20.0  # a child that has not exited by then is hung
 LATENCY_SANITY_S = 5.0  # hang detector for "signal -> exception", not a performance target
+IDLE_CPU_MAX_S = 0.25  # process CPU time allowed over 0.5 s of sleep after the interrupt
+
+# After the interrupt: the child's own CPU time over 0.5 s of sleep (every thread of the process
+# counts, so pool workers still computing would show).
+CHILD_IDLE = """
+cpu0 = time.process_time()
+time.sleep(0.5)
+print(f"IDLE_CPU {time.process_time() - cpu0:.4f}", flush=True)
+"""
 
 
 def _interrupt_child(script: str) -> dict[str, str]:
@@ -286,7 +295,7 @@ def _interrupt_child(script: str) -> dict[str, str]:
     ``KEY value`` lines once it exited 0 (within HANG_BOUND_S)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD_PRELUDE + textwrap.dedent(script)],
+        [sys.executable, "-c", CHILD_PRELUDE + textwrap.dedent(script) + CHILD_IDLE],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -337,6 +346,7 @@ def _interrupt_child(script: str) -> dict[str, str]:
 
 LONG_CALLS = {
     "spectral_norm": ("gilfree.spectral_norm(20000)", "gilfree.spectral_norm(100, threads=1)"),
+    "spectral_norm_threads1": ("gilfree.spectral_norm(20000, threads=1)", "gilfree.spectral_norm(100)"),
     "fannkuch_redux": ("gilfree.fannkuch_redux(12)", "gilfree.fannkuch_redux(7)"),
     "fannkuch_redux_threads1": ("gilfree.fannkuch_redux(12, threads=1)", "gilfree.fannkuch_redux(7)"),
     "nbody": ("gilfree.nbody(10**9)", "gilfree.nbody(1000)"),
@@ -365,6 +375,7 @@ def test_ctrl_c_stops_a_long_call(kernel: str) -> None:
     latency = float(values["INTERRUPTED"])
     print(f"\n[{kernel}] SIGINT -> KeyboardInterrupt in {latency * 1000:.1f} ms")
     assert 0 <= latency < LATENCY_SANITY_S
+    assert float(values["IDLE_CPU"]) < IDLE_CPU_MAX_S, "still computing after Ctrl-C"
     assert values["NEXT"] == repr(eval(next_call))
 
 
@@ -393,5 +404,6 @@ def test_ctrl_c_stops_nbody_calls_in_an_executor() -> None:
     latency = float(values["INTERRUPTED"])
     print(f"\n[nbody in executor] SIGINT -> KeyboardInterrupt in {latency * 1000:.1f} ms")
     assert 0 <= latency < LATENCY_SANITY_S
+    assert float(values["IDLE_CPU"]) < IDLE_CPU_MAX_S, "still computing after Ctrl-C"
     assert values["FUTURES"] == "KeyboardInterrupt,KeyboardInterrupt"
     assert values["NEXT"] == repr(gilfree.nbody(1000))
