@@ -2,7 +2,7 @@
 ``make lint`` (``mypy.stubtest``). Import from ``gilfree``, not from here."""
 
 import array
-from typing import Any, Final, Protocol, TypeAlias, overload
+from typing import Any, Final, Protocol, SupportsIndex, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -15,10 +15,12 @@ __all__ = [
     "_testing",
     "argmax",
     "argmin",
+    "count_primes",
     "get_num_threads",
     "max",
     "mean",
     "min",
+    "primes",
     "set_num_threads",
     "std",
     "sum",
@@ -90,7 +92,11 @@ def argmax(a: _Array1, *, threads: int | None = None) -> int:
 
 # --- primes (src/kernels/primes.rs) -----------------------------------------------------------
 
-# (count_primes, primes go here)
+def count_primes(n: SupportsIndex, *, threads: int | None = None) -> int:
+    """The number of primes <= n (0 <= n <= 10**15): a segmented mod-30 wheel sieve."""
+
+def primes(n: SupportsIndex, *, threads: int | None = None) -> npt.NDArray[np.uint64]:
+    """The primes <= n (0 <= n <= 10**15) in increasing order, as a uint64 array."""
 
 # --- montecarlo (src/kernels/montecarlo.rs) ---------------------------------------------------
 

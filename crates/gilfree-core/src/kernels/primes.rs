@@ -319,7 +319,7 @@ fn small_primes(limit: u64) -> Vec<u32> {
     out.extend(
         odd.iter()
             .enumerate()
-            .filter(|&(i, &is_prime)| is_prime && 2 * i + 1 <= limit)
+            .filter(|&(i, &is_prime)| is_prime && 2 * i < limit)
             .map(|(i, _)| (2 * i + 1) as u32),
     );
     out

@@ -143,8 +143,8 @@ fn presieve_patterns_clear_exactly_the_multiples() {
     for (g, pat) in PRESIEVE_GROUPS.iter().zip(patterns()) {
         assert_eq!(pat.len() as u64, g.iter().product::<u64>());
         for (b, &byte) in pat.iter().enumerate().take(2000) {
-            for j in 0..8 {
-                let v = 30 * b as u64 + R[j] as u64;
+            for (j, &r) in R[..8].iter().enumerate() {
+                let v = 30 * b as u64 + r as u64;
                 let expect = g.iter().all(|&a| v % a != 0);
                 assert_eq!(byte >> j & 1 == 1, expect, "{g:?} {v}");
             }
