@@ -24,11 +24,9 @@ import gilfree
 THREADS = [1, 2, 3, 8, None]
 
 # gilfree_core::kernels::primes: one bitmap byte holds 30 integers.
-CHUNK = 30 * 32 * 1024  # integers per L1 chunk (the small primes' unit)
+CHUNK = 30 * 32 * 1024  # integers per L1 chunk (the small primes' unit); tasks are whole chunks
 SEGMENT = 30 * 256 * 1024  # integers per segment (the medium and bucket primes' unit)
-TASK = 2 * SEGMENT  # integers per task for n < 6.8e10 (the unit of parallel work)
-SMALL_MAX = 4096  # the first "medium" prime is 4099
-REFERENCE_LIMIT = 3 * TASK + 100  # ~47 M: every edge below is covered by the NumPy sieve
+REFERENCE_LIMIT = 6 * SEGMENT + 100  # ~47 M: every edge below is covered by the NumPy sieve
 
 #: π(10^k), k = 1..10 (OEIS A006880).
 PUBLISHED = {
@@ -129,10 +127,10 @@ def test_primes_of_a_million_equal_a_numpy_sieve_exactly() -> None:
 
 
 def boundary_ns() -> list[int]:
-    """n at the edges of chunks, segments and tasks, at squares of sieving primes (the first
-    multiple a prime crosses off) and at primes and their predecessors."""
+    """n at the edges of chunks, segments and tasks (task edges are chunk edges), at squares of
+    sieving primes (the first multiple a prime crosses off) and at primes and their predecessors."""
     ns: set[int] = set()
-    for edge in [*(k * CHUNK for k in (1, 2, 7, 8, 9)), SEGMENT, TASK, 2 * TASK, 3 * TASK]:
+    for edge in [*(k * CHUNK for k in (1, 2, 3, 7, 8, 9)), *(k * SEGMENT for k in (1, 2, 3, 6))]:
         ns.update(edge + d for d in (-31, -30, -29, -2, -1, 0, 1, 2, 29, 30, 31))
     # The last presieved prime (97), the first sieved ones, the last small and first medium primes.
     for p in (89, 97, 101, 103, 4093, 4099, 4111, 6857):
@@ -149,7 +147,7 @@ def test_boundaries_against_a_numpy_sieve() -> None:
 
 
 def test_lists_across_task_edges_against_a_numpy_sieve() -> None:
-    for n in (TASK - 1, TASK, TASK + 1, 3 * TASK + 7):
+    for n in (SEGMENT - 1, SEGMENT, SEGMENT + 1, 6 * SEGMENT + 7):
         np.testing.assert_array_equal(gilfree.primes(n), reference_primes(n), err_msg=str(n))
 
 
@@ -163,13 +161,13 @@ def test_numpy_integers_are_accepted() -> None:
 # Threads
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 3_000_000, TASK + 12_345, 7 * TASK + 99, 300_000_000])
+@pytest.mark.parametrize("n", [0, 1, 2, 3_000_000, SEGMENT + 12_345, 7 * SEGMENT + 99, 300_000_000])
 def test_counts_are_identical_for_every_thread_setting(n: int) -> None:
     results = {t: gilfree.count_primes(n, threads=t) for t in THREADS}
     assert len(set(results.values())) == 1, results
 
 
-@pytest.mark.parametrize("n", [100, 5 * TASK + 99])
+@pytest.mark.parametrize("n", [100, 9 * SEGMENT + 99])
 def test_lists_are_identical_for_every_thread_setting(n: int) -> None:
     reference = gilfree.primes(n, threads=1)
     for t in THREADS:

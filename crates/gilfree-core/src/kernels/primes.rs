@@ -33,10 +33,12 @@
 //!
 //! # Tasks and determinism
 //!
-//! The parallel unit is a *task*: a fixed run of consecutive segments ([`Plan::task_bytes`], a
-//! function of `n` only: at least [`MIN_TASK_SEGMENTS`], more as √n grows). Each task computes
+//! The parallel unit is a *task*: a fixed run of consecutive bytes ([`Plan::task_bytes`], a
+//! function of `n` only: from one chunk to one segment, aiming at [`TARGET_TASKS`] tasks, and
+//! 2√n bytes when that is more than a segment). Each task computes
 //! its primes' starting positions once (one division per prime), sieves its segments in order
-//! and counts them with popcount; `map_tasks` returns the counts in task order. Counts are
+//! and counts them with popcount; `map_tasks_grained` returns the counts in task order (the
+//! grain keeps small calls on the calling thread: [`MIN_BYTES_PER_WORKER`]). Counts are
 //! integers and the primes come out in increasing order, so the results are identical for every
 //! `threads=` value. The cancel flag is checked before every segment (about a millisecond of
 //! work), so Ctrl-C stops even `count_primes(10**12)` promptly.
@@ -75,9 +77,14 @@ pub const SMALL_MAX: u64 = 4096;
 /// Primes from here on (less than one wheel turn per segment) go to the buckets.
 pub const LARGE_MIN: u64 = SEGMENT_BYTES as u64;
 
-/// The fewest segments in a task; tasks grow with √n so that each prime's start-up division is
-/// paid over many segments.
-pub const MIN_TASK_SEGMENTS: usize = 2;
+/// The number of tasks a call aims at (tasks are 1-8 chunks when n is small, one segment up to
+/// n ≈ 1.7·10^10, and 2√n bytes beyond, so that each prime's start-up division is paid over
+/// many segments). 32 tasks keep two to eight workers evenly busy.
+pub const TARGET_TASKS: u64 = 32;
+
+/// A worker is woken only for at least this many bytes of bitmap (7.9 M integers, ~0.6 ms of
+/// sieving): waking one costs ~25-30 µs, and below 10^7 the calling thread alone was faster.
+pub const MIN_BYTES_PER_WORKER: u64 = SEGMENT_BYTES as u64;
 
 /// The largest prime removed by the presieve patterns.
 const PRESIEVE_MAX: u64 = 97;
@@ -346,8 +353,8 @@ fn isqrt(n: u64) -> u64 {
 /// with small `n`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Tuning {
-    /// The fewest segments per task.
-    pub(crate) min_task_segments: usize,
+    /// Bytes per task, instead of the size [`Plan::new`] picks.
+    pub(crate) task_bytes: Option<u64>,
     /// Primes `>= small_max` cross whole segments rather than chunks.
     pub(crate) small_max: u64,
     /// Primes `>= large_min` go to the buckets.
@@ -356,7 +363,7 @@ pub(crate) struct Tuning {
 
 impl Tuning {
     pub(crate) const DEFAULT: Tuning = Tuning {
-        min_task_segments: MIN_TASK_SEGMENTS,
+        task_bytes: None,
         small_max: SMALL_MAX,
         large_min: LARGE_MIN,
     };
@@ -367,7 +374,7 @@ struct Plan {
     n: u64,
     /// Bytes of bitmap: `n / 30 + 1`.
     total_bytes: u64,
-    /// Bytes per task (a multiple of [`SEGMENT_BYTES`]); the last task may be shorter.
+    /// Bytes per task (a multiple of [`CHUNK_BYTES`]); the last task may be shorter.
     task_bytes: u64,
     tasks: usize,
     /// The wheel-loop primes by class, as `q = p / 30`, ascending: [0] chunk by chunk,
@@ -394,12 +401,13 @@ impl Plan {
                 wheel[size][CLASS[(p % 30) as usize]].push(p / 30);
             }
         }
-        let seg = SEGMENT_BYTES as u64;
+        let (chunk, seg) = (CHUNK_BYTES as u64, SEGMENT_BYTES as u64);
         let total_bytes = n / 30 + 1;
-        let task_segments = (2 * root)
-            .div_ceil(seg)
-            .max(tuning.min_task_segments.max(1) as u64);
-        let task_bytes = task_segments * seg;
+        let task_bytes = match tuning.task_bytes {
+            Some(bytes) => bytes.max(1),
+            None if 2 * root > seg => (2 * root).div_ceil(seg) * seg,
+            None => (total_bytes.div_ceil(TARGET_TASKS).div_ceil(chunk) * chunk).clamp(chunk, seg),
+        };
         let tasks = usize::try_from(total_bytes.div_ceil(task_bytes))
             .map_err(|_| Error::Overflow(format!("too many sieve tasks for n = {n}")))?;
         Ok(Plan {
@@ -410,6 +418,11 @@ impl Plan {
             wheel,
             large,
         })
+    }
+
+    /// The `grain` of `map_tasks_grained`: the fewest tasks worth a worker.
+    fn grain(&self) -> usize {
+        usize::try_from(MIN_BYTES_PER_WORKER.div_ceil(self.task_bytes)).unwrap_or(usize::MAX)
     }
 
     /// Bytes `lo..hi` of task `t`.
@@ -699,7 +712,7 @@ pub(crate) fn count_primes_tuned(ctx: &Ctx<'_>, n: u64, tuning: Tuning) -> Resul
         return Ok(0);
     }
     let plan = Plan::new(n, tuning)?;
-    let counts = ctx.map_tasks(plan.tasks, |t| {
+    let counts = ctx.map_tasks_grained(plan.tasks, plan.grain(), |t| {
         let mut count = 0;
         sieve_task(ctx, &plan, t, |seg| count += popcount(seg))?;
         Ok(count)
@@ -737,6 +750,7 @@ pub fn too_large(n: u64, count: u64) -> Error {
 pub struct Sieved {
     n: u64,
     task_bytes: u64,
+    grain: usize,
     /// Each task's bitmap and its number of primes, in task order.
     tasks: Vec<(Vec<u8>, usize)>,
     len: usize,
@@ -767,12 +781,13 @@ pub(crate) fn sieve_tuned(ctx: &Ctx<'_>, n: u64, tuning: Tuning) -> Result<Sieve
         return Ok(Sieved {
             n,
             task_bytes: 0,
+            grain: 1,
             tasks: Vec::new(),
             len: head,
         });
     }
     let plan = Plan::new(n, tuning)?;
-    let tasks = ctx.map_tasks(plan.tasks, |t| {
+    let tasks = ctx.map_tasks_grained(plan.tasks, plan.grain(), |t| {
         let (lo, hi) = plan.task_range(t);
         let mut bitmap = Vec::new();
         bitmap
@@ -793,6 +808,7 @@ pub(crate) fn sieve_tuned(ctx: &Ctx<'_>, n: u64, tuning: Tuning) -> Result<Sieve
     Ok(Sieved {
         n,
         task_bytes: plan.task_bytes,
+        grain: plan.grain(),
         tasks,
         len,
     })
@@ -834,7 +850,7 @@ impl Sieved {
             slots.push(Mutex::new(mine));
             rest = tail;
         }
-        let written = ctx.map_tasks(self.tasks.len(), |t| {
+        let written = ctx.map_tasks_grained(self.tasks.len(), self.grain, |t| {
             let mut slot = slots[t].lock().unwrap_or_else(PoisonError::into_inner);
             extract(&self.tasks[t].0, t as u64 * self.task_bytes, &mut slot)
         })?;

@@ -62,25 +62,30 @@ fn randoms(count: usize, below: u64, seed: u64) -> Vec<u64> {
         .collect()
 }
 
-/// Every path with small n: all primes > 97 in the buckets, one-segment tasks.
+/// Every path with small n: all primes > 97 in the buckets, one-chunk tasks.
 const ALL_BUCKETS: Tuning = Tuning {
-    min_task_segments: 1,
+    task_bytes: Some(CHUNK_BYTES as u64),
     small_max: 0,
     large_min: 0,
 };
-/// Small and bucket primes mixed, two-segment tasks.
+/// Small, medium and bucket primes mixed; tasks of two segments and a chunk.
 const MIXED: Tuning = Tuning {
-    min_task_segments: 2,
+    task_bytes: Some((2 * SEGMENT_BYTES + CHUNK_BYTES) as u64),
     small_max: 300,
     large_min: 2000,
 };
-/// No buckets, no chunks: every prime crosses whole segments.
+/// No buckets, no chunks: every prime crosses whole segments; tasks of an odd size.
 const ALL_MEDIUM: Tuning = Tuning {
-    min_task_segments: 1,
+    task_bytes: Some(100_003),
     small_max: 0,
     large_min: u64::MAX,
 };
 const TUNINGS: [Tuning; 4] = [Tuning::DEFAULT, ALL_BUCKETS, MIXED, ALL_MEDIUM];
+/// Tasks of 7 bytes: many tasks, every one of them ending inside a 64-bit word.
+const TINY_TASKS: Tuning = Tuning {
+    task_bytes: Some(7),
+    ..Tuning::DEFAULT
+};
 
 #[test]
 fn tables_are_consistent() {
@@ -159,7 +164,7 @@ fn count_and_list_match_a_plain_sieve_for_every_n_up_to_3000() {
     let c = ctx(Threads::Caller);
     for n in 0..=3000u64 {
         let expect: Vec<u64> = (0..=n).filter(|&i| is_prime[i as usize]).collect();
-        for tuning in TUNINGS {
+        for tuning in TUNINGS.into_iter().chain([TINY_TASKS]) {
             assert_eq!(
                 count_primes_tuned(&c, n, tuning).unwrap(),
                 pi[n as usize],
@@ -347,7 +352,7 @@ fn zz_bench() {
             tuning = Tuning {
                 small_max: v[0],
                 large_min: v[1],
-                min_task_segments: v[2] as usize,
+                task_bytes: if v[2] == 0 { None } else { Some(v[2]) },
             };
         }
         let plan = Plan::new(n, tuning).unwrap();
@@ -371,7 +376,7 @@ fn zz_bench() {
         );
     }
     if let Some(n) = only.strip_prefix("c1:") {
-        // For `perf stat`: ten single-threaded runs; TUNE=small_max,large_min,min_task_segments
+        // For `perf stat`: ten single-threaded runs; TUNE=small_max,large_min,task_bytes (0: default)
         let n: u64 = n.parse().unwrap();
         let mut tuning = Tuning::DEFAULT;
         if let Ok(t) = std::env::var("TUNE") {
@@ -379,7 +384,7 @@ fn zz_bench() {
             tuning = Tuning {
                 small_max: v[0],
                 large_min: v[1],
-                min_task_segments: v[2] as usize,
+                task_bytes: if v[2] == 0 { None } else { Some(v[2]) },
             };
         }
         for _ in 0..10 {
