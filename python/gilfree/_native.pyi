@@ -2,7 +2,7 @@
 ``make lint`` (``mypy.stubtest``). Import from ``gilfree``, not from here."""
 
 import array
-from typing import Any, Final, Protocol, TypeAlias, overload
+from typing import Any, Final, Protocol, SupportsIndex, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +15,7 @@ __all__ = [
     "_testing",
     "argmax",
     "argmin",
+    "count_primes",
     "fannkuch_redux",
     "get_num_threads",
     "mandelbrot",
@@ -23,6 +24,7 @@ __all__ = [
     "min",
     "monte_carlo_pi",
     "nbody",
+    "primes",
     "set_num_threads",
     "spectral_norm",
     "std",
@@ -106,7 +108,11 @@ def mandelbrot(
 
 # --- primes (src/kernels/primes.rs) -----------------------------------------------------------
 
-# (count_primes, primes go here)
+def count_primes(n: SupportsIndex, *, threads: int | None = None) -> int:
+    """The number of primes <= n (0 <= n <= 10**15): a segmented mod-30 wheel sieve."""
+
+def primes(n: SupportsIndex, *, threads: int | None = None) -> npt.NDArray[np.uint64]:
+    """The primes <= n (0 <= n <= 10**15) in increasing order, as a uint64 array."""
 
 # --- montecarlo (src/kernels/montecarlo.rs) ---------------------------------------------------
 
