@@ -247,7 +247,7 @@ fn block_portable(n: usize, start: u64, end: u64) -> (i64, u32) {
     let (first, mut count) = perm_at(n, start);
     let mut perm = ArrayPerm(first);
     let (mut checksum, mut max_flips) = (0i64, 0u32);
-    let mut sign = if start % 2 == 0 { 1i64 } else { -1 };
+    let mut sign = if start.is_multiple_of(2) { 1i64 } else { -1 };
     for index in start..end {
         let mut k = perm.first();
         if k != 0 {
@@ -463,7 +463,7 @@ mod x86 {
         // u64 lane 0 = 8 × the low halves' flips, lane 2 = 8 × the high halves'. Both are below
         // 8 × 12! × 65 < 2^38: exact in i64.
         let (low, high) = ((s[0] / 8) as i64, (s[2] / 8) as i64);
-        let checksum = if start % 2 == 0 { low - high } else { high - low };
+        let checksum = if start.is_multiple_of(2) { low - high } else { high - low };
         (checksum, u32::from(m[0].max(m[16])))
     }
 }
