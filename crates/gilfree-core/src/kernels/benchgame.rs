@@ -463,7 +463,11 @@ mod x86 {
         // u64 lane 0 = 8 × the low halves' flips, lane 2 = 8 × the high halves'. Both are below
         // 8 × 12! × 65 < 2^38: exact in i64.
         let (low, high) = ((s[0] / 8) as i64, (s[2] / 8) as i64);
-        let checksum = if start.is_multiple_of(2) { low - high } else { high - low };
+        let checksum = if start.is_multiple_of(2) {
+            low - high
+        } else {
+            high - low
+        };
         (checksum, u32::from(m[0].max(m[16])))
     }
 }
