@@ -62,8 +62,10 @@ lint: build ## cargo fmt/clippy, ruff check/format, mypy, and stubtest (_native.
 	$(PY) -m mypy.stubtest gilfree._native
 
 .PHONY: bench
-bench: build ## Run the benchmarks (NumPy vs gilfree, side by side)
+bench: build ## Run the benchmarks (gilfree vs NumPy, Numba, primesieve; installs those peers first)
+	bash benchmarks/install_peers.sh $(PY)
 	$(PY) benchmarks/bench_reduce.py
+	$(PY) benchmarks/bench_compute.py
 
 .PHONY: clean
 clean: ## Remove build products and the venv

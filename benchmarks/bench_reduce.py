@@ -45,9 +45,7 @@ import json
 import math
 import os
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,7 +54,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from _report import format_table, ratio
+from _report import Timing, format_table, measure, ratio
 
 import gilfree
 
@@ -75,46 +73,6 @@ ONE_THREAD_TARGET = 1.0
 ALL_THREADS_TARGET = 1.2
 #: "Within 10% of the ceiling": gilfree time <= this many times the ceiling time.
 CEILING_SLACK = 1.1
-
-
-# --- timing ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Timing:
-    """The samples (seconds) of one contender."""
-
-    samples: tuple[float, ...]
-
-    def get(self, stat: str) -> float:
-        """The best (``"min"``) or the median (``"median"``) sample, in seconds."""
-        return min(self.samples) if stat == "min" else statistics.median(self.samples)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready summary with every sample."""
-        return {
-            "best_s": self.get("min"),
-            "median_s": self.get("median"),
-            "samples_s": list(self.samples),
-        }
-
-
-def measure(cases: Mapping[str, Callable[[], object]], *, repeat: int, warmup: int) -> dict[str, Timing]:
-    """Times every callable of ``cases``: ``warmup`` untimed calls each, then ``repeat`` timed
-    rounds in which every case runs once, in an order that rotates from round to round."""
-    names = list(cases)
-    for _ in range(warmup):
-        for name in names:
-            cases[name]()
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(repeat):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:
-            fn = cases[name]
-            t0 = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - t0)
-    return {name: Timing(tuple(s)) for name, s in samples.items()}
 
 
 # --- the contenders ----------------------------------------------------------------------------

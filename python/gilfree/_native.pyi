@@ -16,12 +16,17 @@ __all__ = [
     "argmax",
     "argmin",
     "count_primes",
+    "fannkuch_redux",
     "get_num_threads",
+    "mandelbrot",
     "max",
     "mean",
     "min",
+    "monte_carlo_pi",
+    "nbody",
     "primes",
     "set_num_threads",
+    "spectral_norm",
     "std",
     "sum",
     "var",
@@ -88,7 +93,18 @@ def argmax(a: _Array1, *, threads: int | None = None) -> int:
 
 # --- fractal (src/kernels/fractal.rs) --------------------------------------------------------
 
-# (mandelbrot goes here)
+def mandelbrot(
+    width: int,
+    height: int,
+    *,
+    max_iter: int = 256,
+    xmin: float = -2.0,
+    xmax: float = 1.0,
+    ymin: float = -1.5,
+    ymax: float = 1.5,
+    threads: int | None = None,
+) -> npt.NDArray[np.uint16]:
+    """Escape-time counts of the Mandelbrot set over a window, a ``(height, width)`` uint16 array."""
 
 # --- primes (src/kernels/primes.rs) -----------------------------------------------------------
 
@@ -100,11 +116,19 @@ def primes(n: SupportsIndex, *, threads: int | None = None) -> npt.NDArray[np.ui
 
 # --- montecarlo (src/kernels/montecarlo.rs) ---------------------------------------------------
 
-# (monte_carlo_pi goes here)
+def monte_carlo_pi(samples: int, *, seed: int = 0, threads: int | None = None) -> float:
+    """A Monte Carlo estimate of pi, ``4 * hits / samples``; bit-identical for every ``threads``."""
 
 # --- benchgame (src/kernels/benchgame.rs) -----------------------------------------------------
 
-# (spectral_norm, fannkuch_redux, nbody go here)
+def spectral_norm(n: int, *, threads: int | None = None) -> float:
+    """The Benchmarks Game spectral-norm of the n x n matrix; n=100 gives 1.274219991."""
+
+def fannkuch_redux(n: int, *, threads: int | None = None) -> tuple[int, int]:
+    """The Benchmarks Game fannkuch-redux ``(checksum, max_flips)``, 3 <= n <= 12."""
+
+def nbody(steps: int) -> tuple[float, float]:
+    """The Benchmarks Game 5-body simulation: ``(energy_before, energy_after)``, serial, GIL-free."""
 
 # --- test-only kernels (src/kernels/testing.rs) ------------------------------------------------
 

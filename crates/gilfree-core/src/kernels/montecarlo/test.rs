@@ -1,0 +1,335 @@
+use std::num::NonZeroUsize;
+use std::time::{Duration, Instant};
+
+use rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use super::*;
+use crate::engine::{Ctx, Threads};
+
+fn settings() -> Vec<Threads> {
+    let mut v = vec![Threads::Caller, Threads::Pool];
+    for k in [2, 3, 8] {
+        v.push(Threads::AtMost(NonZeroUsize::new(k).unwrap()));
+    }
+    v
+}
+
+fn ctx(t: Threads) -> Ctx<'static> {
+    Ctx::new(t, None)
+}
+
+// --- an independent reference, written from Blackman & Vigna's C code --------------------------
+
+/// splitmix64.c
+struct RefSplitMix(u64);
+
+impl RefSplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// xoshiro256plusplus.c: next(), jump(), long_jump().
+#[derive(Clone)]
+struct RefXoshiro([u64; 4]);
+
+impl RefXoshiro {
+    fn seeded(seed: u64) -> Self {
+        let mut sm = RefSplitMix(seed);
+        RefXoshiro([sm.next(), sm.next(), sm.next(), sm.next()])
+    }
+
+    fn next(&mut self) -> u64 {
+        let s = &mut self.0;
+        let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+
+    fn apply(&mut self, poly: [u64; 4]) {
+        let mut acc = [0u64; 4];
+        for word in poly {
+            for b in 0..64 {
+                if word & (1u64 << b) != 0 {
+                    for (a, s) in acc.iter_mut().zip(self.0) {
+                        *a ^= s;
+                    }
+                }
+                self.next();
+            }
+        }
+        self.0 = acc;
+    }
+
+    fn jump(&mut self) {
+        self.apply([
+            0x180e_c6d3_3cfd_0aba,
+            0xd5a6_1266_f0c9_392c,
+            0xa958_2618_e03f_c9aa,
+            0x39ab_dc45_29b1_661c,
+        ]);
+    }
+
+    fn long_jump(&mut self) {
+        self.apply([
+            0x76e1_5d3e_fefd_cbbf,
+            0xc500_4e44_1c52_2fb3,
+            0x7771_0069_854e_e241,
+            0x3910_9bb0_2acb_e635,
+        ]);
+    }
+}
+
+/// The hits of the documented algorithm, one sample at a time, from the reference generator.
+fn reference_hits(samples: u64, seed: u64) -> u64 {
+    let mut block_start = RefXoshiro::seeded(seed);
+    let mut hits = 0;
+    let mut done = 0;
+    while done < samples {
+        let n = (samples - done).min(BLOCK_SAMPLES);
+        let mut lanes = Vec::new();
+        let mut g = block_start.clone();
+        for _ in 0..LANES {
+            lanes.push(g.clone());
+            g.jump();
+        }
+        for i in 0..n {
+            let lane = &mut lanes[(i % LANES as u64) as usize];
+            let x = (lane.next() >> 11) as f64 / 9_007_199_254_740_992.0;
+            let y = (lane.next() >> 11) as f64 / 9_007_199_254_740_992.0;
+            if x * x + y * y <= 1.0 {
+                hits += 1;
+            }
+        }
+        done += n;
+        block_start.long_jump();
+    }
+    hits
+}
+
+fn outputs(g: &mut Xoshiro256PlusPlus, n: usize) -> Vec<u64> {
+    (0..n).map(|_| g.next_u64()).collect()
+}
+
+fn ref_outputs(g: &mut RefXoshiro, n: usize) -> Vec<u64> {
+    (0..n).map(|_| g.next()).collect()
+}
+
+// --- the generator crate against the reference ------------------------------------------------
+
+#[test]
+fn crate_generator_gives_the_reference_c_outputs() {
+    // State {1, 2, 3, 4}: the first outputs of xoshiro256plusplus.c (as in rand_xoshiro's tests).
+    let mut bytes = [0u8; 32];
+    for (i, w) in [1u64, 2, 3, 4].iter().enumerate() {
+        bytes[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    let expected = [
+        41_943_041,
+        58_720_359,
+        3_588_806_011_781_223,
+        3_591_011_842_654_386,
+    ];
+    let mut g = Xoshiro256PlusPlus::from_seed(bytes);
+    assert_eq!(outputs(&mut g, 4), expected);
+    assert_eq!(ref_outputs(&mut RefXoshiro([1, 2, 3, 4]), 4), expected);
+}
+
+#[test]
+fn seeding_is_splitmix64() {
+    // splitmix64.c started at 0: the well-known first output.
+    assert_eq!(RefSplitMix(0).next(), 0xe220_a839_7b1d_cdaf);
+    for seed in [0, 1, 42, 0x0123_4567_89ab_cdef, u64::MAX] {
+        let mut g = Xoshiro256PlusPlus::seed_from_u64(seed);
+        assert_eq!(
+            outputs(&mut g, 16),
+            ref_outputs(&mut RefXoshiro::seeded(seed), 16),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn crate_jumps_match_the_reference() {
+    for seed in [0, 7, u64::MAX] {
+        let (mut g, mut r) = (Xoshiro256PlusPlus::seed_from_u64(seed), RefXoshiro::seeded(seed));
+        for step in 0..3 {
+            g.jump();
+            r.jump();
+            assert_eq!(
+                outputs(&mut g.clone(), 8),
+                ref_outputs(&mut r.clone(), 8),
+                "jump {step}"
+            );
+            g.long_jump();
+            r.long_jump();
+            assert_eq!(
+                outputs(&mut g.clone(), 8),
+                ref_outputs(&mut r.clone(), 8),
+                "long_jump {step}"
+            );
+        }
+    }
+}
+
+#[test]
+fn lane_stream_is_the_documented_layout() {
+    let mut r = RefXoshiro::seeded(5);
+    r.long_jump();
+    r.long_jump();
+    r.jump();
+    r.jump();
+    r.jump();
+    assert_eq!(outputs(&mut lane_stream(5, 2, 3), 8), ref_outputs(&mut r, 8));
+}
+
+// --- the kernel against the reference ---------------------------------------------------------
+
+#[test]
+fn hits_match_the_scalar_reference() {
+    let b = BLOCK_SAMPLES;
+    for samples in [1, 2, 7, 8, 9, 15, 1000, 12_345, b - 1, b, b + 1, 3 * b + 13] {
+        for seed in [0, 1, u64::MAX] {
+            let expected = reference_hits(samples, seed);
+            for t in [Threads::Caller, Threads::Pool] {
+                assert_eq!(
+                    hits(&ctx(t), samples, seed).unwrap(),
+                    expected,
+                    "{samples} {seed} {t:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn known_values() {
+    // Pinned outputs of this exact algorithm, also computed by the independent pure-Python
+    // reimplementation in tests/test_montecarlo.py: a change here changes every user's results.
+    let c = ctx(Threads::Pool);
+    assert_eq!(hits(&c, 1000, 42).unwrap(), 785);
+    assert_eq!(hits(&c, 12_345, u64::MAX).unwrap(), 9746);
+    assert_eq!(hits(&c, BLOCK_SAMPLES + 5, 3).unwrap(), 823_046);
+    assert_eq!(monte_carlo_pi(&c, 1000, 42).unwrap(), 4.0 * 785.0 / 1000.0);
+    assert_eq!(monte_carlo_pi(&c, 1_000_000, 42).unwrap(), 3.142212);
+}
+
+#[test]
+fn block_layout() {
+    assert_eq!(block_count(1), 1);
+    assert_eq!(block_count(BLOCK_SAMPLES), 1);
+    assert_eq!(block_count(BLOCK_SAMPLES + 1), 2);
+    assert_eq!(block_count(u64::MAX), 1 << 44);
+    assert_eq!(block_len(BLOCK_SAMPLES + 1, 0), BLOCK_SAMPLES);
+    assert_eq!(block_len(BLOCK_SAMPLES + 1, 1), 1);
+    assert_eq!(block_len(BLOCK_SAMPLES + 1, 2), 0);
+    assert_eq!(block_len(u64::MAX, (1 << 44) - 1), BLOCK_SAMPLES - 1);
+    assert_eq!(block_len(u64::MAX, u64::MAX), 0);
+}
+
+#[test]
+fn identical_for_every_thread_setting_and_round_size() {
+    let samples = 20 * BLOCK_SAMPLES + 12_345;
+    let reference = monte_carlo_pi(&ctx(Threads::Caller), samples, 3).unwrap();
+    for t in settings() {
+        let pi = monte_carlo_pi(&ctx(t), samples, 3).unwrap();
+        assert_eq!(pi.to_bits(), reference.to_bits(), "{t:?}");
+    }
+    let h = hits(&ctx(Threads::Caller), samples, 3).unwrap();
+    for rounds in [1, 2, 3, 7, 21, 22] {
+        for t in [Threads::Caller, Threads::Pool] {
+            assert_eq!(
+                hits_in_rounds(&ctx(t), samples, 3, rounds).unwrap(),
+                h,
+                "{rounds} {t:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn baseline_and_avx2_give_the_same_counts() {
+    let run =
+        || [0u64, 9, 1 << 40].map(|seed| hits(&ctx(Threads::Caller), 2 * BLOCK_SAMPLES + 5, seed).unwrap());
+    let fast = run();
+    let baseline = crate::simd::with_baseline(run);
+    assert_eq!(fast, baseline, "{} vs baseline", crate::simd::active_isa());
+}
+
+#[test]
+fn estimate_is_within_five_sigma_of_pi() {
+    let n = 10_000_000u64;
+    let p = std::f64::consts::FRAC_PI_4;
+    let sigma = 4.0 * (p * (1.0 - p) / n as f64).sqrt();
+    let c = ctx(Threads::Pool);
+    let mut seen = Vec::new();
+    for seed in 0..5 {
+        let pi = monte_carlo_pi(&c, n, seed).unwrap();
+        assert!(
+            (pi - std::f64::consts::PI).abs() < 5.0 * sigma,
+            "seed {seed}: {pi}"
+        );
+        assert!(!seen.contains(&pi.to_bits()), "seed {seed} repeats an estimate");
+        seen.push(pi.to_bits());
+    }
+}
+
+#[test]
+fn estimate_is_four_hits_over_samples() {
+    let c = ctx(Threads::Pool);
+    for samples in [1, 3, 1000, BLOCK_SAMPLES + 3] {
+        let h = hits(&c, samples, 11).unwrap();
+        let pi = monte_carlo_pi(&c, samples, 11).unwrap();
+        assert_eq!(pi, 4.0 * h as f64 / samples as f64);
+    }
+    // One sample is a hit or not: 4.0 or 0.0.
+    for seed in 0..20 {
+        let pi = monte_carlo_pi(&c, 1, seed).unwrap();
+        assert!(pi == 4.0 || pi == 0.0, "{pi}");
+    }
+}
+
+#[test]
+fn zero_samples_is_an_invalid_argument() {
+    let err = hits(&ctx(Threads::Pool), 0, 0).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidArgument { arg: "samples", .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_cancelled_call_stops() {
+    let c = ctx(Threads::Pool);
+    c.cancel();
+    assert_eq!(monte_carlo_pi(&c, 1 << 30, 0), Err(Error::Cancelled));
+}
+
+#[test]
+fn the_largest_sample_count_is_cancellable() {
+    for t in [Threads::Caller, Threads::Pool] {
+        let c = ctx(t);
+        let started = Instant::now();
+        let out = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                c.cancel();
+            });
+            monte_carlo_pi(&c, u64::MAX, 0)
+        });
+        assert_eq!(out, Err(Error::Cancelled), "{t:?}");
+        // A hang detector, not a timing assertion.
+        assert!(started.elapsed() < Duration::from_secs(30), "{t:?}");
+    }
+}

@@ -1,0 +1,409 @@
+"""The Benchmarks Game trio: spectral_norm, fannkuch_redux, nbody.
+
+Values are checked against the Benchmarks Game's published outputs (to the 9 printed decimals),
+against a NumPy implementation of the same algorithm (spectral_norm), and against the serial
+reference program in pure Python (fannkuch_redux). Thread-count invariance is bit-for-bit, and
+each kernel is interrupted by a real SIGINT in a child process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import queue
+import random
+import signal
+import struct
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+
+import gilfree
+
+THREADS = [1, 2, 3, 8, None]
+GIL_ENABLED = gilfree.info()["gil_enabled"]
+
+
+def bits(x: float) -> str:
+    return struct.pack("<d", x).hex()
+
+
+# ---------------------------------------------------------------------------------------------
+# References
+
+
+def spectral_norm_numpy(n: int) -> float:
+    """The same algorithm in NumPy, with the matrix built explicitly."""
+    i = np.arange(n, dtype=np.int64)[:, None]
+    j = np.arange(n, dtype=np.int64)[None, :]
+    a = 1.0 / ((i + j) * (i + j + 1) // 2 + i + 1)
+    u = np.ones(n)
+    v = np.zeros(n)
+    for _ in range(10):
+        v = a.T @ (a @ u)
+        u = a.T @ (a @ v)
+    return math.sqrt(float(u @ v) / float(v @ v))
+
+
+def fannkuch_python(n: int) -> tuple[int, int]:
+    """The Benchmarks Game's serial fannkuch-redux program, in plain Python."""
+    perm1 = list(range(n))
+    count = [0] * n
+    checksum = max_flips = perm_count = 0
+    r = n
+    while True:
+        while r != 1:
+            count[r - 1] = r
+            r -= 1
+        perm = perm1[:]
+        flips = 0
+        k = perm[0]
+        while k:
+            perm[: k + 1] = perm[k::-1]
+            flips += 1
+            k = perm[0]
+        max_flips = max(max_flips, flips)
+        checksum += -flips if perm_count % 2 else flips
+        while True:
+            if r == n:
+                return checksum, max_flips
+            perm0 = perm1[0]
+            perm1[:r] = perm1[1 : r + 1]
+            perm1[r] = perm0
+            count[r] -= 1
+            if count[r] > 0:
+                break
+            r += 1
+        perm_count += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# spectral_norm
+
+
+@pytest.mark.parametrize(("n", "printed"), [(100, "1.274219991"), (5500, "1.274224153")])
+def test_spectral_norm_published_values(n: int, printed: str) -> None:
+    assert f"{gilfree.spectral_norm(n):.9f}" == printed
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 9, 63, 64, 65, 100, 129, 500])
+def test_spectral_norm_matches_numpy(n: int) -> None:
+    assert gilfree.spectral_norm(n) == pytest.approx(spectral_norm_numpy(n), rel=1e-12, abs=0)
+
+
+def test_spectral_norm_of_one_is_one() -> None:
+    assert gilfree.spectral_norm(1) == 1.0
+
+
+@pytest.mark.parametrize("n", [100, 2100])
+def test_spectral_norm_is_identical_for_every_thread_count(n: int) -> None:
+    # 2100: 66 blocks of 32 rows (the last one partial), enough work for the pool.
+    results = {bits(gilfree.spectral_norm(n, threads=t)) for t in THREADS}
+    assert len(results) == 1, results
+
+
+def test_spectral_norm_accepts_numpy_integers() -> None:
+    assert gilfree.spectral_norm(np.int64(50), threads=np.int32(2)) == gilfree.spectral_norm(50)
+
+
+@pytest.mark.parametrize("n", [0, -1, -(2**70), 2**25 + 1, 2**64, 10**30])
+def test_spectral_norm_value_error(n: int) -> None:
+    with pytest.raises(ValueError, match="n must be an int in"):
+        gilfree.spectral_norm(n)
+
+
+@pytest.mark.parametrize("n", [True, False, 10.0, "10", None, np.float64(10)])
+def test_spectral_norm_type_error(n: Any) -> None:
+    with pytest.raises(TypeError, match="n must be"):
+        gilfree.spectral_norm(n)
+
+
+def test_spectral_norm_threads_errors() -> None:
+    with pytest.raises(ValueError, match="threads"):
+        gilfree.spectral_norm(10, threads=0)
+    with pytest.raises(TypeError, match="threads"):
+        gilfree.spectral_norm(10, threads=True)
+    with pytest.raises(TypeError):
+        gilfree.spectral_norm(10, 2)  # type: ignore[misc]  # threads is keyword-only
+
+
+# ---------------------------------------------------------------------------------------------
+# fannkuch_redux
+
+
+@pytest.mark.parametrize("n", range(3, 10))
+def test_fannkuch_matches_the_python_program(n: int) -> None:
+    # n = 9 takes ~1 s in pure Python; 10 and up only against the published values.
+    assert gilfree.fannkuch_redux(n) == fannkuch_python(n)
+
+
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [(7, (228, 16)), (10, (73196, 38)), (12, (3968050, 65))],
+)
+def test_fannkuch_published_values(n: int, expected: tuple[int, int]) -> None:
+    result = gilfree.fannkuch_redux(n)
+    assert result == expected
+    assert all(type(x) is int for x in result)
+
+
+@pytest.mark.parametrize("n", [3, 8, 10])
+def test_fannkuch_is_identical_for_every_thread_count(n: int) -> None:
+    results = {gilfree.fannkuch_redux(n, threads=t) for t in THREADS}
+    assert len(results) == 1, results
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 13, -3, 2**64])
+def test_fannkuch_value_error(n: int) -> None:
+    with pytest.raises(ValueError, match=r"n must be an int in \[3, 12\]"):
+        gilfree.fannkuch_redux(n)
+
+
+@pytest.mark.parametrize("n", [True, 7.0, "7", None])
+def test_fannkuch_type_error(n: Any) -> None:
+    with pytest.raises(TypeError, match="n must be"):
+        gilfree.fannkuch_redux(n)
+
+
+def test_fannkuch_threads_errors() -> None:
+    with pytest.raises(ValueError, match="threads"):
+        gilfree.fannkuch_redux(7, threads=-1)
+    with pytest.raises(TypeError, match="threads"):
+        gilfree.fannkuch_redux(7, threads=1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# nbody
+
+
+def test_nbody_published_values() -> None:
+    e0, e1 = gilfree.nbody(1000)
+    assert (f"{e0:.9f}", f"{e1:.9f}") == ("-0.169075164", "-0.169087605")
+
+
+def test_nbody_published_values_50m_steps() -> None:
+    # The Benchmarks Game's full-size run (~2.5 s here).
+    e0, e1 = gilfree.nbody(50_000_000)
+    assert (f"{e0:.9f}", f"{e1:.9f}") == ("-0.169075164", "-0.169059907")
+
+
+def test_nbody_zero_steps() -> None:
+    e0, e1 = gilfree.nbody(0)
+    assert e0 == e1
+    assert f"{e0:.9f}" == "-0.169075164"
+    assert gilfree.nbody(np.uint8(0)) == (e0, e1)
+
+
+@pytest.mark.parametrize("steps", [-1, -(2**70)])
+def test_nbody_value_error(steps: int) -> None:
+    with pytest.raises(ValueError, match="steps must be an int >= 0"):
+        gilfree.nbody(steps)
+
+
+def test_nbody_overflow_error() -> None:
+    with pytest.raises(OverflowError, match="steps"):
+        gilfree.nbody(2**64)
+
+
+@pytest.mark.parametrize("steps", [True, 1000.0, "1000", None])
+def test_nbody_type_error(steps: Any) -> None:
+    with pytest.raises(TypeError, match="steps must be"):
+        gilfree.nbody(steps)
+
+
+def test_nbody_has_no_threads_argument() -> None:
+    with pytest.raises(TypeError):
+        gilfree.nbody(10, threads=1)  # type: ignore[call-arg]
+
+
+@pytest.mark.skipif(not GIL_ENABLED, reason="counts what the GIL allows; there is none")
+def test_nbody_calls_from_an_executor_run_gil_free_and_agree() -> None:
+    # Four 1M-step simulations on a ThreadPoolExecutor(2). Each call reads a counter that the
+    # main thread increments in a Python loop, right before and right after the call: if the call
+    # held the GIL, the main thread could not run during it (only around its edges, one switch
+    # interval). With the GIL released it counts the whole time. No time is measured.
+    steps = 1_000_000
+    expected = gilfree.nbody(steps)
+    counter = [0]
+    done = threading.Event()
+
+    def call(_: int) -> tuple[tuple[float, float], int]:
+        before = counter[0]
+        result = gilfree.nbody(steps)
+        return result, counter[0] - before
+
+    def main_loop() -> None:
+        n = 0
+        while not done.is_set():
+            n += 1
+            counter[0] = n
+
+    with ThreadPoolExecutor(2) as ex:
+        futures = [ex.submit(call, i) for i in range(4)]
+
+        def wait_all() -> None:
+            for f in futures:
+                f.exception()
+            done.set()
+
+        # The main thread counts until every call is done.
+        watcher = threading.Thread(target=wait_all)
+        watcher.start()
+        main_loop()
+        watcher.join()
+        outcomes = [f.result() for f in futures]
+    progress = [p for _, p in outcomes]
+    print(f"main-thread increments during each nbody call: {progress}")
+    assert all(r == expected for r, _ in outcomes)
+    assert all(p > 10_000 for p in progress), progress
+
+
+# ---------------------------------------------------------------------------------------------
+# Ctrl-C: a real SIGINT to a child process running a long call
+
+# A shell that starts pytest in the background may leave SIGINT ignored; restore the default.
+CHILD_PRELUDE = """
+import signal, sys, time
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+import gilfree
+"""
+
+HANG_BOUND_S = 20.0  # a child that has not exited by then is hung
+LATENCY_SANITY_S = 5.0  # hang detector for "signal -> exception", not a performance target
+IDLE_CPU_MAX_S = 0.25  # process CPU time allowed over 0.5 s of sleep after the interrupt
+
+# After the interrupt: the child's own CPU time over 0.5 s of sleep (every thread of the process
+# counts, so pool workers still computing would show).
+CHILD_IDLE = """
+cpu0 = time.process_time()
+time.sleep(0.5)
+print(f"IDLE_CPU {time.process_time() - cpu0:.4f}", flush=True)
+"""
+
+
+def _interrupt_child(script: str) -> dict[str, str]:
+    """Runs ``script`` until it prints READY, sends SIGINT 0.3 s later, and returns the child's
+    ``KEY value`` lines once it exited 0 (within HANG_BOUND_S)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD_PRELUDE + textwrap.dedent(script) + CHILD_IDLE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+    out: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.append(line.rstrip("\n"))
+            lines.put(out[-1])
+        lines.put(None)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        while (line := lines.get(timeout=60)) != "READY":
+            if line is None:
+                stderr = proc.stderr.read() if proc.stderr else ""
+                pytest.fail(f"the child exited before READY: {out}\n{stderr}")
+        time.sleep(0.3 + random.uniform(0, 0.04))  # jitter against the 20 ms poll phase
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(f"{sent!r}\n")
+            proc.stdin.flush()
+        try:
+            rc = proc.wait(timeout=HANG_BOUND_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the child did not exit within {HANG_BOUND_S} s (hung): {out}")
+        reader.join(timeout=10)
+        stderr = proc.stderr.read() if proc.stderr else ""
+        assert rc == 0, f"{out}\n{stderr}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for f in (proc.stdin, proc.stdout, proc.stderr):
+            if f is not None:
+                with contextlib.suppress(OSError):
+                    f.close()
+    return dict(line.split(" ", 1) for line in out if " " in line)
+
+
+LONG_CALLS = {
+    "spectral_norm": ("gilfree.spectral_norm(20000)", "gilfree.spectral_norm(100, threads=1)"),
+    "spectral_norm_threads1": ("gilfree.spectral_norm(20000, threads=1)", "gilfree.spectral_norm(100)"),
+    "fannkuch_redux": ("gilfree.fannkuch_redux(12)", "gilfree.fannkuch_redux(7)"),
+    "fannkuch_redux_threads1": ("gilfree.fannkuch_redux(12, threads=1)", "gilfree.fannkuch_redux(7)"),
+    "nbody": ("gilfree.nbody(10**9)", "gilfree.nbody(1000)"),
+}
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="POSIX signals")
+@pytest.mark.parametrize("kernel", list(LONG_CALLS))
+def test_ctrl_c_stops_a_long_call(kernel: str) -> None:
+    long_call, next_call = LONG_CALLS[kernel]
+    values = _interrupt_child(
+        f"""
+        print("READY", flush=True)
+        try:
+            {long_call}
+        except KeyboardInterrupt:
+            caught = time.monotonic()
+            sent = float(sys.stdin.readline())
+            print(f"INTERRUPTED {{caught - sent:.6f}}", flush=True)
+        else:
+            print("NOT INTERRUPTED", flush=True)
+            sys.exit(1)
+        print(f"NEXT {{{next_call}!r}}", flush=True)
+        """
+    )
+    latency = float(values["INTERRUPTED"])
+    print(f"\n[{kernel}] SIGINT -> KeyboardInterrupt in {latency * 1000:.1f} ms")
+    assert 0 <= latency < LATENCY_SANITY_S
+    assert float(values["IDLE_CPU"]) < IDLE_CPU_MAX_S, "still computing after Ctrl-C"
+    assert values["NEXT"] == repr(eval(next_call))
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="POSIX signals")
+def test_ctrl_c_stops_nbody_calls_in_an_executor() -> None:
+    # nbody's intended use: many simulations on a ThreadPoolExecutor. Ctrl-C reaches the calls
+    # in the worker threads through the interrupt epoch, and `with` does not hang at exit.
+    values = _interrupt_child(
+        """
+        from concurrent.futures import ThreadPoolExecutor, wait
+        ex = ThreadPoolExecutor(2)
+        futs = [ex.submit(gilfree.nbody, 10**9) for _ in range(2)]
+        print("READY", flush=True)
+        try:
+            wait(futs)
+        except KeyboardInterrupt:
+            caught = time.monotonic()
+            sent = float(sys.stdin.readline())
+            print(f"INTERRUPTED {caught - sent:.6f}", flush=True)
+        wait(futs)
+        ex.shutdown()
+        print("FUTURES", ",".join(type(f.exception()).__name__ for f in futs), flush=True)
+        print(f"NEXT {gilfree.nbody(1000)!r}", flush=True)
+        """
+    )
+    latency = float(values["INTERRUPTED"])
+    print(f"\n[nbody in executor] SIGINT -> KeyboardInterrupt in {latency * 1000:.1f} ms")
+    assert 0 <= latency < LATENCY_SANITY_S
+    assert float(values["IDLE_CPU"]) < IDLE_CPU_MAX_S, "still computing after Ctrl-C"
+    assert values["FUTURES"] == "KeyboardInterrupt,KeyboardInterrupt"
+    assert values["NEXT"] == repr(gilfree.nbody(1000))
