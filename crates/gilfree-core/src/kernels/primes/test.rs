@@ -66,21 +66,31 @@ fn randoms(count: usize, below: u64, seed: u64) -> Vec<u64> {
 const ALL_BUCKETS: Tuning = Tuning {
     task_bytes: Some(CHUNK_BYTES as u64),
     small_max: 0,
-    large_min: 0,
+    large_min: Some(0),
+    segment_shift: None,
 };
 /// Small, medium and bucket primes mixed; tasks of two segments and a chunk.
 const MIXED: Tuning = Tuning {
     task_bytes: Some((2 * SEGMENT_BYTES + CHUNK_BYTES) as u64),
     small_max: 300,
-    large_min: 2000,
+    large_min: Some(2000),
+    segment_shift: None,
 };
 /// No buckets, no chunks: every prime crosses whole segments; tasks of an odd size.
 const ALL_MEDIUM: Tuning = Tuning {
     task_bytes: Some(100_003),
     small_max: 0,
-    large_min: u64::MAX,
+    large_min: Some(u64::MAX),
+    segment_shift: None,
 };
-const TUNINGS: [Tuning; 4] = [Tuning::DEFAULT, ALL_BUCKETS, MIXED, ALL_MEDIUM];
+/// The segments of large n, with buckets, at small n: tasks of three segments and a chunk.
+const BIG_SEGMENTS: Tuning = Tuning {
+    task_bytes: Some((3 * LARGE_N_SEGMENT_BYTES + CHUNK_BYTES) as u64),
+    small_max: SMALL_MAX,
+    large_min: Some(1000),
+    segment_shift: Some(20),
+};
+const TUNINGS: [Tuning; 5] = [Tuning::DEFAULT, ALL_BUCKETS, MIXED, ALL_MEDIUM, BIG_SEGMENTS];
 /// Tasks of 7 bytes: many tasks, every one of them ending inside a 64-bit word.
 const TINY_TASKS: Tuning = Tuning {
     task_bytes: Some(7),
@@ -351,7 +361,8 @@ fn zz_bench() {
             let v: Vec<u64> = t.split(',').map(|x| x.parse().unwrap()).collect();
             tuning = Tuning {
                 small_max: v[0],
-                large_min: v[1],
+                large_min: if v[1] == 0 { None } else { Some(v[1]) },
+                segment_shift: std::env::var("SHIFT").ok().map(|x| x.parse().unwrap()),
                 task_bytes: if v[2] == 0 { None } else { Some(v[2]) },
             };
         }
@@ -383,7 +394,8 @@ fn zz_bench() {
             let v: Vec<u64> = t.split(',').map(|x| x.parse().unwrap()).collect();
             tuning = Tuning {
                 small_max: v[0],
-                large_min: v[1],
+                large_min: if v[1] == 0 { None } else { Some(v[1]) },
+                segment_shift: std::env::var("SHIFT").ok().map(|x| x.parse().unwrap()),
                 task_bytes: if v[2] == 0 { None } else { Some(v[2]) },
             };
         }
