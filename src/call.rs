@@ -94,10 +94,14 @@ fn settle<R>(
     }
 }
 
-/// A positive int argument (`threads=`, `set_num_threads(n)`): rejects bool and non-ints with
-/// `TypeError`, zero and negatives with `ValueError`, naming the argument.
-/// `expected` says what the argument accepts, for the messages ("an int >= 1").
-pub(crate) fn positive_int(obj: &Bound<'_, PyAny>, arg: &str, expected: &str) -> PyResult<u64> {
+/// An int argument: `bool` and non-ints are `TypeError` naming `arg` (objects with `__index__`,
+/// such as NumPy integers, are ints, as in `range()`); the range is the caller's to check.
+/// `expected` says what the argument accepts, for the message ("an int >= 1").
+pub(crate) fn int_arg<'py>(
+    obj: &Bound<'py, PyAny>,
+    arg: &str,
+    expected: &str,
+) -> PyResult<Bound<'py, PyInt>> {
     let type_error = || {
         let ty = obj
             .get_type()
@@ -108,15 +112,19 @@ pub(crate) fn positive_int(obj: &Bound<'_, PyAny>, arg: &str, expected: &str) ->
     if obj.is_instance_of::<PyBool>() {
         return Err(type_error());
     }
-    let int = if let Ok(int) = obj.cast::<PyInt>() {
-        int.clone()
-    } else {
-        // Objects with __index__ (numpy integers) are ints too, as in range().
-        obj.call_method0("__index__")
-            .map_err(|_| type_error())?
-            .cast_into::<PyInt>()
-            .map_err(|_| type_error())?
-    };
+    if let Ok(int) = obj.cast::<PyInt>() {
+        return Ok(int.clone());
+    }
+    obj.call_method0("__index__")
+        .map_err(|_| type_error())?
+        .cast_into::<PyInt>()
+        .map_err(|_| type_error())
+}
+
+/// A positive int argument (`threads=`, `set_num_threads(n)`): [`int_arg`], then zero and
+/// negatives are `ValueError`, naming the argument.
+pub(crate) fn positive_int(obj: &Bound<'_, PyAny>, arg: &str, expected: &str) -> PyResult<u64> {
+    let int = int_arg(obj, arg, expected)?;
     match int.extract::<i64>() {
         Ok(n) if n >= 1 => Ok(n.unsigned_abs()),
         Ok(n) => Err(PyValueError::new_err(format!(

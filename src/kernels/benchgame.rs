@@ -2,34 +2,12 @@
 
 use gilfree_core::engine::Threads;
 use gilfree_core::kernels::benchgame;
-use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt};
 
-use crate::call::{run, threads_arg};
+use crate::call::{int_arg, run, threads_arg};
 
 /// An int argument: `bool` and non-ints are `TypeError` (objects with `__index__`, such as NumPy
-/// integers, are ints), naming the argument; the range is the caller's to check.
-fn int_arg<'py>(obj: &Bound<'py, PyAny>, arg: &str, expected: &str) -> PyResult<Bound<'py, PyInt>> {
-    let type_error = || {
-        let ty = obj
-            .get_type()
-            .name()
-            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
-        PyTypeError::new_err(format!("{arg} must be {expected}, got {ty}"))
-    };
-    if obj.is_instance_of::<PyBool>() {
-        return Err(type_error());
-    }
-    if let Ok(int) = obj.cast::<PyInt>() {
-        return Ok(int.clone());
-    }
-    obj.call_method0("__index__")
-        .map_err(|_| type_error())?
-        .cast_into::<PyInt>()
-        .map_err(|_| type_error())
-}
-
 /// An int in `lo..=hi`, else `ValueError` naming the argument and the range.
 fn int_in_range(obj: &Bound<'_, PyAny>, arg: &str, lo: usize, hi: usize) -> PyResult<usize> {
     let expected = format!("an int in [{lo}, {hi}]");

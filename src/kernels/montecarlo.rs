@@ -1,34 +1,12 @@
 //! `monte_carlo_pi`: the adapter over `gilfree_core::kernels::montecarlo`.
 
 use gilfree_core::kernels::montecarlo;
-use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt};
 
-use crate::call::{run, threads_arg};
+use crate::call::{int_arg, run, threads_arg};
 
 /// A Python int argument (`int` or anything with `__index__`, such as NumPy integers). `bool` and
-/// everything else (floats included) is a `TypeError` naming `arg`.
-fn int_arg<'py>(obj: &Bound<'py, PyAny>, arg: &str, expected: &str) -> PyResult<Bound<'py, PyInt>> {
-    let type_error = || {
-        let ty = obj
-            .get_type()
-            .name()
-            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
-        PyTypeError::new_err(format!("{arg} must be {expected}, got {ty}"))
-    };
-    if obj.is_instance_of::<PyBool>() {
-        return Err(type_error());
-    }
-    if let Ok(int) = obj.cast::<PyInt>() {
-        return Ok(int.clone());
-    }
-    obj.call_method0("__index__")
-        .map_err(|_| type_error())?
-        .cast_into::<PyInt>()
-        .map_err(|_| type_error())
-}
-
 /// `samples`: an int in `1..2**64`; 0 and negatives are `ValueError`, `>= 2**64` `OverflowError`.
 fn samples_arg(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
     const EXPECTED: &str = "an int >= 1";

@@ -2,34 +2,16 @@
 
 use gilfree_core::kernels::primes;
 use numpy::{PyArray1, PyArrayMethods};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt};
 
-use crate::call::{run, threads_arg};
+use crate::call::{int_arg, run, threads_arg};
 use crate::errors::to_pyerr;
 
 /// Parses `n`: an int (or an object with `__index__`, such as a NumPy integer) in
 /// `0..=10**15`. bool and float are `TypeError`; negative and too large values `ValueError`.
 fn n_arg(kernel: &str, obj: &Bound<'_, PyAny>) -> PyResult<u64> {
-    let type_error = || {
-        let ty = obj
-            .get_type()
-            .name()
-            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
-        PyTypeError::new_err(format!("{kernel}(): n must be an int, got {ty}"))
-    };
-    if obj.is_instance_of::<PyBool>() {
-        return Err(type_error());
-    }
-    let int = if let Ok(int) = obj.cast::<PyInt>() {
-        int.clone()
-    } else {
-        obj.call_method0("__index__")
-            .map_err(|_| type_error())?
-            .cast_into::<PyInt>()
-            .map_err(|_| type_error())?
-    };
+    let int = int_arg(obj, &format!("{kernel}(): n"), "an int")?;
     match int.extract::<u64>() {
         Ok(n) if n <= primes::MAX_N => Ok(n),
         _ if int.lt(0)? => Err(PyValueError::new_err(format!(
