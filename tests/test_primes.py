@@ -219,6 +219,20 @@ def test_a_list_that_cannot_be_allocated_is_an_overflow_error_at_once() -> None:
     print(f"\nrefused in {(time.perf_counter() - start) * 1000:.2f} ms")
 
 
+def test_a_refused_numpy_allocation_is_an_overflow_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The output is allocated by numpy.zeros once the primes are counted; its MemoryError (here a
+    # stand-in) becomes an OverflowError naming the size, with the MemoryError as its cause.
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise MemoryError("Unable to allocate (test)")
+
+    monkeypatch.setattr(np, "zeros", refuse)
+    with pytest.raises(OverflowError, match=r"primes <= 1000 \(~168 of them, 1344 bytes") as info:
+        gilfree.primes(1000)
+    assert isinstance(info.value.__cause__, MemoryError)
+    monkeypatch.undo()
+    assert len(gilfree.primes(1000)) == 168
+
+
 @pytest.mark.parametrize("fn", [gilfree.count_primes, gilfree.primes], ids=lambda f: f.__name__)
 def test_bad_threads(fn: Any) -> None:
     with pytest.raises(ValueError, match="threads"):

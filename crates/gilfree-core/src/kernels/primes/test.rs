@@ -414,3 +414,33 @@ fn zz_bench() {
         }
     }
 }
+
+/// Near the largest n, where no reference is at hand: the bucket path, the wheel path and both
+/// segment sizes must agree on the same tasks (the first, one in the middle, the last).
+/// `cargo test --release -p gilfree-core primes::test::zz_huge -- --ignored --nocapture` (~1 min)
+#[test]
+#[ignore = "slow: a minute of sieving near n = 10^15"]
+fn zz_huge_n_paths_agree() {
+    let c = ctx(Threads::Caller);
+    for n in [MAX_N, 123_456_789_012_345] {
+        let default = Plan::new(n, Tuning::DEFAULT).unwrap();
+        let last = default.tasks - 1;
+        for t in [0, default.tasks / 2, last] {
+            let mut counts = Vec::new();
+            for (large_min, shift) in [(None, None), (Some(u64::MAX), None), (None, Some(18))] {
+                let tuning = Tuning {
+                    task_bytes: Some(default.task_bytes),
+                    small_max: SMALL_MAX,
+                    large_min,
+                    segment_shift: shift,
+                };
+                let plan = Plan::new(n, tuning).unwrap();
+                let mut count = 0;
+                sieve_task(&c, &plan, t, |seg| count += popcount(seg)).unwrap();
+                counts.push(count);
+            }
+            eprintln!("n={n} task {t}/{}: {counts:?}", default.tasks);
+            assert!(counts.iter().all(|&x| x == counts[0]), "{counts:?}");
+        }
+    }
+}
