@@ -12,6 +12,7 @@
 //! The GIL is never held while the pool works, and pool workers never touch Python, so no
 //! deadlock can involve the GIL (the deadlock rule of docs/architecture.md).
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Mutex, PoisonError};
 
@@ -29,6 +30,37 @@ use crate::errors::{to_pyerr, KernelError};
 /// Measured in docs/architecture.md ("Small work stays small").
 pub(crate) const DETACH_MIN_BYTES: usize = 2048;
 
+/// How [`run`] treats the GIL on the current thread. Always [`GilMode::Release`] except inside
+/// `gilfree._native._lab.call`, which exists so the lab (`gilfree bench`) can show, with the very
+/// same kernels, the two classic mistakes next to the right way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GilMode {
+    /// Release the GIL for the whole computation (every real call).
+    Release,
+    /// Keep the GIL for the whole computation: native code that forgot to release it.
+    Hold,
+    /// Release the GIL, then take it straight back around the work: Cython's `with nogil:`
+    /// wrapped around a `with gil:` body, the classic mistake.
+    Reacquire,
+}
+
+thread_local! {
+    static GIL_MODE: Cell<GilMode> = const { Cell::new(GilMode::Release) };
+}
+
+/// Runs `f` with this thread's [`GilMode`] set to `mode`, restoring the previous mode after (also
+/// when `f` fails or panics).
+pub(crate) fn with_gil_mode<T>(mode: GilMode, f: impl FnOnce() -> T) -> T {
+    struct Restore(GilMode);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GIL_MODE.with(|m| m.set(self.0));
+        }
+    }
+    let _restore = Restore(GIL_MODE.with(|m| m.replace(mode)));
+    f()
+}
+
 /// Runs `kernel` as one gilfree call: detached from Python for inputs of at least
 /// [`DETACH_MIN_BYTES`] (`work_bytes`), with signal checks, panic capture and error mapping.
 pub(crate) fn run<R, F>(
@@ -42,7 +74,8 @@ where
     R: Send,
     F: FnOnce(&Ctx<'_>) -> gilfree_core::Result<R> + Send,
 {
-    if work_bytes < DETACH_MIN_BYTES {
+    let mode = GIL_MODE.with(Cell::get);
+    if work_bytes < DETACH_MIN_BYTES && mode == GilMode::Release {
         // Attached: the calling thread does everything (never wait on the pool with the GIL held).
         let ctx = Ctx::new(Threads::Caller, None);
         return settle(kernel, catch_unwind(AssertUnwindSafe(|| f(&ctx))), None);
@@ -50,6 +83,7 @@ where
     // An exception raised by a signal handler while we polled (KeyboardInterrupt, usually).
     let raised: Mutex<Option<PyErr>> = Mutex::new(None);
     let poll = || {
+        // Re-entrant: in the lab's Hold and Reacquire modes this thread already holds the GIL.
         Python::attach(|py| match py.check_signals() {
             Ok(()) => false,
             Err(err) => {
@@ -58,10 +92,23 @@ where
             }
         })
     };
-    let outcome = py.detach(|| {
+    // The lab's modes run on the calling thread: never wait for the pool with the GIL held.
+    let threads = if mode == GilMode::Release {
+        threads
+    } else {
+        Threads::Caller
+    };
+    let work = || {
         let ctx = Ctx::new(threads, Some(&poll));
         catch_unwind(AssertUnwindSafe(|| f(&ctx)))
-    });
+    };
+    let outcome = match mode {
+        GilMode::Release => py.detach(work),
+        // The mistakes, on purpose. Hold: the GIL is never let go. Reacquire: it is let go and
+        // taken straight back before the work starts.
+        GilMode::Hold => work(),
+        GilMode::Reacquire => py.detach(|| Python::attach(|_| work())),
+    };
     let raised = raised.into_inner().unwrap_or_else(PoisonError::into_inner);
     settle(kernel, outcome, raised)
 }

@@ -9,6 +9,7 @@ mod array;
 mod call;
 mod errors;
 mod kernels;
+mod lab;
 mod runtime;
 
 use pyo3::prelude::*;
@@ -25,5 +26,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     kernels::montecarlo::register(m)?;
     kernels::benchgame::register(m)?;
     kernels::testing::register(m)?;
+    lab::register(m)?;
     Ok(())
 }

@@ -11,6 +11,7 @@ __all__ = [
     "KernelError",
     "__version__",
     "_interrupt",
+    "_lab",
     "_runtime_info",
     "_testing",
     "argmax",
@@ -138,3 +139,16 @@ class _TestingModule(Protocol):
     def panic(self, tasks: int, panic_at: int, *, threads: int | None = None) -> int: ...
 
 _testing: _TestingModule
+
+# --- the lab's GIL modes (src/lab.rs) ------------------------------------------------------------
+
+class _Heartbeat:
+    def __init__(self, interval: float) -> None: ...
+    def stop(self) -> tuple[float, float, float, int]: ...
+
+class _LabModule(Protocol):
+    def call(self, mode: str, func: Any, /, *args: Any, **kwargs: Any) -> Any: ...
+    @property
+    def Heartbeat(self) -> type[_Heartbeat]: ...
+
+_lab: _LabModule

@@ -1,0 +1,13 @@
+"""The GIL lab: measure when GIL-free threading pays, on this machine.
+
+``gilfree bench`` runs the same work under every strategy (pure Python in threads and processes,
+native code holding the GIL, native code that takes it back, GIL-free kernels in a
+``ThreadPoolExecutor``, gilfree's pool, Numba and Cython when installed) and reports time, speedup,
+efficiency, GIL-hold share and break-even task size. ``gilfree probe`` asks the same of your code.
+"""
+
+from __future__ import annotations
+
+from gilfree.lab._gil import GilMonitor, GilReading
+
+__all__ = ["GilMonitor", "GilReading"]
