@@ -116,7 +116,8 @@ def count_primes_python(task: Task) -> int:
             start = p * p // 2
             sieve[start::p] = bytes(len(range(start, size + 1, p)))
         k += 1
-    return 1 + sum(sieve)
+    count: int = 1 + sum(sieve)
+    return count
 
 
 def count_primes_native(task: Task, threads: int | None) -> int:
@@ -250,10 +251,10 @@ def nbody_python(task: Task) -> tuple[float, float]:
             vj[1] += dy * mi
             vj[2] += dz * mi
         for i in range(nb):
-            p, v = pos[i], vel[i]
-            p[0] += dt * v[0]
-            p[1] += dt * v[1]
-            p[2] += dt * v[2]
+            pi, vi = pos[i], vel[i]
+            pi[0] += dt * vi[0]
+            pi[1] += dt * vi[1]
+            pi[2] += dt * vi[2]
     return before, energy()
 
 
