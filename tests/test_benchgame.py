@@ -8,16 +8,8 @@ each kernel is interrupted by a real SIGINT in a child process.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import queue
-import random
-import signal
 import struct
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _sigint import check_after, interrupt_call, posix_only
 
 import gilfree
 
@@ -273,81 +266,6 @@ def test_nbody_calls_from_an_executor_run_gil_free_and_agree() -> None:
 # ---------------------------------------------------------------------------------------------
 # Ctrl-C: a real SIGINT to a child process running a long call
 
-# A shell that starts pytest in the background may leave SIGINT ignored; restore the default.
-CHILD_PRELUDE = """
-import signal, sys, time
-if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-import gilfree
-"""
-
-HANG_BOUND_S = 20.0  # a child that has not exited by then is hung
-LATENCY_SANITY_S = 5.0  # hang detector for "signal -> exception", not a performance target
-IDLE_CPU_MAX_S = 0.25  # process CPU time allowed over 0.5 s of sleep after the interrupt
-
-# After the interrupt: the child's own CPU time over 0.5 s of sleep (every thread of the process
-# counts, so pool workers still computing would show).
-CHILD_IDLE = """
-cpu0 = time.process_time()
-time.sleep(0.5)
-print(f"IDLE_CPU {time.process_time() - cpu0:.4f}", flush=True)
-"""
-
-
-def _interrupt_child(script: str) -> dict[str, str]:
-    """Runs ``script`` until it prints READY, sends SIGINT 0.3 s later, and returns the child's
-    ``KEY value`` lines once it exited 0 (within HANG_BOUND_S)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD_PRELUDE + textwrap.dedent(script) + CHILD_IDLE],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-    out: list[str] = []
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            out.append(line.rstrip("\n"))
-            lines.put(out[-1])
-        lines.put(None)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        while (line := lines.get(timeout=60)) != "READY":
-            if line is None:
-                stderr = proc.stderr.read() if proc.stderr else ""
-                pytest.fail(f"the child exited before READY: {out}\n{stderr}")
-        time.sleep(0.3 + random.uniform(0, 0.04))  # jitter against the 20 ms poll phase
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        assert proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            proc.stdin.write(f"{sent!r}\n")
-            proc.stdin.flush()
-        try:
-            rc = proc.wait(timeout=HANG_BOUND_S)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"the child did not exit within {HANG_BOUND_S} s (hung): {out}")
-        reader.join(timeout=10)
-        stderr = proc.stderr.read() if proc.stderr else ""
-        assert rc == 0, f"{out}\n{stderr}"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for f in (proc.stdin, proc.stdout, proc.stderr):
-            if f is not None:
-                with contextlib.suppress(OSError):
-                    f.close()
-    return dict(line.split(" ", 1) for line in out if " " in line)
-
-
 LONG_CALLS = {
     "spectral_norm": ("gilfree.spectral_norm(20000)", "gilfree.spectral_norm(100, threads=1)"),
     "spectral_norm_threads1": ("gilfree.spectral_norm(20000, threads=1)", "gilfree.spectral_norm(100)"),
@@ -357,57 +275,31 @@ LONG_CALLS = {
 }
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="POSIX signals")
+@posix_only
 @pytest.mark.parametrize("kernel", list(LONG_CALLS))
 def test_ctrl_c_stops_a_long_call(kernel: str) -> None:
     long_call, next_call = LONG_CALLS[kernel]
-    values = _interrupt_child(
-        f"""
-        print("READY", flush=True)
-        try:
-            {long_call}
-        except KeyboardInterrupt:
-            caught = time.monotonic()
-            sent = float(sys.stdin.readline())
-            print(f"INTERRUPTED {{caught - sent:.6f}}", flush=True)
-        else:
-            print("NOT INTERRUPTED", flush=True)
-            sys.exit(1)
-        print(f"NEXT {{{next_call}!r}}", flush=True)
-        """
-    )
-    latency = float(values["INTERRUPTED"])
-    print(f"\n[{kernel}] SIGINT -> KeyboardInterrupt in {latency * 1000:.1f} ms")
-    assert 0 <= latency < LATENCY_SANITY_S
-    assert float(values["IDLE_CPU"]) < IDLE_CPU_MAX_S, "still computing after Ctrl-C"
-    assert values["NEXT"] == repr(eval(next_call))
+    child = interrupt_call(long_call, after=f'print(f"NEXT_CALL {{{next_call}!r}}", flush=True)')
+    check_after(child, kernel)
+    assert child.value("NEXT_CALL") == repr(eval(next_call)), child.describe()
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="POSIX signals")
+@posix_only
 def test_ctrl_c_stops_nbody_calls_in_an_executor() -> None:
     # nbody's intended use: many simulations on a ThreadPoolExecutor. Ctrl-C reaches the calls
     # in the worker threads through the interrupt epoch, and `with` does not hang at exit.
-    values = _interrupt_child(
-        """
+    child = interrupt_call(
+        "wait(futs)",
+        setup="""
         from concurrent.futures import ThreadPoolExecutor, wait
         ex = ThreadPoolExecutor(2)
         futs = [ex.submit(gilfree.nbody, 10**9) for _ in range(2)]
-        print("READY", flush=True)
-        try:
-            wait(futs)
-        except KeyboardInterrupt:
-            caught = time.monotonic()
-            sent = float(sys.stdin.readline())
-            print(f"INTERRUPTED {caught - sent:.6f}", flush=True)
+        """,
+        after="""
         wait(futs)
         ex.shutdown()
         print("FUTURES", ",".join(type(f.exception()).__name__ for f in futs), flush=True)
-        print(f"NEXT {gilfree.nbody(1000)!r}", flush=True)
-        """
+        """,
     )
-    latency = float(values["INTERRUPTED"])
-    print(f"\n[nbody in executor] SIGINT -> KeyboardInterrupt in {latency * 1000:.1f} ms")
-    assert 0 <= latency < LATENCY_SANITY_S
-    assert float(values["IDLE_CPU"]) < IDLE_CPU_MAX_S, "still computing after Ctrl-C"
-    assert values["FUTURES"] == "KeyboardInterrupt,KeyboardInterrupt"
-    assert values["NEXT"] == repr(gilfree.nbody(1000))
+    check_after(child, "nbody in an executor")
+    assert child.value("FUTURES") == "KeyboardInterrupt,KeyboardInterrupt", child.describe()

@@ -6,19 +6,14 @@ exception type, and Ctrl-C on a long call.
 
 from __future__ import annotations
 
-import os
 import random
-import select
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from typing import Any
 
 import numpy as np
 import pytest
+from _sigint import check_after, interrupt_call, posix_only
 
 import gilfree
 
@@ -351,70 +346,20 @@ def test_the_largest_max_iter_and_a_tall_thin_image_work() -> None:
 # ---------------------------------------------------------------------------------------------
 # Ctrl-C and gilfree.interrupt()
 
-CHILD = """
-import signal, sys, time
-if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-import gilfree
-gilfree.mandelbrot(64, 64)  # the pool is up before READY
-print("READY", flush=True)
-try:
-    gilfree.mandelbrot(4000, 4000, max_iter=65535, threads={threads!r})  # minutes of work
-except KeyboardInterrupt:
-    caught = time.monotonic()
-    sent = float(sys.stdin.readline())
-    print(f"INTERRUPTED {{caught - sent:.6f}}", flush=True)
-else:
-    print("FINISHED", flush=True)
-    sys.exit(1)
-img = gilfree.mandelbrot(4, 4, max_iter=100, xmin=-2.0, xmax=2.0, ymin=-2.0, ymax=2.0)
-print("NEXT", img[2].tolist(), flush=True)
-"""
 
-
-def _read_line(proc: subprocess.Popen[str], deadline: float) -> str:
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
-    if not ready:
-        proc.kill()
-        proc.communicate()
-        pytest.fail("the child printed nothing before the deadline")
-    return proc.stdout.readline().rstrip("\n")
-
-
-@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="POSIX signals")
+@posix_only
 @pytest.mark.parametrize("threads", [None, 1, 2])
 def test_ctrl_c_interrupts_a_long_render(threads: int | None) -> None:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("GILFREE_NUM_THREADS", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(CHILD.format(threads=threads))],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    child = interrupt_call(
+        f"gilfree.mandelbrot(4000, 4000, max_iter=65535, threads={threads!r})  # minutes of work",
+        setup="gilfree.mandelbrot(64, 64)  # the pool is up before READY",
+        after="""
+        img = gilfree.mandelbrot(4, 4, max_iter=100, xmin=-2.0, xmax=2.0, ymin=-2.0, ymax=2.0)
+        print("NEXT_IMAGE", img[2].tolist(), flush=True)
+        """,
     )
-    try:
-        line = _read_line(proc, time.monotonic() + 60)
-        assert line == "READY", line
-        time.sleep(0.3 + random.uniform(0, 0.04))  # well inside the render
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        assert proc.stdin is not None
-        proc.stdin.write(f"{sent!r}\n")
-        proc.stdin.flush()
-        out, err = proc.communicate(timeout=HANG_BOUND_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, out + err
-    lines = dict(line.split(" ", 1) for line in out.splitlines())
-    latency = float(lines["INTERRUPTED"])
-    print(f"\n[mandelbrot threads={threads}] SIGINT -> KeyboardInterrupt {latency * 1000:.1f} ms")
-    assert 0 <= latency < LATENCY_SANITY_S, out + err
-    assert lines["NEXT"] == "[100, 100, 100, 3]", out + err
+    check_after(child, f"mandelbrot threads={threads}")
+    assert child.value("NEXT_IMAGE") == "[100, 100, 100, 3]", child.describe()
 
 
 @pytest.mark.timeout(60)

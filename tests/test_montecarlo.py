@@ -8,13 +8,7 @@ layout): that reference, not gilfree itself, is what proves the docs describe wh
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _sigint import check_after, interrupt_call, posix_only
 
 import gilfree
 
@@ -280,56 +275,13 @@ def test_the_largest_sample_count_is_accepted() -> None:
 
 # --- Ctrl-C ------------------------------------------------------------------------------------
 
-CHILD = """
-import signal, sys, time
-if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # a backgrounded shell may ignore SIGINT
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-import gilfree
 
-print("READY", flush=True)
-try:
-    gilfree.monte_carlo_pi(2**63 - 1, threads={threads!r})  # ~centuries of work
-except KeyboardInterrupt:
-    caught = time.monotonic()
-    sent = float(sys.stdin.readline())
-    print(f"INTERRUPTED {{caught - sent:.6f}}", flush=True)
-else:
-    print("NOT INTERRUPTED", flush=True)
-    sys.exit(1)
-print("NEXT", gilfree.monte_carlo_pi(1000, seed=42) == 3.14, flush=True)
-"""
-
-
-@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="POSIX signals")
+@posix_only
 @pytest.mark.parametrize("threads", [None, 1])
 def test_ctrl_c_stops_a_huge_call(threads: int | None) -> None:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(CHILD.format(threads=threads))],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    child = interrupt_call(
+        f"gilfree.monte_carlo_pi(2**63 - 1, threads={threads!r})  # ~centuries of work",
+        after='print("NEXT_PI", gilfree.monte_carlo_pi(1000, seed=42) == 3.14, flush=True)',
     )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdin is not None
-        assert proc.stdout.readline().strip() == "READY"
-        time.sleep(0.3)  # let it compute
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        with contextlib.suppress(BrokenPipeError):
-            proc.stdin.write(f"{sent!r}\n")
-            proc.stdin.flush()
-        out, err = proc.communicate(timeout=20)  # a hang detector
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, out + err
-    lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
-    latency = float(lines["INTERRUPTED"])
-    print(f"\n[monte_carlo_pi(2**63 - 1, threads={threads})] SIGINT -> exception {latency * 1000:.1f} ms")
-    assert 0 <= latency < 5.0, out + err
-    assert lines["NEXT"] == "True", out + err
+    check_after(child, f"monte_carlo_pi(threads={threads})")
+    assert child.value("NEXT_PI") == "True", child.describe()

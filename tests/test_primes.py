@@ -6,16 +6,12 @@ count invariance, bad inputs, and Ctrl-C on a long count.
 from __future__ import annotations
 
 import functools
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 import time
 from typing import Any
 
 import numpy as np
 import pytest
+from _sigint import check_after, interrupt_call, posix_only
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -248,57 +244,13 @@ def test_bad_threads(fn: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 # Ctrl-C
 
-HANG_BOUND_S = 20.0  # a child that has not exited by then is hung
-LATENCY_SANITY_S = 5.0  # hang detector for "signal -> exception", not a performance target
 
-CHILD = """
-import signal, sys, time
-if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-import gilfree
-print("READY", flush=True)
-try:
-    gilfree.count_primes(10**12, threads={threads!r})  # minutes of work
-except KeyboardInterrupt:
-    caught = time.monotonic()
-    sent = float(sys.stdin.readline())
-    print(f"INTERRUPTED {{caught - sent:.6f}}", flush=True)
-else:
-    print("NOT INTERRUPTED", flush=True)
-    sys.exit(1)
-print("NEXT", gilfree.count_primes(10**7, threads={threads!r}), flush=True)
-"""
-
-
-@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="POSIX signals")
+@posix_only
 @pytest.mark.parametrize("threads", [None, 1])
 def test_ctrl_c_stops_a_long_count(threads: int | None) -> None:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(CHILD.format(threads=threads))],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    child = interrupt_call(
+        f"gilfree.count_primes(10**12, threads={threads!r})  # minutes of work",
+        after=f'print("NEXT_COUNT", gilfree.count_primes(10**7, threads={threads!r}), flush=True)',
     )
-    assert proc.stdin is not None
-    assert proc.stdout is not None
-    try:
-        assert proc.stdout.readline().strip() == "READY"
-        time.sleep(0.3)
-        sent = time.monotonic()  # CLOCK_MONOTONIC is system-wide on Linux
-        proc.send_signal(signal.SIGINT)
-        proc.stdin.write(f"{sent!r}\n")
-        proc.stdin.flush()
-        out, err = proc.communicate(timeout=HANG_BOUND_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, f"{out}\n{err}"
-    lines = dict(line.split(" ", 1) for line in out.splitlines())
-    latency = float(lines["INTERRUPTED"])
-    print(f"\n[count_primes(10**12, threads={threads})] SIGINT -> KeyboardInterrupt {latency * 1000:.1f} ms")
-    assert 0 <= latency < LATENCY_SANITY_S
-    assert lines["NEXT"] == "664579"
+    check_after(child, f"count_primes(10**12, threads={threads})")
+    assert child.value("NEXT_COUNT") == "664579", child.describe()
