@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _sigint import Child, check_after, interrupt_child, posix_only
+from _sigint import Child, check_after, interrupt_call, interrupt_child, posix_only
 
 import gilfree
 from gilfree._native import _testing
@@ -30,24 +30,7 @@ pytestmark = posix_only
 @pytest.mark.parametrize("threads", ["default", None, 1, 2])
 def test_ctrl_c_stops_a_call_in_the_main_thread(threads: Any) -> None:
     kwargs = "" if threads == "default" else f", threads={threads!r}"
-    child = interrupt_child(
-        f"""
-        import numpy as np
-        import gilfree
-        from gilfree._native import _testing
-
-        print("READY", flush=True)
-        try:
-            _testing.spin(100000, 10{kwargs})  # ~1000 s of work
-        except KeyboardInterrupt:
-            caught = time.monotonic()
-            sent = float(sys.stdin.readline())
-            print(f"INTERRUPTED {{caught - sent:.6f}}", flush=True)
-        else:
-            print("NOT INTERRUPTED", flush=True)
-            sys.exit(1)
-        """
-    )
+    child = interrupt_call(f"_testing.spin(100000, 10{kwargs})  # ~1000 s of work")
     check_after(child, f"main thread, spin(threads={threads})")
 
 
