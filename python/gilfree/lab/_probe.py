@@ -67,10 +67,10 @@ NOT_CPU_CORES = 0.15
 #: Cores busy (1 thread) from which a call is "already parallel".
 ALREADY_PARALLEL_CORES = 1.4
 #: Below this fraction of the cores a scaling test needs (min(N, cores)), a "no-scaling" verdict
-#: says that the machine was too busy for scaling to show.
-BUSY_FRACTION = 0.75
-#: Milliseconds each reference spin lasts when measuring the free cores (before and after).
-_FREE_CORES_MS = 100
+#: says that the machine was too busy for scaling to show. An idle machine reads 0.97-0.99.
+BUSY_FRACTION = 0.9
+#: Milliseconds each free-cores sample lasts (one before the probe, one after each round).
+_FREE_CORES_MS = 50
 #: Refuse more threads than this: a probe, not a fork bomb.
 MAX_THREADS = 1024
 
@@ -119,10 +119,10 @@ class ProbeResult:
         number: calls each thread makes per run.
         repeat: timed runs per thread count (the median is reported).
         cores: CPU cores this process may use.
-        free_cores: how many of them were free for the probe: process CPU time over wall time while
-            one GIL-free busy loop per core (``_testing.spin``, 100 ms) ran, just before and just
-            after the probe (mean).
-            Below ``cores`` means other work was running; scaling cannot show beyond it.
+        free_cores: how many of them were free for the probe (mean of ``free_samples``). Below
+            ``cores`` means other work was running; scaling cannot show beyond it.
+        free_samples: process CPU time over wall time while one GIL-free busy loop per core
+            (``_testing.spin``, 50 ms) ran: before the probe and after each round of runs.
         gil_enabled: False on a free-threaded interpreter running without the GIL.
         load: the 1-minute load average before the probe (None where unavailable): other work
             on the machine takes cores from the probe.
@@ -136,6 +136,7 @@ class ProbeResult:
     repeat: int
     cores: int
     free_cores: float
+    free_samples: tuple[float, ...]
     gil_enabled: bool
     load: float | None
     rows: tuple[ProbeRow, ...]
@@ -153,6 +154,7 @@ class ProbeResult:
         """The result as plain JSON-able data (``json.dumps(result.to_dict())`` works)."""
         d = dataclasses.asdict(self)
         d["rows"] = [{**r, "walls": list(r["walls"])} for r in d["rows"]]
+        d["free_samples"] = list(self.free_samples)
         return d
 
     def format(self) -> str:
@@ -205,9 +207,9 @@ def verdict(rows: Sequence[ProbeRow], cores: int, free_cores: float | None = Non
     3. **not-cpu**: busy < 0.15 cores: the call waits (sleep, I/O).
     4. **scales**: best >= 1.3x. The text adds the share if it is >= 0.2 (it caps the scaling).
     5. **releases-gil**: no N > 1 was measured, or the machine has one core.
-    6. **no-scaling**: everything else — GIL mostly released, yet no speedup: memory-bound, a lock
-       inside, or the cores were busy with other work. The text says which when fewer than 3/4
-       of min(N, cores) cores were free.
+    6. **no-scaling**: everything else — GIL mostly released, yet no speedup: a lock inside,
+       memory-bound, or the cores were busy with other work. The text says the latter when fewer
+       than 90% of min(N, cores) cores were free.
 
     The reported N is the fewest threads within 5% of the best speedup, so that 2 threads at 1.9x
     are reported rather than 4 threads at 1.92x on a 2-core machine.
@@ -267,7 +269,6 @@ def verdict(rows: Sequence[ProbeRow], cores: int, free_cores: float | None = Non
             f"releases the GIL (share {share:.2f}), but this machine has one core:"
             " threads cannot add throughput"
         )
-    assert best is not None
     needed = min(best.threads, cores)
     if free_cores is not None and free_cores < BUSY_FRACTION * needed:
         return "no-scaling", (
@@ -280,8 +281,8 @@ def verdict(rows: Sequence[ProbeRow], cores: int, free_cores: float | None = Non
             f"holds the GIL part of the time (share {share:.2f}) and does not scale: {on_n}"
         )
     return "no-scaling", (
-        f"releases the GIL (share {share:.2f}) but does not scale: {on_n} — memory-bound or"
-        " serialised by a lock inside"
+        f"releases the GIL (share {share:.2f}) but does not scale: {on_n} — serialised by a lock"
+        " inside, or memory-bound"
     )
 
 
@@ -342,7 +343,7 @@ class _Crew:
 
 
 def _free_cores(cores: int) -> float:
-    """Cores this process got while one GIL-free busy loop per core ran for 100 ms."""
+    """Cores this process got while one GIL-free busy loop per core ran for 50 ms."""
     n = min(cores, 64)
     crew = _Crew(lambda _: _testing.spin(1, _FREE_CORES_MS, threads=1), n)
     cpu0, t0 = time.process_time(), time.perf_counter()
@@ -506,7 +507,7 @@ def probe(
             reported. Plus one monitored run per thread count for the GIL-hold share.
         min_time: seconds a 1-thread run should last at least; ``number`` is calibrated from it
             like ``timeit`` (a run with N threads of GIL-bound work lasts about N times longer).
-        number: calls per thread per run; skips the calibration.
+        number: calls per thread per run; skips the calibration (one warm-up call is still made).
         name: the label in the report; default ``fn``'s qualified name.
 
     Raises:
@@ -545,7 +546,7 @@ def probe(
 
     load = _load()
     cores = _cores()
-    free_before = _free_cores(cores)
+    free = [_free_cores(cores)]
     if number is None:
         number = _calibrate(call, min_time)
     else:
@@ -560,6 +561,7 @@ def probe(
     for _ in range(repeat):
         for n in counts:
             runs[n].append(_run(call, n, number, monitor=False))
+        free.append(_free_cores(cores))
     shares = {n: _run(call, n, number, monitor=True).share or 0.0 for n in counts}
     measured: list[tuple[int, float, tuple[float, ...], float, float]] = []
     for n in counts:
@@ -586,7 +588,7 @@ def probe(
                 cpu=cpu,
             )
         )
-    free_cores = (free_before + _free_cores(cores)) / 2
+    free_cores = statistics.fmean(free)
     kind, text = verdict(rows, cores, free_cores)
     is_gil_enabled = getattr(sys, "_is_gil_enabled", None)
     return ProbeResult(
@@ -595,6 +597,7 @@ def probe(
         repeat=repeat,
         cores=cores,
         free_cores=free_cores,
+        free_samples=tuple(free),
         gil_enabled=bool(is_gil_enabled()) if is_gil_enabled is not None else True,
         load=load,
         rows=tuple(rows),
@@ -608,10 +611,9 @@ def probe(
 
 def _parse_threads(text: str) -> tuple[int, ...]:
     try:
-        counts = tuple(int(part) for part in text.split(",") if part.strip())
-        return _check_threads(counts)
-    except (TypeError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(f"expected positive ints like 1,2,4 ({exc})") from None
+        return _check_threads(tuple(int(part) for part in text.split(",") if part.strip()))
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected positive ints like 1,2,4, got {text!r}") from None
 
 
 def _positive_float(text: str) -> float:
@@ -698,7 +700,7 @@ def add_probe_parser(subparsers: Any) -> argparse.ArgumentParser:
             ' -s "import numpy as np; a = np.random.rand(10**7)" "np.sort(a)"'
         ),
     )
-    p.add_argument("stmt", nargs="+", metavar="STMT", help="statement to probe (several: one per line)")
+    p.add_argument("stmt", nargs="+", metavar="STMT", help="statement to probe (several are joined as lines)")
     p.add_argument(
         "-s",
         "--setup",
