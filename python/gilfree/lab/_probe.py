@@ -203,7 +203,9 @@ def verdict(rows: Sequence[ProbeRow], cores: int, free_cores: float | None = Non
     first rule that matches wins:
 
     1. **already-parallel**: busy >= 1.4 cores and best < 1.3x.
-    2. **holds-gil**: share >= 0.5 and best < 1.3x.
+    2. **holds-gil**: share >= 0.5, whatever the speedup: threads that take turns on the GIL for
+       a share s of the time cannot beat 1/s (1.25x at 0.8), so a higher reading is other work
+       disturbing the timings — the text says so.
     3. **not-cpu**: busy < 0.15 cores: the call waits (sleep, I/O).
     4. **scales**: best >= 1.3x. The text adds the share if it is >= 0.2 (it caps the scaling).
     5. **releases-gil**: no N > 1 was measured, or the machine has one core.
@@ -240,12 +242,17 @@ def verdict(rows: Sequence[ProbeRow], cores: int, free_cores: float | None = Non
         return "already-parallel", (
             f"already parallel: one call keeps {cpu:.1f} cores busy, more threads add little{tail}"
         )
-    if share >= HOLDS_GIL_SHARE and not scales:
-        tail = f" ({on_n})" if best is not None else ""
-        return "holds-gil", (
-            f"holds the GIL (share {share:.2f}): threads cannot speed it up{tail}"
-            " — use processes or a GIL-free kernel"
-        )
+    if share >= HOLDS_GIL_SHARE:
+        # Threads take turns on the GIL for `share` of the time, so they cannot beat 1/share
+        # (1.25x at 0.8): a higher "speedup" is other work disturbing the timings, not scaling.
+        text = f"holds the GIL (share {share:.2f}): threads cannot speed it up"
+        if best is not None and not scales:
+            text += f" ({on_n})"
+        text += " — use processes or a GIL-free kernel"
+        if best is not None and scales:
+            busy = f": {free_cores:.1f} of {cores} cores were free" if free_cores is not None else ""
+            text += f" (the {on_n} measured is noise from other work{busy})"
+        return "holds-gil", text
     if cpu < NOT_CPU_CORES:
         tail = f" ({on_n})" if best is not None else ""
         return "not-cpu", (
