@@ -40,6 +40,7 @@ from gilfree._native import (
     sum,
     var,
 )
+from gilfree.lab import probe
 
 __all__ = [
     "KernelError",
@@ -59,6 +60,7 @@ __all__ = [
     "monte_carlo_pi",
     "nbody",
     "primes",
+    "probe",
     "set_num_threads",
     "spectral_norm",
     "std",

@@ -9,5 +9,6 @@ efficiency, GIL-hold share and break-even task size. ``gilfree probe`` asks the 
 from __future__ import annotations
 
 from gilfree.lab._gil import GilMonitor, GilReading
+from gilfree.lab._probe import ProbeResult, probe
 
-__all__ = ["GilMonitor", "GilReading"]
+__all__ = ["GilMonitor", "GilReading", "ProbeResult", "probe"]
