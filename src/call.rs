@@ -14,7 +14,10 @@
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
 use gilfree_core::engine::{Ctx, Threads};
 use gilfree_core::Error;
@@ -29,6 +32,73 @@ use crate::errors::{to_pyerr, KernelError};
 /// GIL costs more than reducing 2 KiB takes, and such a call cannot be worth interrupting.
 /// Measured in docs/architecture.md ("Small work stays small").
 pub(crate) const DETACH_MIN_BYTES: usize = 2048;
+
+/// Set when the interpreter starts to exit (an `atexit` hook, see [`begin_exit`]).
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// The thread that runs the interpreter's exit: it may still take the GIL.
+static EXIT_THREAD: OnceLock<ThreadId> = OnceLock::new();
+/// Native threads that may take the GIL from Rust frames right now ([`GilUser`]), and how many
+/// of them are parked for good ([`park_if_exiting`]).
+static GIL_USERS: AtomicUsize = AtomicUsize::new(0);
+static PARKED: AtomicUsize = AtomicUsize::new(0);
+/// How long interpreter exit waits for calls in other threads to stop or park.
+const EXIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Counts a thread that runs Rust frames which may take the GIL (a detached call, the lab's
+/// heartbeat), for as long as it lives.
+pub(crate) struct GilUser(());
+
+impl GilUser {
+    pub(crate) fn enter() -> Self {
+        GIL_USERS.fetch_add(1, Ordering::SeqCst);
+        GilUser(())
+    }
+}
+
+impl Drop for GilUser {
+    fn drop(&mut self) {
+        GIL_USERS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Called from `atexit` (registered when gilfree is imported), on the exiting thread with the GIL
+/// held: cancels every call in flight, then waits (GIL released, at most [`EXIT_WAIT`]) until every
+/// other thread inside gilfree has either returned to Python or parked for good.
+///
+/// Why: once `Py_FinalizeEx` has begun, CPython 3.11-3.13 end any other thread that takes the GIL
+/// with `pthread_exit`, a forced unwind that cannot cross Rust frames: the process aborts
+/// (SIGABRT). A daemon thread still inside a gilfree call at exit would re-take the GIL from Rust
+/// frames. `atexit` runs before finalization proper, so after this no thread is left inside a
+/// gilfree call that could take the GIL: those that were have returned to Python (where
+/// `pthread_exit` is harmless) or are parked (the process is about to end; CPython 3.14 hangs such
+/// threads the same way).
+pub(crate) fn begin_exit(py: Python<'_>) {
+    let _ = EXIT_THREAD.set(std::thread::current().id());
+    EXITING.store(true, Ordering::SeqCst);
+    gilfree_core::engine::interrupt_all();
+    py.detach(|| {
+        let deadline = Instant::now() + EXIT_WAIT;
+        while GIL_USERS.load(Ordering::SeqCst) > PARKED.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
+
+/// True once the interpreter has begun to exit ([`begin_exit`]).
+pub(crate) fn exiting() -> bool {
+    EXITING.load(Ordering::SeqCst)
+}
+
+/// Every native thread calls this before it takes the GIL back (re-attaching after a detach, the
+/// poll hook): during interpreter exit, threads other than the exiting one never return from it.
+pub(crate) fn park_if_exiting() {
+    if exiting() && EXIT_THREAD.get() != Some(&std::thread::current().id()) {
+        PARKED.fetch_add(1, Ordering::SeqCst);
+        loop {
+            std::thread::park();
+        }
+    }
+}
 
 /// How [`run`] treats the GIL on the current thread. Always [`GilMode::Release`] except inside
 /// `gilfree._native._lab.call`, which exists so the lab (`gilfree bench`) can show, with the very
@@ -80,9 +150,16 @@ where
         let ctx = Ctx::new(Threads::Caller, None);
         return settle(kernel, catch_unwind(AssertUnwindSafe(|| f(&ctx))), None);
     }
+    // Counted from here to the return: this thread may take the GIL back from Rust frames.
+    let _gil_user = GilUser::enter();
+    if exiting() {
+        // A call started during interpreter exit (a daemon thread): release the GIL and park.
+        py.detach(park_if_exiting);
+    }
     // An exception raised by a signal handler while we polled (KeyboardInterrupt, usually).
     let raised: Mutex<Option<PyErr>> = Mutex::new(None);
     let poll = || {
+        park_if_exiting();
         // Re-entrant: in the lab's Hold and Reacquire modes this thread already holds the GIL.
         Python::attach(|py| match py.check_signals() {
             Ok(()) => false,
@@ -100,14 +177,19 @@ where
     };
     let work = || {
         let ctx = Ctx::new(threads, Some(&poll));
-        catch_unwind(AssertUnwindSafe(|| f(&ctx)))
+        let outcome = catch_unwind(AssertUnwindSafe(|| f(&ctx)));
+        park_if_exiting(); // before the GIL is taken back
+        outcome
     };
     let outcome = match mode {
         GilMode::Release => py.detach(work),
         // The mistakes, on purpose. Hold: the GIL is never let go. Reacquire: it is let go and
         // taken straight back before the work starts.
         GilMode::Hold => work(),
-        GilMode::Reacquire => py.detach(|| Python::attach(|_| work())),
+        GilMode::Reacquire => py.detach(|| {
+            park_if_exiting();
+            Python::attach(|_| work())
+        }),
     };
     let raised = raised.into_inner().unwrap_or_else(PoisonError::into_inner);
     settle(kernel, outcome, raised)

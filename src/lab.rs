@@ -83,6 +83,10 @@ impl Heartbeat {
                 while !flag.load(Ordering::Acquire) {
                     std::thread::sleep(interval);
                     let woke = Instant::now();
+                    let _gil_user = crate::call::GilUser::enter();
+                    if crate::call::exiting() {
+                        break; // never take the GIL during interpreter exit (call::begin_exit)
+                    }
                     Python::attach(|_| ());
                     let waited = woke.elapsed();
                     beats.waited += waited;

@@ -62,6 +62,12 @@ fn _interrupt() {
     engine::interrupt_all();
 }
 
+/// The interpreter is exiting (an `atexit` hook): see `call::begin_exit`.
+#[pyfunction]
+fn _at_exit(py: Python<'_>) {
+    crate::call::begin_exit(py);
+}
+
 /// The facts `gilfree info` prints, as a dict.
 #[pyfunction]
 fn _runtime_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
@@ -136,6 +142,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(_interrupt, m)?)?;
+    m.add_function(wrap_pyfunction!(_at_exit, m)?)?;
     m.add_function(wrap_pyfunction!(_runtime_info, m)?)?;
     Ok(())
 }

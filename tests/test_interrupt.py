@@ -11,7 +11,9 @@ them); the only assertion on them is a generous hang bound, not a performance ta
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -323,3 +325,41 @@ def test_interrupt_when_idle_is_a_no_op() -> None:
     a = np.arange(10 * 65536, dtype=np.float64)
     assert gilfree.sum(a) == a.sum()
     assert _testing.spin(4, 5) == 4
+
+
+# --- interpreter exit with daemon threads still inside gilfree calls ---------------------------
+
+EXIT_WHILE_DAEMONS_COMPUTE = """
+stop = threading.Event()
+
+def work():
+    while not stop.is_set():
+        gilfree.mandelbrot(300, 200, threads=1)
+
+threads = [threading.Thread(target=work, daemon=True) for _ in range(2)]
+for t in threads:
+    t.start()
+print("READY", flush=True)
+try:
+    for t in threads:
+        t.join()
+except KeyboardInterrupt:
+    # On CPython 3.11 a join() interrupted by Ctrl-C may leave is_alive() False while the thread
+    # still runs: the program exits with daemon threads inside gilfree calls.
+    stop.set()
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("attempt", range(4))
+def test_exit_with_daemon_threads_inside_calls_is_clean(attempt: int) -> None:
+    # Without gilfree's atexit hook (call::begin_exit) a daemon thread re-taking the GIL during
+    # finalization is ended by pthread_exit, which aborts through Rust frames (SIGABRT), in about
+    # a third of runs here.
+    child = Child(EXIT_WHILE_DAEMONS_COMPUTE)
+    with child.reaped():
+        child.wait_for("READY")
+        time.sleep(0.2 + random.uniform(0, 0.1))
+        child.send_sigint()
+        rc = child.finish()
+    assert rc == 130, f"exit status {rc}\n{child.describe()}"

@@ -17,6 +17,9 @@ Example:
 
 from __future__ import annotations
 
+import atexit as _atexit
+
+from gilfree import _native as _native_module
 from gilfree._info import info
 from gilfree._interrupt import install_interrupt_handler, interrupt
 from gilfree._native import (
@@ -69,3 +72,6 @@ __all__ = [
 ]
 
 install_interrupt_handler()
+# At interpreter exit, cancel calls still running in daemon threads and keep those threads from
+# re-taking the GIL (CPython would end them with pthread_exit, which aborts through Rust frames).
+_atexit.register(_native_module._at_exit)

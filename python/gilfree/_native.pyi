@@ -10,6 +10,7 @@ import numpy.typing as npt
 __all__ = [
     "KernelError",
     "__version__",
+    "_at_exit",
     "_interrupt",
     "_lab",
     "_runtime_info",
@@ -54,6 +55,7 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """The number of workers ``threads=None`` uses: set_num_threads(), GILFREE_NUM_THREADS, or cores."""
 
+def _at_exit() -> None: ...
 def _interrupt() -> None: ...
 def _runtime_info() -> dict[str, Any]: ...
 
