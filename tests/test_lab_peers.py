@@ -8,6 +8,7 @@ build goes to a per-session temporary cache directory and is compiled once per s
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -200,3 +201,49 @@ exec {gcc} "$@"
     assert "OpenMP" in impl.parallel_note
     assert "unsupported option -fopenmp" in impl.parallel_note
     assert impl.task_nogil((1000,)) == 168
+
+
+def _session_build(cython_cache: Path) -> Path:
+    (build,) = [p for p in cython_cache.iterdir() if p.is_dir() and not p.name.startswith("tmp-")]
+    return build
+
+
+def test_cython_build_that_loses_a_race_loads_the_winners(
+    peer_of: Loader, cython_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gilfree.lab import _peers_cython
+
+    peer_of("cython", "sum")
+    winner = _session_build(cython_cache)
+    root = tmp_path / "cache"
+    monkeypatch.setenv("GILFREE_CACHE_DIR", str(root))
+    monkeypatch.setattr(_peers_cython, "_LOADED", {})
+    monkeypatch.setattr(_peers_cython, "_FAILED", {})
+
+    def compile_while_another_process_finishes(cwd: Path, name: str, openmp: bool) -> tuple[Path, str]:
+        shutil.copytree(winner, root / winner.name)  # the other process renames its build first
+        (cwd / "final").mkdir()
+        ours = cwd / "final" / "ours.so"
+        ours.write_bytes(b"")
+        return ours, "built"
+
+    monkeypatch.setattr(_peers_cython, "_compile", compile_while_another_process_finishes)
+    impl = PEERS["cython"]("sum", _ignore)
+    task = WORKLOADS["sum"].tasks(1, scale=0.01)[0]
+    assert impl.task_nogil(task) == WORKLOADS["sum"].native(task, 1)
+    assert sorted(p.name for p in (root / winner.name).iterdir()) == sorted(p.name for p in winner.iterdir())
+    assert not list(root.glob("tmp-*"))
+
+
+def test_cython_broken_cache_entry_is_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cython = pytest.importorskip("Cython")
+    from gilfree.lab import _peers_cython
+
+    monkeypatch.setenv("GILFREE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_peers_cython, "_LOADED", {})
+    monkeypatch.setattr(_peers_cython, "_FAILED", {})
+    entry = tmp_path / _peers_cython._key(cython.__version__)
+    entry.mkdir()
+    (entry / "build.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(PeerUnavailable, match="delete it to rebuild"):
+        PEERS["cython"]("sum", _ignore)

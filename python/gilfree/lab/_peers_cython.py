@@ -47,7 +47,7 @@ from libc.math cimport sqrt
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
-from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING
 
 
@@ -349,13 +349,13 @@ def nbody(int64_t steps, bodies, double solar_mass, double days_per_year):
 def sum_int64(a, int threads=0):
     # The sum of a C-contiguous buffer of 8-byte integers; threads > 0: a prange reduction.
     cdef Py_buffer view
-    PyObject_GetBuffer(a, &view, PyBUF_C_CONTIGUOUS)
+    PyObject_GetBuffer(a, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
     cdef const int64_t* x = <const int64_t*>view.buf
     cdef Py_ssize_t i, n = view.len // 8
     cdef int64_t s = 0
     try:
-        if view.itemsize != 8:
-            raise TypeError("sum_int64 needs 8-byte integers")
+        if view.itemsize != 8 or (<bytes>view.format).lstrip(b"@=<") not in (b"q", b"l"):
+            raise TypeError("sum_int64 needs a contiguous buffer of int64")
         if threads <= 0:
             with nogil:
                 for i in range(n):
@@ -587,12 +587,12 @@ def load(cython_version: str, notify: Callable[[str], None]) -> CythonBuild:
                         f"cannot create the cache directory {root} ({e}); set GILFREE_CACHE_DIR"
                     ) from e
                 seconds = _build(root, key, name, final, notify)
-            meta = json.loads((final / "build.json").read_text(encoding="utf-8"))
-            path = final / meta["file"]
             try:
+                meta = json.loads((final / "build.json").read_text(encoding="utf-8"))
+                path = final / meta["file"]
                 module = _load_module(name, path)
-            except ImportError as e:
-                raise PeerUnavailable(f"cannot load {path} ({e}); delete {final} to rebuild") from e
+            except (ImportError, ValueError, KeyError, TypeError) as e:
+                raise PeerUnavailable(f"cannot load the build in {final} ({e}); delete it to rebuild") from e
         except PeerUnavailable as e:
             _FAILED[final] = e
             raise
