@@ -11,6 +11,7 @@ mod errors;
 mod kernels;
 mod lab;
 mod runtime;
+mod shared;
 
 use pyo3::prelude::*;
 
@@ -27,5 +28,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     kernels::benchgame::register(m)?;
     kernels::testing::register(m)?;
     lab::register(m)?;
+    shared::register(m)?;
     Ok(())
 }

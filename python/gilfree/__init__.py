@@ -23,6 +23,9 @@ from gilfree import _native as _native_module
 from gilfree._info import info
 from gilfree._interrupt import install_interrupt_handler, interrupt
 from gilfree._native import (
+    Accumulator,
+    AtomicFloat,
+    AtomicInt,
     KernelError,
     __version__,
     argmax,
@@ -46,6 +49,9 @@ from gilfree._native import (
 from gilfree.lab import probe
 
 __all__ = [
+    "Accumulator",
+    "AtomicFloat",
+    "AtomicInt",
     "KernelError",
     "__version__",
     "argmax",

@@ -22,6 +22,8 @@
 //!   ([`engine::Ctx`]) with `map_tasks`/`map_chunks`, the interrupt epoch.
 //! - [`kernels`]: one module per kernel family (`reduce`, ...), each a set of plain functions
 //!   `fn(&Ctx, inputs...) -> Result<T>`.
+//! - [`shared`]: state many threads update at once: [`shared::AtomicInt`],
+//!   [`shared::AtomicFloat`], and the sharded, exact [`shared::Accumulator`].
 //! - [`Error`]: the one error enum; the binding maps each variant to one Python exception.
 
 #![deny(missing_docs)]
@@ -29,6 +31,7 @@
 pub mod engine;
 mod error;
 pub mod kernels;
+pub mod shared;
 pub mod simd;
 
 pub use error::{Error, Result};
