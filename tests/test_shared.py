@@ -15,10 +15,12 @@ import pickle
 import random
 import statistics
 import struct
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -779,3 +781,17 @@ def test_an_interrupted_add_many_adds_nothing(threads: int | None) -> None:
     assert interrupted
     assert acc.count() % len(a) == 0
     assert acc.sum() == acc.count()
+
+
+def test_the_benchmark_runs_and_checks_its_counts() -> None:
+    """``benchmarks/bench_shared.py`` at a tiny size: exits 0 (it fails on any lost update)."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_shared.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--updates", "10000", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Accumulator.add_many" in proc.stdout

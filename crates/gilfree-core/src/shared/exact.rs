@@ -27,8 +27,15 @@ pub(crate) const SQ_SCALE: u32 = 2 * SUM_SCALE;
 pub(crate) const SQ_DIGITS: usize = 136;
 
 /// Additions between carry propagations: each addition puts less than 2^33 into a digit, so
-/// 2^28 of them stay below 2^61, well inside an `i64`.
+/// 2^28 of them stay below 2^61, well inside an `i64`. (The unit tests propagate every 64
+/// additions, so that every exactness test goes through many propagations.)
+#[cfg(not(test))]
 const NORMALISE_EVERY: u32 = 1 << 28;
+#[cfg(test)]
+const NORMALISE_EVERY: u32 = 1 << 6;
+
+/// The most additions one [`Fixed::reserve`] may cover.
+pub(crate) const MAX_RESERVE: usize = NORMALISE_EVERY as usize;
 
 const LOW32: i64 = 0xffff_ffff;
 
@@ -46,8 +53,20 @@ impl<const N: usize> Fixed<N> {
         pending: 0,
     };
 
+    /// Makes room for `n` more [`add`](Self::add)s: propagates carries first if they could
+    /// overflow a digit. Every `add` must be covered by a `reserve`.
+    #[inline(always)]
+    pub(crate) fn reserve(&mut self, n: u32) {
+        debug_assert!(n <= NORMALISE_EVERY);
+        if self.pending + n > NORMALISE_EVERY {
+            self.normalise();
+        }
+        self.pending += n;
+    }
+
     /// Adds `mag·2^(bit − scale)`, or subtracts it when `negative`. `mag` must be below 2^107
-    /// and the whole term must fit the digits (the callers' scales guarantee both).
+    /// and the whole term must fit the digits (the callers' scales guarantee both); the addition
+    /// must have been [`reserve`](Self::reserve)d.
     #[inline(always)]
     pub(crate) fn add(&mut self, bit: u32, mag: u128, negative: bool) {
         #[allow(clippy::cast_possible_truncation)] // the low and high halves, on purpose
@@ -55,10 +74,6 @@ impl<const N: usize> Fixed<N> {
         self.add_u64(bit, lo, negative);
         if hi != 0 {
             self.add_u64(bit + 64, hi, negative);
-        }
-        self.pending += 1;
-        if self.pending >= NORMALISE_EVERY {
-            self.normalise();
         }
     }
 
@@ -73,12 +88,10 @@ impl<const N: usize> Fixed<N> {
             ((w >> 32) as u64 & 0xffff_ffff) as i64,
             (w >> 64) as i64,
         ];
+        // Negate without a branch (signs of data are unpredictable): (p ^ -1) + 1 = -p.
+        let flip = -i64::from(negative);
         for (digit, part) in self.d[i..i + 3].iter_mut().zip(parts) {
-            if negative {
-                *digit -= part;
-            } else {
-                *digit += part;
-            }
+            *digit += (part ^ flip) - flip;
         }
     }
 
@@ -99,12 +112,9 @@ impl<const N: usize> Fixed<N> {
         let mut other = other.clone();
         other.normalise();
         // Normalised digits are below 2^32: one ordinary addition's worth for each digit.
+        self.reserve(1);
         for (a, b) in self.d.iter_mut().zip(other.d) {
             *a += b;
-        }
-        self.pending += 1;
-        if self.pending >= NORMALISE_EVERY {
-            self.normalise();
         }
     }
 
@@ -251,7 +261,8 @@ pub(crate) fn round_to_f64(mag: &[u32], scale: u32, sticky: bool) -> f64 {
     // The lowest bit we keep: 53 bits below the top, or the subnormal floor 2^-1074.
     let floor = scale - 1074;
     let mut q = top.saturating_sub(52).max(floor);
-    let mut kept = bits(mag, q, top + 1 - q);
+    // No bit at all to keep when the value is below the floor (a tiny variance).
+    let mut kept = bits(mag, q, (top + 1).saturating_sub(q));
     let (half, rest) = if q == 0 {
         (false, sticky)
     } else {

@@ -358,6 +358,11 @@ fn empty_and_non_finite() {
     // Subnormal results are rounded correctly too.
     assert!(same(moments(&[5e-324, 5e-324, 5e-324]).mean(), 5e-324));
     assert!(same(moments(&[1e300, -1e300]).var(0), f64::INFINITY));
+    // Variances far below the smallest subnormal round to zero; one just above half of it does
+    // not: var([0, 2^-537]) = 2^-1076 rounds to 0, var([0, 2^-536]) = 2^-1074 is exact.
+    assert!(same(moments(&[5e-324, 0.0]).var(0), 0.0));
+    assert!(same(moments(&[0.0, 2f64.powi(-537)]).var(0), 0.0));
+    assert!(same(moments(&[0.0, 2f64.powi(-536)]).var(0), 5e-324));
 }
 
 #[test]
