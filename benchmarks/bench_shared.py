@@ -8,7 +8,9 @@ same configuration (above 1: faster than the lock).
 Contenders (all correct except the first, which is the unsafe floor):
 
 * ``int +=`` (unsafe): ``box.n += 1`` with no lock. Not atomic; listed as the cost floor.
-* ``Lock + int``: ``with lock: box.n += 1``, the textbook safe counter.
+* ``Lock + int``: ``with lock: box.n += 1``, the textbook safe counter (the reference).
+* ``Lock + int, bound calls``: ``acquire(); box.n += 1; release()`` with the bound methods in
+  locals, the fastest way to spell a locked update (``with`` costs ~100 ns more on 3.11).
 * ``AtomicInt.add``: ``counter.add(1)``, a lock-free atomic add.
 * ``AtomicInt +=``: ``counter += 1`` (the same atomic add through ``__iadd__``).
 * ``Accumulator.add``: ``acc.add(1)`` on ``Accumulator(int)``: per-thread shards, no shared lock,
@@ -91,6 +93,18 @@ def contenders(updates: int) -> dict[str, Callable[[int], tuple[float, int]]]:
 
         return run_threads(threads, work), box.n
 
+    def lock_calls_int(threads: int) -> tuple[float, int]:
+        box, lock = Box(), threading.Lock()
+
+        def work() -> None:
+            acquire, release = lock.acquire, lock.release
+            for _ in range(updates):
+                acquire()
+                box.n += 1
+                release()
+
+        return run_threads(threads, work), box.n
+
     def atomic_add(threads: int) -> tuple[float, int]:
         counter = gilfree.AtomicInt()
 
@@ -136,6 +150,7 @@ def contenders(updates: int) -> dict[str, Callable[[int], tuple[float, int]]]:
     return {
         "int += (unsafe)": unsafe_int,
         "Lock + int": lock_int,
+        "Lock + int, bound calls": lock_calls_int,
         "AtomicInt.add": atomic_add,
         "AtomicInt +=": atomic_iadd,
         "Accumulator.add": accumulator_add,
