@@ -8,6 +8,29 @@ efficiency, GIL-hold share and break-even task size. ``gilfree probe`` asks the 
 
 from __future__ import annotations
 
+from gilfree.lab._bench import (
+    SCHEMA,
+    BenchInterrupted,
+    BenchResult,
+    Run,
+    StrategyResult,
+    Sweep,
+    SweepPoint,
+    WorkloadResult,
+    bench,
+)
 from gilfree.lab._gil import GilMonitor, GilReading
 
-__all__ = ["GilMonitor", "GilReading"]
+__all__ = [
+    "SCHEMA",
+    "BenchInterrupted",
+    "BenchResult",
+    "GilMonitor",
+    "GilReading",
+    "Run",
+    "StrategyResult",
+    "Sweep",
+    "SweepPoint",
+    "WorkloadResult",
+    "bench",
+]
