@@ -82,19 +82,35 @@ def test_crossing_edge_cases() -> None:
     assert crossing([], []).status == "none"
     # Unsorted input is sorted by task time first.
     assert crossing([1e-4, 1e-6, 1e-5], [1.5, 0.2, 0.5]).seconds == pytest.approx(math.sqrt(1e-5 * 1e-4))
-    # Noise above the level at tiny sizes does not count: the crossing follows the last point below.
+    # Noise above the level at tiny sizes does not count: the fitted curve is below it there.
     noisy = crossing([1e-6, 1e-5, 1e-4, 1e-3], [1.02, 0.6, 0.9, 1.8])
     assert noisy.status == "crosses"
     assert noisy.seconds is not None
     assert 1e-4 < noisy.seconds < 1e-3
-    # Dipping below again at the largest size: never pays (reported up to the largest).
-    assert crossing([1e-5, 1e-4, 1e-3], [0.5, 1.5, 0.9]).status == "never"
+    # One dip below the level after the crossing is pooled with its neighbour: 1.5 and 0.9 fit as
+    # 1.2, so the crossing is between 10 and 100 us, at 0.5 -> 1.2 interpolated.
+    dip = crossing([1e-5, 1e-4, 1e-3], [0.5, 1.5, 0.9])
+    assert dip.status == "crosses"
+    assert dip.seconds == pytest.approx(10 ** (-5 + 0.5 / 0.7))
+    # A curve that falls back below and stays there does not pay.
+    assert crossing([1e-5, 1e-4, 1e-3, 1e-2], [0.5, 1.1, 0.7, 0.6]).status == "never"
     # Another level: efficiency 0.8 on 2 threads.
     assert crossing([1e-5, 1e-4], [1.0, 2.0], level=1.6).seconds == pytest.approx(10 ** (-4.4))
     # Non-finite speedups and non-positive times are ignored.
     assert crossing([0.0, 1e-5, 1e-4], [5.0, 0.5, float("nan")]).status == "never"
     with pytest.raises(ValueError):
         crossing([1e-5], [1.0, 2.0])
+
+
+def test_monotone_fit() -> None:
+    assert _metrics.monotone([]) == []
+    assert _metrics.monotone([1.0, 2.0, 3.0]) == [1.0, 2.0, 3.0]
+    assert _metrics.monotone([3.0, 2.0, 1.0]) == [2.0, 2.0, 2.0]
+    assert _metrics.monotone([0.1, 1.35, 1.49, 0.94, 1.08, 1.96]) == pytest.approx(
+        [0.1, 1.215, 1.215, 1.215, 1.215, 1.96]
+    )
+    fitted = _metrics.monotone([1.04, 0.97, 1.0, 1.01, 0.99, 0.81, 0.87, 1.65, 1.06, 1.37])
+    assert fitted == sorted(fitted)
 
 
 def test_format_seconds() -> None:

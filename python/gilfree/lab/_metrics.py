@@ -29,6 +29,7 @@ __all__ = [
     "efficiency",
     "format_seconds",
     "median",
+    "monotone",
     "speedup",
     "spread",
     "verdict",
@@ -91,9 +92,9 @@ class Crossing:
     """Where a speedup curve crosses a level, found by :func:`crossing`.
 
     Attributes:
-        status: ``"crosses"`` (below the level at small tasks, at or above it from ``seconds`` on),
-            ``"always"`` (at or above the level at every size measured), ``"never"`` (still below
-            it at the largest size measured) or ``"none"`` (no points).
+        status: ``"crosses"`` (the fitted curve is below the level at small tasks, at or above it
+            from ``seconds`` on), ``"always"`` (at or above the level at every size measured),
+            ``"never"`` (still below it at the largest size measured) or ``"none"`` (no points).
         seconds: the task time where the curve crosses (``"crosses"`` only), log-interpolated.
         smallest: the smallest task time measured (seconds).
         largest: the largest task time measured (seconds).
@@ -107,14 +108,31 @@ class Crossing:
     level: float = 1.0
 
 
-def crossing(task_seconds: Sequence[float], speedups: Sequence[float], level: float = 1.0) -> Crossing:
-    """The task time from which ``speedups`` stay at or above ``level``.
+def monotone(values: Sequence[float]) -> list[float]:
+    """The non-decreasing sequence closest to ``values`` in least squares (isotonic regression,
+    by pool-adjacent-violators): each run of values that goes down is replaced by its mean.
 
-    The points are sorted by task time. The crossing is taken after the *last* point below the
-    level, so that noise around 1.0 at tiny sizes (where a kernel runs inline and threads cannot
-    help) does not count as paying. Between that point ``(t0, s0)`` and the next ``(t1, s1)`` the
-    task time is interpolated linearly in ``log t``:
-    ``log t = log t0 + (level - s0) / (s1 - s0) * (log t1 - log t0)``.
+    >>> monotone([0.2, 0.6, 1.4, 1.2, 1.9])
+    [0.2, 0.6, 1.3, 1.3, 1.9]
+    """
+    blocks: list[list[float]] = []  # [mean, count]
+    for v in values:
+        blocks.append([v, 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            (m1, n1), (m2, n2) = blocks[-2], blocks.pop()
+            blocks[-1] = [(m1 * n1 + m2 * n2) / (n1 + n2), n1 + n2]
+    return [round(m, 12) for m, n in blocks for _ in range(int(n))]
+
+
+def crossing(task_seconds: Sequence[float], speedups: Sequence[float], level: float = 1.0) -> Crossing:
+    """The task time from which ``speedups`` reach ``level``.
+
+    Speedup grows with task size (the same per-task overhead over more work), but a measured
+    sweep is noisy: a dip at one size, or values around 1.0 at tiny sizes where a kernel runs
+    inline. So the points, sorted by task time, are first fitted with the closest non-decreasing
+    curve (:func:`monotone`), which crosses the level once. Between the last fitted point below
+    the level ``(t0, s0)`` and the next ``(t1, s1)`` the task time is interpolated linearly in
+    ``log t``: ``log t = log t0 + (level - s0) / (s1 - s0) * (log t1 - log t0)``.
 
     >>> crossing([1e-5, 1e-4], [0.5, 1.5]).seconds  # halfway in log: sqrt(1e-5 * 1e-4)
     3.16227766016838e-05
@@ -129,13 +147,14 @@ def crossing(task_seconds: Sequence[float], speedups: Sequence[float], level: fl
     if not points:
         return Crossing("none", None, None, None, level)
     smallest, largest = points[0][0], points[-1][0]
-    below = [i for i, (_, s) in enumerate(points) if s < level]
-    if not below:
-        return Crossing("always", None, smallest, largest, level)
-    i = below[-1]
-    if i == len(points) - 1:
+    fitted = monotone([s for _, s in points])
+    above = [i for i, s in enumerate(fitted) if s >= level]
+    if not above:
         return Crossing("never", None, smallest, largest, level)
-    (t0, s0), (t1, s1) = points[i], points[i + 1]
+    i = above[0]
+    if i == 0:
+        return Crossing("always", None, smallest, largest, level)
+    (t0, s0), (t1, s1) = (points[i - 1][0], fitted[i - 1]), (points[i][0], fitted[i])
     frac = (level - s0) / (s1 - s0)  # s1 >= level > s0
     at = math.exp(math.log(t0) + frac * (math.log(t1) - math.log(t0)))
     return Crossing("crosses", at, smallest, largest, level)
