@@ -414,7 +414,8 @@ def test_peers_through_the_peer_interface(tiny_budget: None, monkeypatch: pytest
     for name in ("cython-nogil-executor", "cython-prange"):
         assert w.strategy(name).status == "skipped"
         assert w.strategy(name).reason == "Cython is not installed (pip install 'gilfree[peers]')"
-    assert notes == ["compiling count_primes"]  # loaded once for both numba strategies
+    # Loaded once for both numba strategies (other notes, e.g. a busy machine's, may come first).
+    assert [n for n in notes if not n.startswith("note:")] == ["compiling count_primes"]
 
 
 def test_bad_arguments() -> None:

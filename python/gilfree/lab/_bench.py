@@ -36,6 +36,7 @@ import datetime
 import fnmatch
 import json
 import math
+import os
 import platform
 import sys
 import threading
@@ -506,6 +507,13 @@ def _as_strategies(strategies: Sequence[str] | None) -> list[Strategy]:
     return [s for name, s in STRATEGIES.items() if name in chosen]
 
 
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):  # not on Windows
+        return None
+
+
 def _machine() -> dict[str, Any]:
     facts = info()
     return {
@@ -521,6 +529,7 @@ def _machine() -> dict[str, Any]:
         "gilfree_profile": facts["profile"],
         "threads": facts["threads"],
         "threads_source": facts["threads_source"],
+        "load_average": _load_average(),
     }
 
 
@@ -851,6 +860,12 @@ def bench(
         cores=cores,
         progress=display,
     )
+    load = facts["load_average"]
+    if load is not None and load[0] > 0.5 * cores:
+        display.note(
+            f"note: this machine is busy (load average {load[0]:.1f} on {cores} cores): "
+            "other processes share the cores, expect noisy speedups"
+        )
     if max(counts) > cores:
         display.note(f"note: {max(counts)} threads on {cores} cores: the largest counts are oversubscribed")
     if max(counts) > gilfree.get_num_threads():

@@ -23,7 +23,8 @@ def plot(result: BenchResult, path: str) -> None:
     import matplotlib.pyplot as plt
 
     rows = max(1, len(result.workloads))
-    fig, axes = plt.subplots(rows, 2, figsize=(12, 4.2 * rows), squeeze=False)
+    height = 4.2 * rows + 0.4
+    fig, axes = plt.subplots(rows, 2, figsize=(12, height), squeeze=False)
     try:
         for (left, right), w in zip(axes, result.workloads, strict=False):
             _speedup_panel(left, w, result)
@@ -33,7 +34,7 @@ def plot(result: BenchResult, path: str) -> None:
             f"{result.machine['python']}",
             fontsize=10,
         )
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / height))  # room for the title
         fig.savefig(path, dpi=110)
     finally:
         plt.close(fig)

@@ -88,9 +88,11 @@ def _machine_line(result: BenchResult) -> str:
     gil = "free-threaded" if m.get("free_threaded") else "GIL"
     if m.get("free_threaded"):
         gil += ", GIL " + ("enabled" if m.get("gil_enabled") else "disabled")
+    load = m.get("load_average")
     return (
         f"gilfree {m['gilfree_version']} ({m['gilfree_profile']}) · {m['python']} ({gil}) · "
         f"{m['cpu']}, {m['cores']} cores · pool {m['threads']} threads (from {m['threads_source']})"
+        + (f" · load {load[0]:.1f} at start" if load else "")
     )
 
 
