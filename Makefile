@@ -33,9 +33,12 @@ build: $(STAMP) ## Build the extension (release) and install it into .venv, edit
 	$(VENV)/bin/maturin develop --release --quiet --extras test,lint
 
 .PHONY: demo
-demo: build ## Build everything and run the demo
+demo: build ## Build everything and run the demo: info, an example, the GIL lab (gilfree bench --quick)
 	$(VENV)/bin/gilfree info
 	$(PY) examples/reduce_gil_free.py
+	@mkdir -p bench-results
+	$(VENV)/bin/gilfree bench --quick --json bench-results/demo.json \
+		$$($(PY) -c 'import matplotlib' 2>/dev/null && echo --plot bench-results/demo.png)
 
 .PHONY: test
 test: build ## Build and run every test: cargo (core), pytest, and the wheel smoke test

@@ -7,6 +7,7 @@ import json
 import sys
 
 from gilfree._info import format_info, info
+from gilfree.lab._bench import add_bench_parser
 from gilfree.lab._probe import add_probe_parser
 
 
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_info = sub.add_parser("info", help="version, build, threads, CPU and interpreter facts")
     p_info.add_argument("--json", action="store_true", help="print the facts as JSON")
     p_info.set_defaults(func=_cmd_info)
+    add_bench_parser(sub)
     add_probe_parser(sub)
     return parser
 

@@ -8,7 +8,32 @@ efficiency, GIL-hold share and break-even task size. ``gilfree probe`` asks the 
 
 from __future__ import annotations
 
+from gilfree.lab._bench import (
+    SCHEMA,
+    BenchInterrupted,
+    BenchResult,
+    Run,
+    StrategyResult,
+    Sweep,
+    SweepPoint,
+    WorkloadResult,
+    bench,
+)
 from gilfree.lab._gil import GilMonitor, GilReading
 from gilfree.lab._probe import ProbeResult, probe
 
-__all__ = ["GilMonitor", "GilReading", "ProbeResult", "probe"]
+__all__ = [
+    "SCHEMA",
+    "BenchInterrupted",
+    "BenchResult",
+    "GilMonitor",
+    "GilReading",
+    "ProbeResult",
+    "Run",
+    "StrategyResult",
+    "Sweep",
+    "SweepPoint",
+    "WorkloadResult",
+    "bench",
+    "probe",
+]
