@@ -608,3 +608,32 @@ def test_ctrl_c_while_waiting_on_futures_exits_promptly() -> None:
     assert 0 <= latency < 5.0, out + err
     assert lines["FUTURES"] == "['KeyboardInterrupt']", out + err
     assert lines["NEXT"] == "2", out + err
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_an_executor_works_in_a_forked_child() -> None:
+    script = textwrap.dedent(
+        """
+        import os, sys
+        import gilfree
+        ex = gilfree.Executor()
+        assert ex.submit(gilfree.count_primes, 100).result() == 25
+        pid = os.fork()
+        if pid == 0:
+            ok = ex.submit(gilfree.count_primes, 1000).result(timeout=30) == 168
+            ex.shutdown()
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        ex.shutdown()
+        print("CHILD", os.waitstatus_to_exitcode(status))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=HANG_BOUND_S * 3,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "CHILD 0", out.stdout + out.stderr

@@ -34,10 +34,11 @@ from __future__ import annotations
 import _thread
 import atexit
 import functools
+import os
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent import futures as cf
 from concurrent.futures import _base
 from typing import Any, Final, ParamSpec, TypeVar
@@ -67,7 +68,7 @@ _KIND_CANCELLED: Final = 2
 _GIL_BUILD: Final[bool] = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
 
 #: Guards the creation of futures' Conditions and the dispatcher's lock-free delivery.
-_LAZY_LOCK: Final = threading.Lock()
+_LAZY_LOCK = threading.Lock()
 
 #: How long an idle dispatcher sleeps between checks (close() wakes it at once anyway).
 _IDLE_WAIT_S: Final = 1.0
@@ -110,17 +111,50 @@ except TypeError:  # an interpreter whose C RLock cannot be subclassed: the stan
     _new_lock = threading.Condition
 
 
+class _NoWaiters:
+    """The waiter and callback "lists" of a future that finished before anyone asked for them.
+    Its state is final, so nothing will ever be notified through them: ``wait()`` and
+    ``as_completed()`` may install and remove their waiters, and nothing is kept."""
+
+    __slots__ = ()
+
+    def append(self, item: object) -> None:
+        pass
+
+    def remove(self, item: object) -> None:
+        pass
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+#: The lock and lists every future that finished lock-free shares (see _LazyCondition).
+_DONE_LOCK: Final = _new_lock()
+_NO_WAITERS: Final = _NoWaiters()
+
+
 class _LazyCondition:
-    """The ``_condition`` of a :class:`_NativeFuture`: built, with the future's ``_waiters`` and
-    ``_done_callbacks`` lists, the first time anyone reads it, then stored on the instance (which
-    shadows this non-data descriptor from then on)."""
+    """The ``_condition`` of a :class:`_NativeFuture`, made on first use.
+
+    A future still pending gets its own (a :class:`_FutureLock`, with its ``_waiters`` and
+    ``_done_callbacks`` lists), stored on the instance, which shadows this non-data descriptor
+    from then on. A future that already finished lock-free gets a shared lock and
+    :class:`_NoWaiters` instead, and nothing is stored: its state can no longer change, so the
+    lock guards nothing, and ``as_completed()`` over finished futures allocates nothing."""
 
     def __get__(self, fut: _NativeFuture | None, owner: type | None = None) -> Any:
         if fut is None:
             return self
+        if _GIL_BUILD and fut._state == _FINISHED:
+            return _DONE_LOCK
         with _LAZY_LOCK:
             cond = fut._gf_cond
             if cond is None:
+                if fut._state == _FINISHED:
+                    return _DONE_LOCK
                 cond = _new_lock()
                 fut._waiters = []
                 fut._done_callbacks = []
@@ -130,8 +164,7 @@ class _LazyCondition:
 
 
 class _LazyList:
-    """``_waiters`` / ``_done_callbacks``: created with the Condition (the standard code only
-    touches them after taking it, but a stray read must not see a shared class attribute)."""
+    """``_waiters`` / ``_done_callbacks``: made with the Condition (see :class:`_LazyCondition`)."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self._name = name
@@ -139,7 +172,8 @@ class _LazyList:
     def __get__(self, fut: _NativeFuture | None, owner: type | None = None) -> Any:
         if fut is None:
             return self
-        _ = fut._condition  # creates both lists
+        if fut._condition is _DONE_LOCK:
+            return _NO_WAITERS
         return vars(fut)[self._name]
 
 
@@ -159,8 +193,8 @@ class _NativeFuture(cf.Future[Any]):
     _gf_cond: Any = None
     _gf_job: Any = None
 
-    def __init__(self) -> None:  # the base class would build a Condition here
-        pass
+    # The base class would build a Condition here; object's __init__ is the cheapest no-op.
+    __init__ = object.__init__
 
     def cancel(self) -> bool:
         """Cancels the task unless its result was delivered; a running task stops at its next
@@ -249,11 +283,14 @@ def _dispatch(native: _native._Executor) -> None:
     """The dispatcher thread: delivers batches until the executor is closed and drained."""
     collect = native.collect
     while True:
-        batch = collect(_IDLE_WAIT_S)
-        if batch is None:
-            return
-        if batch:
-            _deliver(batch)
+        try:
+            batch = collect(_IDLE_WAIT_S)
+            if batch is None:
+                return
+            if batch:
+                _deliver(batch)
+        except Exception:  # a bug: report it, keep delivering the other futures
+            _base.LOGGER.exception("gilfree.Executor: the dispatcher failed")
 
 
 def _task_forms() -> dict[Callable[..., Any], Callable[..., _native._Job]]:
@@ -370,7 +407,10 @@ class Executor(cf.Executor):
             ...     ex.submit(gilfree.spectral_norm, 100).result() == gilfree.spectral_norm(100)
             True
         """
-        form = _task_form(fn)
+        try:
+            form: Callable[..., _native._Job] | None = _TASK_FORMS.get(fn)
+        except TypeError:  # an unhashable callable
+            form = None
         if form is None:
             if type(fn) is functools.partial and _task_form(fn.func) is not None:
                 return self.submit(fn.func, *fn.args, *args, **{**fn.keywords, **kwargs})
@@ -383,7 +423,7 @@ class Executor(cf.Executor):
         if self._dispatcher is None:
             self._start_dispatcher()
         self._native_submit(fut, job)
-        return fut
+        return fut  # type: ignore[no-any-return]
 
     def _submit_python(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> cf.Future[_T]:
         threads = self._threads
@@ -450,5 +490,25 @@ def _python_exit() -> None:
 
 
 getattr(threading, "_register_atexit", atexit.register)(_python_exit)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of the parent's threads: neither the dispatchers nor the pool
+    workers running the tasks in flight. Locks another thread held at the fork are reset, and
+    every executor gets a fresh native side (the futures of tasks in flight at the fork never
+    complete in the child, as with ``ThreadPoolExecutor``); it keeps working for new tasks."""
+    global _LAZY_LOCK
+    _LAZY_LOCK = threading.Lock()
+    for ex in list(_LIVE):
+        ex._lock = threading.Lock()
+        ex._dispatcher = None
+        ex._native = _native._Executor()
+        ex._native_submit = ex._native.submit
+        if ex._shutdown:
+            ex._native.close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 Executor.__module__ = "gilfree"
