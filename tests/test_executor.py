@@ -637,3 +637,28 @@ def test_an_executor_works_in_a_forked_child() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "CHILD 0", out.stdout + out.stderr
+
+
+def test_a_done_callback_may_wait_on_another_native_future(ex: gilfree.Executor) -> None:
+    # Callbacks run on the dispatcher thread; one that blocks on a pending native future of the
+    # same executor must not wait for itself.
+    got: list[Any] = []
+    blockers = occupy_pool(ex)
+    first = ex.submit(_testing.spin, 1, 0)
+    second = ex.submit(_testing.spin, 1, 50)
+
+    def callback(f: cf.Future[Any]) -> None:
+        got.append((threading.current_thread().name, f.result(), second.result(), second.exception()))
+
+    first.add_done_callback(callback)  # the pool is busy: first cannot be done yet
+    for b in blockers:
+        b.cancel()
+    assert first.result(timeout=HANG_BOUND_S) == 1
+    assert second.result(timeout=HANG_BOUND_S) == 1
+    deadline = time.monotonic() + HANG_BOUND_S
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(got) == 1
+    name, *results = got[0]
+    assert name.endswith("-dispatcher")
+    assert results == [1, 1, None]

@@ -37,6 +37,7 @@ import functools
 import os
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from concurrent import futures as cf
@@ -118,11 +119,8 @@ class _NoWaiters:
 
     __slots__ = ()
 
-    def append(self, item: object) -> None:
-        pass
-
-    def remove(self, item: object) -> None:
-        pass
+    # A C function of one argument without side effects: the cheapest no-op there is.
+    append = remove = staticmethod(id)
 
     def __iter__(self) -> Iterator[Any]:
         return iter(())
@@ -172,7 +170,8 @@ class _LazyList:
     def __get__(self, fut: _NativeFuture | None, owner: type | None = None) -> Any:
         if fut is None:
             return self
-        if fut._condition is _DONE_LOCK:
+        # Not on the instance: the future has no lock of its own (they are made together).
+        if (_GIL_BUILD and fut._state == _FINISHED) or fut._condition is _DONE_LOCK:
             return _NO_WAITERS
         return vars(fut)[self._name]
 
@@ -228,11 +227,13 @@ class _NativeFuture(cf.Future[Any]):
     def result(self, timeout: float | None = None) -> Any:
         if _GIL_BUILD and self._state == _FINISHED and self._exception is None:
             return self._result
+        _help_deliver(self, timeout)
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         if _GIL_BUILD and self._state == _FINISHED:
             return self._exception
+        _help_deliver(self, timeout)
         return super().exception(timeout)
 
     def _gf_finish(self, kind: int, value: Any) -> None:
@@ -279,8 +280,36 @@ def _deliver(batch: list[tuple[_NativeFuture, int, Any]]) -> None:
             _base.LOGGER.exception("gilfree.Executor: delivering %r failed", fut)
 
 
+#: ``.native``: set on dispatcher threads, to the executor they deliver for.
+_DISPATCHER = threading.local()
+
+#: How long a dispatcher that waits on a future inside a done-callback waits between deliveries.
+_HELP_SLICE_S: Final = 0.005
+
+
+def _help_deliver(fut: _NativeFuture, timeout: float | None) -> None:
+    """Called before blocking on a pending native future. On a dispatcher thread (a done-callback
+    waiting on another native future), keeps delivering this dispatcher's batches until the future
+    is done or the timeout passes: the dispatcher would otherwise wait for itself. Elsewhere, a
+    no-op."""
+    native = getattr(_DISPATCHER, "native", None)
+    if native is None:
+        return
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not fut.done():
+        left = _HELP_SLICE_S if deadline is None else min(_HELP_SLICE_S, deadline - time.monotonic())
+        if left <= 0:
+            return
+        batch = native.collect(left)
+        if batch is None:  # this executor is drained: the future is another's, which delivers it
+            return
+        if batch:
+            _deliver(batch)
+
+
 def _dispatch(native: _native._Executor) -> None:
     """The dispatcher thread: delivers batches until the executor is closed and drained."""
+    _DISPATCHER.native = native
     collect = native.collect
     while True:
         try:
@@ -504,6 +533,7 @@ def _after_fork_in_child() -> None:
         ex._dispatcher = None
         ex._native = _native._Executor()
         ex._native_submit = ex._native.submit
+        weakref.finalize(ex, ex._native.close)
         if ex._shutdown:
             ex._native.close()
 
