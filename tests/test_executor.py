@@ -662,3 +662,32 @@ def test_a_done_callback_may_wait_on_another_native_future(ex: gilfree.Executor)
     name, *results = got[0]
     assert name.endswith("-dispatcher")
     assert results == [1, 1, None]
+
+
+def test_waits_on_overlapping_sets_of_finished_and_pending_futures_do_not_deadlock() -> None:
+    # wait() takes the locks of all its futures in id order. Two threads whose sets overlap on a
+    # pending future, each with a future finished before anyone waited on it (which has no lock
+    # of its own), on either side of it in that order: nothing may make them wait for each other.
+    lo, pending, hi = sorted((_executor._NativeFuture() for _ in range(3)), key=id)
+    _executor._deliver([(lo, 0, 1), (hi, 0, 2)])
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    stop = time.monotonic() + 0.5
+    try:
+
+        def waits(fs: list[cf.Future[Any]]) -> None:
+            while time.monotonic() < stop:
+                cf.wait(fs, timeout=0)
+
+        threads = [
+            threading.Thread(target=waits, args=(fs,), daemon=True) for fs in ([lo, pending], [pending, hi])
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(HANG_BOUND_S)
+        assert not any(t.is_alive() for t in threads), "deadlocked"
+    finally:
+        sys.setswitchinterval(before)
+    assert (lo.result(), hi.result()) == (1, 2)
+    assert pending.cancel()

@@ -129,8 +129,38 @@ class _NoWaiters:
         return 0
 
 
+class _NoLock:
+    """The "lock" of a future that finished before anyone asked for one: its state is final, so
+    there is nothing to guard, and nothing ever blocks on it. (A lock shared by such futures
+    would break the lock order ``wait()`` relies on: it takes the locks of all its futures, in
+    ``id`` order, and two threads waiting on overlapping sets could deadlock through it.)"""
+
+    __slots__ = ()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+    def __enter__(self) -> bool:
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return True  # finished: nothing to wait for
+
+    def notify(self, n: int = 1) -> None:
+        pass
+
+    def notify_all(self) -> None:
+        pass
+
+
 #: The lock and lists every future that finished lock-free shares (see _LazyCondition).
-_DONE_LOCK: Final = _new_lock()
+_NO_LOCK: Final = _NoLock()
 _NO_WAITERS: Final = _NoWaiters()
 
 
@@ -139,20 +169,20 @@ class _LazyCondition:
 
     A future still pending gets its own (a :class:`_FutureLock`, with its ``_waiters`` and
     ``_done_callbacks`` lists), stored on the instance, which shadows this non-data descriptor
-    from then on. A future that already finished lock-free gets a shared lock and
-    :class:`_NoWaiters` instead, and nothing is stored: its state can no longer change, so the
-    lock guards nothing, and ``as_completed()`` over finished futures allocates nothing."""
+    from then on. A future that already finished lock-free gets :class:`_NoLock` and
+    :class:`_NoWaiters` instead, and nothing is stored: its state can no longer change, so there
+    is nothing to guard, and ``as_completed()`` over finished futures allocates nothing."""
 
     def __get__(self, fut: _NativeFuture | None, owner: type | None = None) -> Any:
         if fut is None:
             return self
         if _GIL_BUILD and fut._state == _FINISHED:
-            return _DONE_LOCK
+            return _NO_LOCK
         with _LAZY_LOCK:
             cond = fut._gf_cond
             if cond is None:
                 if fut._state == _FINISHED:
-                    return _DONE_LOCK
+                    return _NO_LOCK
                 cond = _new_lock()
                 fut._waiters = []
                 fut._done_callbacks = []
@@ -171,7 +201,7 @@ class _LazyList:
         if fut is None:
             return self
         # Not on the instance: the future has no lock of its own (they are made together).
-        if (_GIL_BUILD and fut._state == _FINISHED) or fut._condition is _DONE_LOCK:
+        if (_GIL_BUILD and fut._state == _FINISHED) or fut._condition is _NO_LOCK:
             return _NO_WAITERS
         return vars(fut)[self._name]
 
