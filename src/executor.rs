@@ -19,6 +19,7 @@
 //! to the direct form whose argument parsing they share; this file holds what they have in
 //! common: [`Job`], [`task_threads`] and the executor itself.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -32,7 +33,7 @@ use pyo3::types::{PyList, PyTuple};
 use pyo3::IntoPyObjectExt;
 
 use crate::call::threads_arg;
-use crate::errors::to_pyerr;
+use crate::errors::{to_pyerr, KernelError};
 use crate::kernels;
 
 /// Turns a finished task's output into its Python value (run by the dispatcher, GIL held).
@@ -216,7 +217,12 @@ impl NativeExecutor {
             if shared.closed.load(Ordering::SeqCst) && shared.pending.load(Ordering::SeqCst) == 0 {
                 return Ok(None);
             }
-            let timeout = Duration::try_from_secs_f64(timeout).unwrap_or(Duration::ZERO);
+            // Negative or NaN: no wait; too large (inf): wait until something happens.
+            let timeout = Duration::try_from_secs_f64(timeout).unwrap_or(if timeout > 0.0 {
+                Duration::MAX
+            } else {
+                Duration::ZERO
+            });
             py.detach(|| shared.queue.wait(timeout));
         }
         let batch = shared.queue.take();
@@ -256,9 +262,17 @@ impl NativeExecutor {
 /// One completion as the `(future, kind, value)` tuple Python delivers.
 fn deliverable<'py>(py: Python<'py>, c: Completion) -> PyResult<Bound<'py, PyTuple>> {
     let (kind, value) = match c.outcome {
-        Ok(finish) => match finish(py) {
-            Ok(value) => (KIND_RESULT, value),
-            Err(err) => (KIND_EXCEPTION, err.into_value(py).into_any()),
+        // A panic here would unwind into the dispatcher thread and stop every delivery.
+        Ok(finish) => match catch_unwind(AssertUnwindSafe(|| finish(py))) {
+            Ok(Ok(value)) => (KIND_RESULT, value),
+            Ok(Err(err)) => (KIND_EXCEPTION, err.into_value(py).into_any()),
+            Err(_) => {
+                let err = KernelError::new_err(format!(
+                    "kernel '{}' panicked while converting its result",
+                    c.kernel
+                ));
+                (KIND_EXCEPTION, err.into_value(py).into_any())
+            }
         },
         Err(Error::Cancelled) if c.owner_cancelled => (KIND_CANCELLED, py.None()),
         Err(Error::Cancelled) => {
