@@ -22,7 +22,10 @@ Targets (the issue's): gilfree's per-task overhead and break-even size at most 1
 
 Timing: every contender is timed ``--repeat`` times in rotating order (round-robin, so that a
 shared machine's noise falls on all alike); the best round is reported (``--stat median`` for the
-median). Garbage collection stays on: it is part of the cost of creating futures.
+median). Garbage collection stays on: it is part of the cost of creating futures. Break-even
+sizes need both cores: the "parallel capacity" (``spin`` on every worker vs on one) is probed at
+the start and around each size, a size measured while other work held a core is measured again
+(up to twice), and the capacity each size had is printed next to it.
 
 Usage::
 

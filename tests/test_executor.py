@@ -7,6 +7,7 @@ that into a failure). No assertion is on timing beyond such hang bounds.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import concurrent.futures as cf
 import doctest
@@ -79,6 +80,8 @@ CALLS: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = [
     (_testing.spin, (3, 1), {}),
     *[(getattr(gilfree, k), (a,), {}) for k in REDUCTIONS for a in arrays().values()],
     (gilfree.var, (arrays()["f64"],), {"ddof": 1}),
+    (gilfree.sum, (array.array("d", [0.5] * 5000),), {}),  # a buffer-protocol object
+    (gilfree.argmin, (memoryview(np.arange(4000, dtype=np.int32)[::-1].copy()),), {}),
     (gilfree.std, (arrays()["i32"],), {"ddof": 2, "threads": 1}),
 ]
 
