@@ -131,7 +131,7 @@ def test_map_yields_results_in_order(ex: gilfree.Executor) -> None:
 
 
 def test_map_honours_its_timeout_and_cancels_the_rest(ex: gilfree.Executor) -> None:
-    it = ex.map(_testing.spin, [1, 100_000, 1], [0, 10, 0], timeout=0.3)
+    it = ex.map(_testing.spin, [1, 100_000, 1], [0, 10, 0], timeout=1.0)
     assert next(it) == 1
     with pytest.raises(cf.TimeoutError):
         next(it)
@@ -443,6 +443,9 @@ def pool_threads() -> int:
 def test_many_threads_and_executors_share_one_pool() -> None:
     executors = [gilfree.Executor(max_workers=2) for _ in range(3)]
     size = gilfree.get_num_threads()
+    deadline = time.monotonic() + HANG_BOUND_S
+    while pool_threads() > size and time.monotonic() < deadline:
+        time.sleep(0.01)  # the workers of a pool replaced by an earlier set_num_threads() exit
     peak = 0
     stop = threading.Event()
 
@@ -518,7 +521,9 @@ def test_a_native_future_builds_its_condition_only_when_waited_on(ex: gilfree.Ex
     got: list[int] = []
     t = threading.Thread(target=lambda: got.append(waited.result()))
     t.start()
-    time.sleep(0.05)
+    deadline = time.monotonic() + HANG_BOUND_S
+    while "_condition" not in vars(waited) and time.monotonic() < deadline:
+        time.sleep(0.001)  # the pool is busy: waited cannot finish before the thread waits on it
     for b in blockers:
         b.cancel()
     t.join(timeout=HANG_BOUND_S)
