@@ -32,7 +32,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use pyo3::IntoPyObjectExt;
 
-use crate::call::threads_arg;
+use crate::call::{park_if_exiting, threads_arg, GilUser};
 use crate::errors::{to_pyerr, KernelError};
 use crate::kernels;
 
@@ -223,7 +223,14 @@ impl NativeExecutor {
             } else {
                 Duration::ZERO
             });
-            py.detach(|| shared.queue.wait(timeout));
+            // The dispatcher is a daemon thread: at interpreter exit it must not take the GIL
+            // back from these Rust frames (see call::begin_exit); it parks instead.
+            let _gil_user = GilUser::enter();
+            py.detach(|| {
+                park_if_exiting();
+                shared.queue.wait(timeout);
+                park_if_exiting();
+            });
         }
         let batch = shared.queue.take();
         shared.pending.fetch_sub(batch.len(), Ordering::SeqCst);

@@ -699,3 +699,28 @@ def test_waits_on_overlapping_sets_of_finished_and_pending_futures_do_not_deadlo
         sys.setswitchinterval(before)
     assert (lo.result(), hi.result()) == (1, 2)
     assert pending.cancel()
+
+
+def test_interpreter_exit_with_executors_still_open_is_clean() -> None:
+    # One executor left open with tasks in flight (exit waits for them, as for a
+    # ThreadPoolExecutor), one dropped while its dispatcher still has a task to deliver (a daemon
+    # thread that must not take the GIL back from Rust frames during finalization).
+    script = textwrap.dedent(
+        """
+        import gilfree
+        from gilfree._native import _testing
+        ex = gilfree.Executor()
+        futs = [ex.submit(_testing.spin, 1, 100) for _ in range(4)]
+        futs[0].add_done_callback(lambda f: print("DELIVERED", f.result(), flush=True))
+        dropped = gilfree.Executor()
+        dropped.submit(_testing.spin, 1, 300)
+        del dropped
+        print("END", flush=True)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=HANG_BOUND_S * 3, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    assert out.stdout.split() == ["END", "DELIVERED", "1"]
