@@ -50,7 +50,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from _report import format_table, ratio
+from _report import format_table
 
 import gilfree
 from gilfree._native import _testing
@@ -266,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             r = us[f"gilfree {mode}"] / us[f"tpe {mode}"]
             over_ratios[mode] = r
             rows.append(
-                [mode, f"{us[f'tpe {mode}']:.2f}", f"{us[f'gilfree {mode}']:.2f}", ratio(r), verdict(r)]
+                [mode, f"{us[f'tpe {mode}']:.2f}", f"{us[f'gilfree {mode}']:.2f}", f"{r:.3f}x", verdict(r)]
             )
         print(format_table(["mode", "ThreadPoolExecutor", "gilfree.Executor", "gilfree/TPE", "<= 1/4"], rows))
 
@@ -307,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 mode,
                 "never" if t is None else f"{t:.1f}",
                 "never" if g is None else f"{g:.1f}",
-                "n/a" if r is None else ratio(r),
+                "n/a" if r is None else f"{r:.3f}x",
                 verdict(r),
             ]
         )

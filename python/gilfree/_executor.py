@@ -21,7 +21,7 @@ task), and its methods take it every time. A native task's future (:class:`_Nati
 ``concurrent.futures.Future`` subclass) creates its "Condition" (:class:`_FutureLock`, a C RLock
 that builds a real Condition only if someone blocks on it), waiter list and callback list on
 first use instead: a future that nobody waits on before it finishes never gets one, and the
-dispatcher finishes it with two attribute stores.
+dispatcher finishes it with a few attribute stores (no lock, no list: see :class:`_NoLock`).
 Creation and that fast delivery happen under one process-wide lock (``_LAZY_LOCK``), so a future
 either has no Condition when it is finished (and whoever creates one later sees it finished) or
 is finished under its Condition, with waiters and callbacks notified as ``Future.set_result``
@@ -289,8 +289,8 @@ class _NativeFuture(cf.Future[Any]):
 
 
 def _deliver(batch: list[tuple[_NativeFuture, int, Any]]) -> None:
-    """Sets the futures of one batch: with two attribute stores each if nobody has waited on them
-    yet, else through their Condition (notifying waiters and running callbacks)."""
+    """Sets the futures of one batch: with a few attribute stores each if nobody has waited on
+    them yet, else through their Condition (notifying waiters and running callbacks)."""
     slow = []
     with _LAZY_LOCK:
         for item in batch:
@@ -301,6 +301,11 @@ def _deliver(batch: list[tuple[_NativeFuture, int, Any]]) -> None:
                 else:
                     fut._exception = value
                 fut._state = _FINISHED
+                # What the descriptors would hand out from now on, stored: wait() and
+                # as_completed() then read plain attributes instead of calling descriptors
+                # (~0.07 us more per task here, ~0.3 us less per future there).
+                fut._condition = _NO_LOCK
+                fut._waiters = fut._done_callbacks = _NO_WAITERS
             else:
                 slow.append(item)
     for fut, kind, value in slow:
