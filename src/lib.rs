@@ -8,6 +8,7 @@
 mod array;
 mod call;
 mod errors;
+mod executor;
 mod kernels;
 mod lab;
 mod runtime;
@@ -29,5 +30,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     kernels::testing::register(m)?;
     lab::register(m)?;
     shared::register(m)?;
+    executor::register(m)?;
     Ok(())
 }

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit as _atexit
 
 from gilfree import _native as _native_module
+from gilfree._executor import Executor
 from gilfree._info import info
 from gilfree._interrupt import install_interrupt_handler, interrupt
 from gilfree._native import (
@@ -52,6 +53,7 @@ __all__ = [
     "Accumulator",
     "AtomicFloat",
     "AtomicInt",
+    "Executor",
     "KernelError",
     "__version__",
     "argmax",

@@ -6,6 +6,7 @@ use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::call::{int_arg, run, threads_arg};
+use crate::executor::{task_threads, Job};
 
 /// An int argument: `bool` and non-ints are `TypeError` (objects with `__index__`, such as NumPy
 /// An int in `lo..=hi`, else `ValueError` naming the argument and the range.
@@ -138,20 +139,7 @@ pub(crate) fn fannkuch_redux_py(
 ///     True
 #[pyfunction(name = "nbody", signature = (steps))]
 pub(crate) fn nbody_py(py: Python<'_>, steps: &Bound<'_, PyAny>) -> PyResult<(f64, f64)> {
-    let int = int_arg(steps, "steps", "an int >= 0")?;
-    let steps = match int.extract::<u64>() {
-        Ok(s) => s,
-        Err(_) if int.lt(0)? => {
-            return Err(PyValueError::new_err(format!(
-                "steps must be an int >= 0, got {int}"
-            )))
-        }
-        Err(_) => {
-            return Err(PyOverflowError::new_err(format!(
-                "steps must be < 2**64, got {int}"
-            )))
-        }
-    };
+    let steps = steps_arg(steps)?;
     // ~100 ns a step: fewer than 32 steps stay attached.
     let work = usize::try_from(steps).unwrap_or(usize::MAX).saturating_mul(64);
     // Serial by nature: the core runs it on the calling thread whatever the setting.
@@ -160,10 +148,62 @@ pub(crate) fn nbody_py(py: Python<'_>, steps: &Bound<'_, PyAny>) -> PyResult<(f6
     })
 }
 
+/// `steps`: an int in `0..2**64` (`TypeError` for bool and non-ints, `ValueError` below 0,
+/// `OverflowError` from 2**64).
+fn steps_arg(steps: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let int = int_arg(steps, "steps", "an int >= 0")?;
+    match int.extract::<u64>() {
+        Ok(s) => Ok(s),
+        Err(_) if int.lt(0)? => Err(PyValueError::new_err(format!(
+            "steps must be an int >= 0, got {int}"
+        ))),
+        Err(_) => Err(PyOverflowError::new_err(format!(
+            "steps must be < 2**64, got {int}"
+        ))),
+    }
+}
+
+/// The task form of :func:`gilfree.spectral_norm` for ``gilfree.Executor`` (arguments checked
+/// now; ``threads`` must be None or 1).
+#[pyfunction(name = "spectral_norm", signature = (n, *, threads = None))]
+fn spectral_norm_task(n: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+    let n = int_in_range(n, "n", 1, benchgame::SPECTRAL_MAX_N)?;
+    task_threads("spectral_norm", threads)?;
+    Ok(Job::value("spectral_norm", move |ctx| {
+        benchgame::spectral_norm(ctx, n)
+    }))
+}
+
+/// The task form of :func:`gilfree.fannkuch_redux` for ``gilfree.Executor`` (arguments checked
+/// now; ``threads`` must be None or 1).
+#[pyfunction(name = "fannkuch_redux", signature = (n, *, threads = None))]
+fn fannkuch_redux_task(n: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+    let n = int_in_range(n, "n", benchgame::FANNKUCH_MIN_N, benchgame::FANNKUCH_MAX_N)?;
+    task_threads("fannkuch_redux", threads)?;
+    Ok(Job::value("fannkuch_redux", move |ctx| {
+        benchgame::fannkuch_redux(ctx, n)
+    }))
+}
+
+/// The task form of :func:`gilfree.nbody` for ``gilfree.Executor`` (``steps`` checked now).
+#[pyfunction(name = "nbody", signature = (steps))]
+fn nbody_task(steps: &Bound<'_, PyAny>) -> PyResult<Job> {
+    let steps = steps_arg(steps)?;
+    Ok(Job::value("nbody", move |ctx| benchgame::nbody(ctx, steps)))
+}
+
 /// Registers the family on the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spectral_norm_py, m)?)?;
     m.add_function(wrap_pyfunction!(fannkuch_redux_py, m)?)?;
     m.add_function(wrap_pyfunction!(nbody_py, m)?)?;
+    Ok(())
+}
+
+/// Registers the family's task forms on `gilfree._native._tasks`.
+pub(crate) fn register_tasks(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(spectral_norm_task, m)?)?;
+    m.add_function(wrap_pyfunction!(fannkuch_redux_task, m)?)?;
+    m.add_function(wrap_pyfunction!(nbody_task, m)?)?;
     Ok(())
 }

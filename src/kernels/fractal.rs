@@ -8,7 +8,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBool;
 
 use crate::call::{positive_int, run, threads_arg};
-use crate::errors::KernelError;
+use crate::errors::{to_pyerr, KernelError};
+use crate::executor::{task_threads, Job};
 
 fn width_arg(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
     positive_int(obj, "width", "an int >= 1")
@@ -135,6 +136,11 @@ pub(crate) fn mandelbrot_py<'py>(
     let counts = run(py, "mandelbrot", threads, work, |ctx| {
         fractal::mandelbrot(ctx, width, height, max_iter, window)
     })?;
+    image(py, counts, width, height)
+}
+
+/// The counts as a `(height, width)` array, without a copy.
+fn image(py: Python<'_>, counts: Vec<u16>, width: u64, height: u64) -> PyResult<Bound<'_, PyArray2<u16>>> {
     // The core validated the sizes (width * height == counts.len()); a failure here is a bug.
     let bug = |e: String| KernelError::new_err(format!("kernel 'mandelbrot' returned a bad shape: {e}"));
     let h = usize::try_from(height).map_err(|e| bug(e.to_string()))?;
@@ -143,8 +149,48 @@ pub(crate) fn mandelbrot_py<'py>(
     Ok(PyArray2::from_owned_array(py, image))
 }
 
+/// The task form of :func:`gilfree.mandelbrot` for ``gilfree.Executor``: the same arguments,
+/// parsed and validated now (every argument error the direct call raises is raised here), for a
+/// job that renders on one pool worker. ``threads`` must be None or 1.
+#[pyfunction(
+    name = "mandelbrot",
+    signature = (width, height, *, max_iter = 256, xmin = -2.0, xmax = 1.0, ymin = -1.5, ymax = 1.5, threads = None),
+    text_signature = "(width, height, *, max_iter=256, xmin=-2.0, xmax=1.0, ymin=-1.5, ymax=1.5, threads=None)"
+)]
+#[allow(clippy::too_many_arguments)]
+fn mandelbrot_task(
+    #[pyo3(from_py_with = width_arg)] width: u64,
+    #[pyo3(from_py_with = height_arg)] height: u64,
+    #[pyo3(from_py_with = max_iter_arg)] max_iter: u64,
+    #[pyo3(from_py_with = xmin_arg)] xmin: f64,
+    #[pyo3(from_py_with = xmax_arg)] xmax: f64,
+    #[pyo3(from_py_with = ymin_arg)] ymin: f64,
+    #[pyo3(from_py_with = ymax_arg)] ymax: f64,
+    threads: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Job> {
+    task_threads("mandelbrot", threads)?;
+    let window = Window {
+        xmin,
+        xmax,
+        ymin,
+        ymax,
+    };
+    fractal::validate(width, height, max_iter, window).map_err(|e| to_pyerr("mandelbrot", e))?;
+    Ok(Job::new(
+        "mandelbrot",
+        move |ctx| fractal::mandelbrot(ctx, width, height, max_iter, window),
+        move |py, counts| Ok(image(py, counts, width, height)?.into_any().unbind()),
+    ))
+}
+
 /// Registers the family on the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mandelbrot_py, m)?)?;
+    Ok(())
+}
+
+/// Registers the family's task forms on `gilfree._native._tasks`.
+pub(crate) fn register_tasks(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(mandelbrot_task, m)?)?;
     Ok(())
 }

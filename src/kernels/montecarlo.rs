@@ -5,6 +5,7 @@ use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::call::{int_arg, run, threads_arg};
+use crate::executor::{task_threads, Job};
 
 /// A Python int argument (`int` or anything with `__index__`, such as NumPy integers). `bool` and
 /// `samples`: an int in `1..2**64`; 0 and negatives are `ValueError`, `>= 2**64` `OverflowError`.
@@ -91,8 +92,34 @@ pub(crate) fn monte_carlo_pi_py<'py>(
     })
 }
 
+/// The task form of :func:`gilfree.monte_carlo_pi` for ``gilfree.Executor`` (arguments checked
+/// now; ``threads`` must be None or 1). Same ``(samples, seed)``, same estimate.
+#[pyfunction(
+    name = "monte_carlo_pi",
+    signature = (samples, *, seed = Seed(0), threads = None),
+    text_signature = "(samples, *, seed=0, threads=None)"
+)]
+fn monte_carlo_pi_task(
+    samples: &Bound<'_, PyAny>,
+    seed: Seed,
+    threads: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Job> {
+    let samples = samples_arg(samples)?;
+    task_threads("monte_carlo_pi", threads)?;
+    let seed = seed.0;
+    Ok(Job::value("monte_carlo_pi", move |ctx| {
+        montecarlo::monte_carlo_pi(ctx, samples, seed)
+    }))
+}
+
 /// Registers the family on the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(monte_carlo_pi_py, m)?)?;
+    Ok(())
+}
+
+/// Registers the family's task forms on `gilfree._native._tasks`.
+pub(crate) fn register_tasks(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(monte_carlo_pi_task, m)?)?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 use crate::call::{int_arg, run, threads_arg};
 use crate::errors::to_pyerr;
+use crate::executor::{task_threads, Job};
 
 /// Parses `n`: an int (or an object with `__index__`, such as a NumPy integer) in
 /// `0..=10**15`. bool and float are `TypeError`; negative and too large values `ValueError`.
@@ -123,9 +124,41 @@ pub(crate) fn primes_py<'py>(
     Ok(out)
 }
 
+/// The task form of :func:`gilfree.count_primes` for ``gilfree.Executor`` (arguments checked
+/// now; ``threads`` must be None or 1).
+#[pyfunction(name = "count_primes", signature = (n, *, threads = None))]
+fn count_primes_task(n: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+    let n = n_arg("count_primes", n)?;
+    task_threads("count_primes", threads)?;
+    Ok(Job::value("count_primes", move |ctx| {
+        primes::count_primes(ctx, n)
+    }))
+}
+
+/// The task form of :func:`gilfree.primes` for ``gilfree.Executor`` (arguments checked now;
+/// ``threads`` must be None or 1). The list is built in a Rust vector on the worker and handed
+/// to NumPy without a copy.
+#[pyfunction(name = "primes", signature = (n, *, threads = None))]
+fn primes_task(n: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+    let n = n_arg("primes", n)?;
+    task_threads("primes", threads)?;
+    Ok(Job::new(
+        "primes",
+        move |ctx| primes::primes(ctx, n),
+        |py, list| Ok(PyArray1::from_vec(py, list).into_any().unbind()),
+    ))
+}
+
 /// Registers the family on the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(count_primes_py, m)?)?;
     m.add_function(wrap_pyfunction!(primes_py, m)?)?;
+    Ok(())
+}
+
+/// Registers the family's task forms on `gilfree._native._tasks`.
+pub(crate) fn register_tasks(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(count_primes_task, m)?)?;
+    m.add_function(wrap_pyfunction!(primes_task, m)?)?;
     Ok(())
 }

@@ -2,12 +2,15 @@
 
 use gilfree_core::engine::{Ctx, Threads};
 use gilfree_core::kernels::reduce;
+use gilfree_core::Error;
 use numpy::{Element, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
 use crate::array::{Array1, Data};
 use crate::call::{run, threads_arg};
+use crate::errors::to_pyerr;
+use crate::executor::{task_threads, Job};
 
 /// Runs one reduction over a borrowed 1-D input through the call path.
 fn reduce_1d<T, R>(
@@ -234,5 +237,186 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(max_py, m)?)?;
     m.add_function(wrap_pyfunction!(argmin_py, m)?)?;
     m.add_function(wrap_pyfunction!(argmax_py, m)?)?;
+    Ok(())
+}
+
+// --- task forms (gilfree.Executor) -----------------------------------------------------------
+
+/// The data of a 1-D input as raw parts, so that a task can read it on a pool worker after
+/// `submit` returned (a `&[T]` cannot outlive the GIL-held borrow it came from).
+struct Held<T> {
+    ptr: *const T,
+    len: usize,
+    /// `None`: contiguous. `Some(s)`: element `i` is at `ptr + i * s` (`s` may be negative).
+    stride: Option<isize>,
+}
+
+// SAFETY: a `Held` is a read-only view of a buffer of `T: Sync` values; it is only dereferenced
+// through `Held::with_slice`, whose contract (below) keeps the buffer alive and unmoved.
+unsafe impl<T: Sync> Send for Held<T> {}
+
+impl<T: Element + Copy> Held<T> {
+    fn of(a: &PyReadonlyArray1<'_, T>) -> Self {
+        match a.as_slice() {
+            Ok(s) => Held {
+                ptr: s.as_ptr(),
+                len: s.len(),
+                stride: None,
+            },
+            Err(_) => {
+                let v = a.as_array();
+                Held {
+                    ptr: v.as_ptr(),
+                    len: v.len(),
+                    stride: Some(v.strides()[0]),
+                }
+            }
+        }
+    }
+
+    /// Calls `f` with the data as a contiguous slice (strided data is gathered into a copy first,
+    /// as the direct call does).
+    ///
+    /// # Safety
+    ///
+    /// The array these parts came from must still be alive, its buffer not freed nor moved.
+    unsafe fn with_slice<R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
+        match self.stride {
+            // SAFETY: by the caller's contract, `ptr .. ptr + len` is still the live, initialised
+            // buffer of `len` elements of `T` that `as_slice` returned at submit.
+            None => f(unsafe { std::slice::from_raw_parts(self.ptr, self.len) }),
+            Some(stride) => {
+                let gathered: Vec<T> = (0..self.len)
+                    .map(|i| {
+                        // SAFETY: as above, for the `len` strided elements `as_array` described;
+                        // `i * stride` stays inside the buffer (it did at submit).
+                        #[allow(clippy::cast_possible_wrap)] // i < len <= isize::MAX
+                        unsafe {
+                            self.ptr.offset(i as isize * stride).read_unaligned()
+                        }
+                    })
+                    .collect();
+                f(&gathered)
+            }
+        }
+    }
+}
+
+/// A reduction as a job: the input is validated and described now, read on a pool worker later.
+/// `nonempty`: the kernel has no value for an empty input (min, max, argmin, argmax), so an empty
+/// one is the direct call's ValueError, raised at submit.
+fn reduce_job<T, R, F>(
+    kernel: &'static str,
+    a: &PyReadonlyArray1<'_, T>,
+    nonempty: bool,
+    f: F,
+) -> PyResult<Job>
+where
+    T: Element + Copy + Sync + 'static,
+    R: for<'py> IntoPyObject<'py> + Send + 'static,
+    F: FnOnce(&Ctx<'_>, &[T]) -> gilfree_core::Result<R> + Send + 'static,
+{
+    let held = Held::of(a);
+    if nonempty && held.len == 0 {
+        return Err(to_pyerr(kernel, Error::EmptyInput));
+    }
+    // A strong reference to the (NumPy) array, so that its buffer outlives the task. It is owned
+    // by the finish step, which the job keeps until the work returned.
+    let keep: Py<PyAny> = a.as_any().clone().unbind();
+    Ok(Job::new(
+        kernel,
+        move |ctx| {
+            // SAFETY: the array is alive: `keep` (captured by the finish step below, which lives in
+            // this job until this closure returned) holds a strong reference to it. NumPy frees or
+            // moves an array's buffer only when the array dies, or in `ndarray.resize`, which
+            // refuses while other references exist (ours) unless given `refcheck=False`, which
+            // NumPy documents as unsafe. The dtype and shape were checked, and the buffer borrowed
+            // read-only, with the GIL held at submit, as the direct call does. As for the direct
+            // call (which reads with the GIL released too), the program must not write to the
+            // array while a task reads it: that would be a data race in any language.
+            unsafe { held.with_slice(|s| f(ctx, s)) }
+        },
+        move |py, r| {
+            drop(keep);
+            r.into_py_any(py)
+        },
+    ))
+}
+
+/// [`dispatch!`] for task forms: the same parsing, then a [`Job`] instead of a call.
+macro_rules! dispatch_task {
+    ($kernel:literal, $a:ident, $threads:ident, $nonempty:expr, float: $float:expr, int: $int:expr $(,)?) => {{
+        task_threads($kernel, $threads)?;
+        match Array1::from_py($a, "a")? {
+            Array1::F32(x) => reduce_job($kernel, &x, $nonempty, $float),
+            Array1::F64(x) => reduce_job($kernel, &x, $nonempty, $float),
+            Array1::I32(x) => reduce_job($kernel, &x, $nonempty, $int),
+            Array1::I64(x) => reduce_job($kernel, &x, $nonempty, $int),
+        }
+    }};
+    ($kernel:literal, $a:ident, $threads:ident, $nonempty:expr, any: $any:expr $(,)?) => {
+        dispatch_task!($kernel, $a, $threads, $nonempty, float: $any, int: $any)
+    };
+}
+
+/// The task form of :func:`gilfree.sum` (``threads`` must be None or 1). The array is read on a
+/// pool worker after ``submit`` returned: do not write to it until the future is done.
+#[pyfunction(name = "sum", signature = (a, *, threads = None))]
+fn sum_task(a: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+    dispatch_task!("sum", a, threads, false, float: reduce::sum_float, int: reduce::sum_int)
+}
+
+/// The task form of :func:`gilfree.mean`.
+#[pyfunction(name = "mean", signature = (a, *, threads = None))]
+fn mean_task(a: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+    dispatch_task!("mean", a, threads, false, float: reduce::mean_float, int: reduce::mean_int)
+}
+
+/// The task form of :func:`gilfree.var`.
+#[pyfunction(name = "var", signature = (a, *, ddof = 0, threads = None))]
+fn var_task(a: &Bound<'_, PyAny>, ddof: i64, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+    dispatch_task!("var", a, threads, false, any: move |ctx, s| reduce::var(ctx, s, ddof))
+}
+
+/// The task form of :func:`gilfree.std`.
+#[pyfunction(name = "std", signature = (a, *, ddof = 0, threads = None))]
+fn std_task(a: &Bound<'_, PyAny>, ddof: i64, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+    dispatch_task!("std", a, threads, false, any: move |ctx, s| reduce::std(ctx, s, ddof))
+}
+
+/// The task form of :func:`gilfree.min` (an empty array is refused at submit).
+#[pyfunction(name = "min", signature = (a, *, threads = None))]
+fn min_task(a: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+    dispatch_task!("min", a, threads, true, any: reduce::min)
+}
+
+/// The task form of :func:`gilfree.max` (an empty array is refused at submit).
+#[pyfunction(name = "max", signature = (a, *, threads = None))]
+fn max_task(a: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+    dispatch_task!("max", a, threads, true, any: reduce::max)
+}
+
+/// The task form of :func:`gilfree.argmin` (an empty array is refused at submit).
+#[pyfunction(name = "argmin", signature = (a, *, threads = None))]
+fn argmin_task(a: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+    dispatch_task!("argmin", a, threads, true, any: reduce::argmin)
+}
+
+/// The task form of :func:`gilfree.argmax` (an empty array is refused at submit).
+#[pyfunction(name = "argmax", signature = (a, *, threads = None))]
+fn argmax_task(a: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+    dispatch_task!("argmax", a, threads, true, any: reduce::argmax)
+}
+
+/// Registers the family's task forms on `gilfree._native._tasks`.
+pub(crate) fn register_tasks(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(sum_task, m)?)?;
+    m.add_function(wrap_pyfunction!(mean_task, m)?)?;
+    m.add_function(wrap_pyfunction!(var_task, m)?)?;
+    m.add_function(wrap_pyfunction!(std_task, m)?)?;
+    m.add_function(wrap_pyfunction!(min_task, m)?)?;
+    m.add_function(wrap_pyfunction!(max_task, m)?)?;
+    m.add_function(wrap_pyfunction!(argmin_task, m)?)?;
+    m.add_function(wrap_pyfunction!(argmax_task, m)?)?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 use crate::call::{run, threads_arg};
 use crate::errors::to_pyerr;
+use crate::executor::{task_threads, Job};
 
 /// Busy-waits ``tasks`` tasks of ``task_ms`` ms on the call's workers, GIL released; returns the
 /// number of tasks that ran. Interruptible like every kernel.
@@ -39,6 +40,30 @@ fn panic(
     run(py, "panic", threads, usize::MAX, |ctx| {
         testing::panic_at(ctx, tasks, panic_at)
     })
+}
+
+/// The task form of ``spin`` for ``gilfree.Executor``: ``spin(1, 0)`` is the empty kernel of
+/// the executor benchmark, ``spin(100000, 10)`` the 1000 s task of its cancellation tests.
+#[pyfunction(name = "spin", signature = (tasks, task_ms, *, threads = None))]
+fn spin_task(tasks: usize, task_ms: u64, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+    task_threads("spin", threads)?;
+    Ok(Job::value("spin", move |ctx| testing::spin(ctx, tasks, task_ms)))
+}
+
+/// The task form of ``panic``: its future must get ``KernelError``.
+#[pyfunction(name = "panic", signature = (tasks, panic_at, *, threads = None))]
+fn panic_task(tasks: usize, panic_at: usize, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+    task_threads("panic", threads)?;
+    Ok(Job::value("panic", move |ctx| {
+        testing::panic_at(ctx, tasks, panic_at)
+    }))
+}
+
+/// Registers the test kernels' task forms on `gilfree._native._tasks`.
+pub(crate) fn register_tasks(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(spin_task, m)?)?;
+    m.add_function(wrap_pyfunction!(panic_task, m)?)?;
+    Ok(())
 }
 
 /// Builds the `_testing` submodule.

@@ -19,7 +19,8 @@
 //! ## Crate layout
 //!
 //! - [`engine`]: the shared pool ([`engine::set_num_threads`]), the per-call context
-//!   ([`engine::Ctx`]) with `map_tasks`/`map_chunks`, the interrupt epoch.
+//!   ([`engine::Ctx`]) with `map_tasks`/`map_chunks`, the interrupt epoch, and independent tasks
+//!   with a completion queue ([`engine::tasks`], what `gilfree.Executor` runs on).
 //! - [`kernels`]: one module per kernel family (`reduce`, ...), each a set of plain functions
 //!   `fn(&Ctx, inputs...) -> Result<T>`.
 //! - [`shared`]: state many threads update at once: [`shared::AtomicInt`],

@@ -31,6 +31,8 @@ pub struct Ctx<'a> {
     done: AtomicU64,
     total: AtomicU64,
     poll: Option<Poll<'a>>,
+    /// Cancel flags owned by someone else (a task and its group, see [`Ctx::for_task`]).
+    external: Option<[&'a AtomicBool; 2]>,
 }
 
 impl std::fmt::Debug for Ctx<'_> {
@@ -53,6 +55,24 @@ impl<'a> Ctx<'a> {
             done: AtomicU64::new(0),
             total: AtomicU64::new(0),
             poll,
+            external: None,
+        }
+    }
+
+    /// The context of one independent task ([`tasks::spawn`](super::tasks::spawn)): it runs on the
+    /// thread that calls the kernel ([`Threads::Caller`], no poll hook: a task never waits for the
+    /// pool it runs on), counts as interrupted if the interrupt epoch moved after `epoch` (taken
+    /// when the task was *submitted*, so a task still queued at Ctrl-C is cancelled too), and is
+    /// cancelled when either external flag is set (the task's own, and its group's).
+    pub fn for_task(epoch: u64, task: &'a AtomicBool, group: &'a AtomicBool) -> Self {
+        Ctx {
+            threads: Threads::Caller,
+            cancelled: AtomicBool::new(false),
+            epoch,
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            poll: None,
+            external: Some([task, group]),
         }
     }
 
@@ -66,10 +86,15 @@ impl<'a> Ctx<'a> {
         self.cancelled.store(true, Ordering::Relaxed);
     }
 
-    /// True once [`cancel`](Self::cancel) was called or the interrupt epoch moved.
+    /// True once [`cancel`](Self::cancel) was called, the interrupt epoch moved, or (for a task)
+    /// an external flag was set.
     #[inline(always)]
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed) || INTERRUPT_EPOCH.load(Ordering::Relaxed) != self.epoch
+        self.cancelled.load(Ordering::Relaxed)
+            || INTERRUPT_EPOCH.load(Ordering::Relaxed) != self.epoch
+            || self
+                .external
+                .is_some_and(|[task, group]| task.load(Ordering::Relaxed) || group.load(Ordering::Relaxed))
     }
 
     /// `Err(Cancelled)` if the call should stop. Cheap: two relaxed loads. Usable from any thread.

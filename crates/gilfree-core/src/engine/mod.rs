@@ -1,7 +1,8 @@
 //! The engine: one shared pool, fixed chunking, per-call cancellation and progress.
 //!
 //! Every kernel runs inside a [`Ctx`] (one per call) and splits its work with
-//! [`Ctx::map_tasks`] or [`Ctx::map_chunks`]. Those are the only places that touch the pool.
+//! [`Ctx::map_tasks`] or [`Ctx::map_chunks`]. Those are the only places that touch the pool,
+//! besides [`tasks::spawn`], which queues a whole call as one independent task (the executor).
 //!
 //! # Determinism
 //!
@@ -20,6 +21,7 @@
 
 mod ctx;
 mod pool;
+pub mod tasks;
 
 #[cfg(test)]
 mod test;

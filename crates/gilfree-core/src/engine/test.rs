@@ -197,3 +197,240 @@ fn many_callers_share_one_pool() {
         }
     });
 }
+
+// --- independent tasks (tasks.rs) ------------------------------------------------------------
+
+mod task_tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::POOL_LOCK;
+    use crate::engine::tasks::{self, Completions, TaskGroup, Ticket};
+    use crate::engine::{interrupt_epoch, set_num_threads, Ctx};
+    use crate::Error;
+
+    /// What a test task reports: its index, its outcome, and whether its owner cancelled it.
+    type Done<R> = (usize, crate::Result<R>, bool);
+
+    fn spawn_into<R: Send + 'static>(
+        q: &Arc<Completions<Done<R>>>,
+        i: usize,
+        ticket: Ticket,
+        work: impl FnOnce(&Ctx<'_>) -> crate::Result<R> + Send + 'static,
+    ) {
+        let q = Arc::clone(q);
+        tasks::spawn(ticket, work, move |out, t| {
+            q.push((i, out, t.cancelled_by_owner()))
+        })
+        .unwrap();
+    }
+
+    /// Collects `n` completions, failing after 20 s (a lost completion would hang the test).
+    fn collect<R>(q: &Completions<Done<R>>, n: usize) -> Vec<Done<R>> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut got = Vec::new();
+        while got.len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} completions arrived",
+                got.len()
+            );
+            if q.wait(Duration::from_millis(50)) {
+                got.extend(q.take());
+            }
+        }
+        got.sort_by_key(|d| d.0);
+        got
+    }
+
+    fn ticket(group: &Arc<TaskGroup>) -> (Arc<AtomicBool>, Ticket) {
+        let flag = Arc::new(AtomicBool::new(false));
+        (Arc::clone(&flag), Ticket::new(flag, Arc::clone(group)))
+    }
+
+    /// Busy-waits `ms` milliseconds, stopping early if the task is cancelled.
+    fn busy(ctx: &Ctx<'_>, ms: u64) -> crate::Result<()> {
+        let end = Instant::now() + Duration::from_millis(ms);
+        while Instant::now() < end {
+            ctx.check()?;
+            std::hint::spin_loop();
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn tasks_run_on_pool_workers_one_each_and_report_in_batches() {
+        let _g = POOL_LOCK.lock().unwrap();
+        set_num_threads(2).unwrap();
+        let q = Arc::new(Completions::new());
+        let group = TaskGroup::new();
+        for i in 0..200 {
+            spawn_into(&q, i, ticket(&group).1, move |ctx| {
+                // A task's context keeps everything on its worker.
+                let inner = ctx.map_tasks(8, |_| std::thread::current().id())?;
+                assert!(inner.iter().all(|&id| id == std::thread::current().id()));
+                Ok((i * i, std::thread::current().name().map(str::to_owned)))
+            });
+        }
+        let got = collect(&q, 200);
+        for (i, (index, out, owner_cancelled)) in got.into_iter().enumerate() {
+            assert_eq!(index, i);
+            assert!(!owner_cancelled);
+            let (square, name) = out.unwrap();
+            assert_eq!(square, i * i);
+            assert!(name.is_some_and(|n| n.starts_with("gilfree-")));
+        }
+    }
+
+    #[test]
+    fn many_submitters_never_run_more_tasks_at_once_than_the_pool_has() {
+        let _g = POOL_LOCK.lock().unwrap();
+        set_num_threads(2).unwrap();
+        let q = Arc::new(Completions::new());
+        let group = TaskGroup::new();
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let (q, group, running, peak) = (&q, &group, &running, &peak);
+                s.spawn(move || {
+                    for k in 0..25 {
+                        let (running, peak) = (Arc::clone(running), Arc::clone(peak));
+                        spawn_into(q, t * 25 + k, ticket(group).1, move |ctx| {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(now, Ordering::SeqCst);
+                            let r = busy(ctx, 1);
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            r
+                        });
+                    }
+                });
+            }
+        });
+        let got = collect(&q, 200);
+        assert!(got.iter().all(|d| d.1.is_ok()));
+        let peak = peak.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&peak), "peak concurrency {peak} on a pool of 2");
+    }
+
+    #[test]
+    fn a_task_cancelled_before_it_starts_never_runs() {
+        let _g = POOL_LOCK.lock().unwrap();
+        set_num_threads(1).unwrap();
+        let q = Arc::new(Completions::new());
+        let group = TaskGroup::new();
+        // Occupy the only worker until `release` is set, so the next tasks stay queued.
+        let release = Arc::new(AtomicBool::new(false));
+        let r = Arc::clone(&release);
+        spawn_into(&q, 0, ticket(&group).1, move |_| {
+            while !r.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(false)
+        });
+        let ran = Arc::new(AtomicBool::new(false));
+        let (flag, t) = ticket(&group);
+        let ran2 = Arc::clone(&ran);
+        spawn_into(&q, 1, t, move |_| {
+            ran2.store(true, Ordering::SeqCst);
+            Ok(true)
+        });
+        flag.store(true, Ordering::SeqCst);
+        release.store(true, Ordering::SeqCst);
+        let got = collect(&q, 2);
+        assert_eq!(got[0].1, Ok(false));
+        assert_eq!(got[1].1, Err(Error::Cancelled));
+        assert!(got[1].2, "the owner cancelled it");
+        assert!(!ran.load(Ordering::SeqCst), "a cancelled task ran");
+    }
+
+    #[test]
+    fn group_cancel_stops_running_and_queued_tasks() {
+        let _g = POOL_LOCK.lock().unwrap();
+        set_num_threads(2).unwrap();
+        let q = Arc::new(Completions::new());
+        let group = TaskGroup::new();
+        let started = Arc::new(AtomicUsize::new(0));
+        for i in 0..10 {
+            let started = Arc::clone(&started);
+            // 1000 s each unless cancelled.
+            spawn_into(&q, i, ticket(&group).1, move |ctx| {
+                started.fetch_add(1, Ordering::SeqCst);
+                busy(ctx, 1_000_000)
+            });
+        }
+        while started.load(Ordering::SeqCst) < 2 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        group.cancel();
+        let got = collect(&q, 10);
+        assert!(got.iter().all(|d| d.1 == Err(Error::Cancelled) && d.2), "{got:?}");
+        assert!(
+            started.load(Ordering::SeqCst) <= 2 + 1,
+            "queued tasks started after the cancel"
+        );
+        // Another group is unaffected.
+        let other = TaskGroup::new();
+        spawn_into(&q, 0, ticket(&other).1, |_| Ok(()));
+        assert_eq!(collect(&q, 1)[0].1, Ok(()));
+    }
+
+    #[test]
+    fn a_task_context_watches_its_flags_and_its_submit_epoch() {
+        let task = AtomicBool::new(false);
+        let group = AtomicBool::new(false);
+        let now = interrupt_epoch();
+        let ctx = Ctx::for_task(now, &task, &group);
+        assert!(!ctx.is_cancelled());
+        group.store(true, Ordering::SeqCst);
+        assert_eq!(ctx.check(), Err(Error::Cancelled));
+        group.store(false, Ordering::SeqCst);
+        task.store(true, Ordering::SeqCst);
+        assert!(ctx.is_cancelled());
+        task.store(false, Ordering::SeqCst);
+        // Submitted before an interrupt (an epoch that has moved on since): cancelled.
+        let stale = Ctx::for_task(now.wrapping_sub(1), &task, &group);
+        assert!(stale.is_cancelled());
+        assert_eq!(stale.map_tasks(3, |i| i), Err(Error::Cancelled));
+    }
+
+    #[test]
+    fn a_panicking_task_reports_a_panic_and_the_pool_survives() {
+        let _g = POOL_LOCK.lock().unwrap();
+        let q = Arc::new(Completions::new());
+        let group = TaskGroup::new();
+        spawn_into(&q, 0, ticket(&group).1, |ctx| {
+            crate::kernels::testing::panic_at(ctx, 10, 3)
+        });
+        match &collect(&q, 1)[0].1 {
+            Err(Error::Panic(msg)) => assert!(msg.contains("deliberate test panic"), "{msg}"),
+            other => panic!("expected a panic error, got {other:?}"),
+        }
+        // A panicking completion callback is swallowed; the pool still runs tasks.
+        tasks::spawn(ticket(&group).1, |_| Ok(()), |_, _| panic!("callback panic")).unwrap();
+        spawn_into(&q, 1, ticket(&group).1, |_| Ok(7));
+        assert_eq!(collect(&q, 1)[0].1, Ok(7));
+    }
+
+    #[test]
+    fn completions_wake_wait_and_time_out() {
+        let q: Arc<Completions<u32>> = Arc::new(Completions::new());
+        let t0 = Instant::now();
+        assert!(!q.wait(Duration::from_millis(20)));
+        assert!(t0.elapsed() >= Duration::from_millis(20));
+        q.wake();
+        assert!(!q.wait(Duration::from_secs(60)), "wake() must end the wait");
+        let consumer = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || q.wait(Duration::from_secs(60)))
+        };
+        std::thread::sleep(Duration::from_millis(10));
+        q.push(1);
+        q.push(2);
+        assert!(consumer.join().unwrap());
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.take(), vec![1, 2]);
+        assert!(q.is_empty());
+    }
+}

@@ -278,6 +278,17 @@ pub fn mandelbrot(ctx: &Ctx<'_>, width: u64, height: u64, max_iter: u64, window:
     render(ctx, &Grid::new(width, height, max_iter, window)?, Path::best())
 }
 
+/// Checks [`mandelbrot`]'s arguments without rendering anything: the same errors it would
+/// return before starting (the executor validates at submit time with this).
+///
+/// # Errors
+///
+/// [`Error::InvalidArgument`] and [`Error::Overflow`] exactly as [`mandelbrot`] (except the
+/// allocation failure, which only rendering can meet).
+pub fn validate(width: u64, height: u64, max_iter: u64, window: Window) -> Result<()> {
+    Grid::new(width, height, max_iter, window).map(|_| ())
+}
+
 /// [`mandelbrot`] on a given path (an unsupported one falls back to the portable path).
 #[cfg(test)]
 pub(crate) fn mandelbrot_on(

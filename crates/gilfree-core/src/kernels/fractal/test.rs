@@ -258,6 +258,31 @@ fn bad_arguments() {
 }
 
 #[test]
+fn validate_gives_the_errors_mandelbrot_gives() {
+    let c = ctx(Threads::Caller);
+    let d = Window::default();
+    let cases = [
+        (0, 5, 10, d),
+        (5, 0, 10, d),
+        (5, 5, 0, d),
+        (5, 5, 65536, d),
+        (5, 5, 10, window(f64::NAN, 1.0, 0.0, 1.0)),
+        (5, 5, 10, window(1.0, 1.0, 0.0, 1.0)),
+        (5, 5, 10, window(0.0, 1.0, -f64::MAX, f64::MAX)),
+        (u64::MAX, u64::MAX, 10, d),
+        (1 << 32, 2, 10, d),
+    ];
+    for (w, h, it, win) in cases {
+        assert_eq!(
+            validate(w, h, it, win).unwrap_err(),
+            mandelbrot(&c, w, h, it, win).unwrap_err(),
+            "{w} x {h}, max_iter {it}, {win:?}"
+        );
+    }
+    assert_eq!(validate(5, 5, 10, d), Ok(()));
+}
+
+#[test]
 fn too_large_is_an_overflow_error_before_any_work() {
     let c = ctx(Threads::Pool);
     let start = Instant::now();

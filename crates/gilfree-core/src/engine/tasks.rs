@@ -1,0 +1,214 @@
+//! Independent tasks on the shared pool: the engine half of `gilfree.Executor`.
+//!
+//! A *task* is one kernel call that nobody waits for. [`spawn`] queues it on the shared pool and
+//! returns at once; a pool worker runs it alone, in a [`Ctx::for_task`] (no nested use of the
+//! pool: a task never waits for the workers it occupies, so tasks cannot deadlock each other),
+//! then hands the outcome to a completion callback. The binding's callback pushes it into a
+//! [`Completions`] queue, which one consumer drains in batches: no Python, and no GIL, from
+//! submit to completion.
+//!
+//! ```text
+//! submitter ── spawn(ticket, work, done) ──► pool queue ──► worker: ctx = Ctx::for_task(ticket)
+//!                                                               work(&ctx) ─► done(outcome)
+//!                                                                              └─► Completions::push
+//! consumer ◄── Completions::wait + take (a whole batch at once) ◄─────────────────────┘
+//! ```
+//!
+//! # Cancellation
+//!
+//! A task stops at its next chunk (or never starts) when its own flag is set (`Future.cancel()`),
+//! when its [`TaskGroup`] is cancelled (`shutdown(cancel_futures=True)`), or when the interrupt
+//! epoch moved after the task was *submitted* (Ctrl-C: a task still queued at that moment is
+//! cancelled too, not only the ones running).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::{pool, Ctx, INTERRUPT_EPOCH};
+use crate::error::panic_message;
+use crate::{Error, Result};
+
+/// The tasks of one owner (one executor): a cancel flag they all watch.
+#[derive(Debug, Default)]
+pub struct TaskGroup {
+    cancelled: AtomicBool,
+}
+
+impl TaskGroup {
+    /// A new group, not cancelled.
+    pub fn new() -> Arc<Self> {
+        Arc::new(TaskGroup::default())
+    }
+
+    /// Cancels every task of the group: queued ones never start, running ones stop at their next
+    /// chunk. Permanent.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// True once [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+}
+
+/// What a task carries from its submission: its own cancel flag, its group, and the interrupt
+/// epoch at submit time.
+#[derive(Debug)]
+pub struct Ticket {
+    task: Arc<AtomicBool>,
+    group: Arc<TaskGroup>,
+    epoch: u64,
+}
+
+impl Ticket {
+    /// The ticket of a task submitted now. `task` is the task's own cancel flag (the submitter
+    /// keeps a clone to set it); `group` the group it belongs to.
+    pub fn new(task: Arc<AtomicBool>, group: Arc<TaskGroup>) -> Self {
+        Ticket {
+            task,
+            group,
+            epoch: INTERRUPT_EPOCH.load(Ordering::Relaxed),
+        }
+    }
+
+    /// True if the task's owner cancelled it: its own flag or its group's (not an interrupt).
+    pub fn cancelled_by_owner(&self) -> bool {
+        self.task.load(Ordering::Relaxed) || self.group.is_cancelled()
+    }
+}
+
+/// Queues `work` as one task on the shared pool and returns at once; `done` gets its outcome on
+/// the worker that ran it, with the ticket (to tell an owner's cancellation from an interrupt).
+///
+/// The work runs on one worker ([`Ctx::for_task`]). A task cancelled before it starts does not
+/// run at all (`done` gets [`Error::Cancelled`]); a panic in `work` becomes [`Error::Panic`].
+/// `done` must not block for long: it runs on a pool worker. A panic in `done` is caught and
+/// dropped (a pool worker must never unwind).
+///
+/// # Errors
+///
+/// [`Error::Pool`] if the shared pool could not be built; then neither closure runs.
+pub fn spawn<R, W, D>(ticket: Ticket, work: W, done: D) -> Result<()>
+where
+    W: FnOnce(&Ctx<'_>) -> Result<R> + Send + 'static,
+    D: FnOnce(Result<R>, &Ticket) + Send + 'static,
+{
+    let pool = pool::shared()?;
+    pool.spawn(move || {
+        let outcome = {
+            let ctx = Ctx::for_task(ticket.epoch, &ticket.task, &ticket.group.cancelled);
+            if ctx.is_cancelled() {
+                Err(Error::Cancelled)
+            } else {
+                catch_unwind(AssertUnwindSafe(|| work(&ctx)))
+                    .unwrap_or_else(|payload| Err(Error::Panic(panic_message(&*payload))))
+            }
+        };
+        // rayon aborts the process on a panic that escapes a spawned job.
+        let _ = catch_unwind(AssertUnwindSafe(|| done(outcome, &ticket)));
+    });
+    Ok(())
+}
+
+/// A completion queue: many producers (pool workers) push, one consumer takes everything there
+/// is at once. Pushing wakes the consumer only when it sleeps on an empty queue, so a burst of
+/// completions costs one wake-up, not one per item.
+#[derive(Debug)]
+pub struct Completions<T> {
+    state: Mutex<Queue<T>>,
+    ready: Condvar,
+}
+
+#[derive(Debug)]
+struct Queue<T> {
+    items: Vec<T>,
+    /// The consumer sleeps in [`Completions::wait`].
+    sleeping: bool,
+    /// [`Completions::wake`] was called and the consumer has not returned from `wait` since.
+    woken: bool,
+}
+
+impl<T> Default for Completions<T> {
+    fn default() -> Self {
+        Completions {
+            state: Mutex::new(Queue {
+                items: Vec::new(),
+                sleeping: false,
+                woken: false,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+}
+
+impl<T> Completions<T> {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue<T>> {
+        // Nothing panics while holding the lock; a poisoned lock must not lose completions.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds one item; wakes the consumer if it sleeps.
+    pub fn push(&self, item: T) {
+        let mut q = self.lock();
+        let wake = q.sleeping && q.items.is_empty();
+        q.items.push(item);
+        drop(q);
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Waits until there is an item, [`wake`](Self::wake) is called, or `timeout` passes.
+    /// Returns true if items are ready (take them with [`take`](Self::take)).
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut q = self.lock();
+        while q.items.is_empty() && !q.woken {
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                break;
+            }
+            q.sleeping = true;
+            q = self
+                .ready
+                .wait_timeout(q, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            q.sleeping = false;
+        }
+        q.woken = false;
+        !q.items.is_empty()
+    }
+
+    /// Every item pushed so far, in push order; the queue is left empty.
+    pub fn take(&self) -> Vec<T> {
+        std::mem::take(&mut self.lock().items)
+    }
+
+    /// Makes the consumer's current (or next) [`wait`](Self::wait) return at once.
+    pub fn wake(&self) {
+        self.lock().woken = true;
+        self.ready.notify_all();
+    }
+
+    /// The number of items waiting.
+    pub fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    /// True if no item is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,310 @@
+//! The native half of `gilfree.Executor`: kernel calls as independent pool tasks, delivered to
+//! their Python futures in batches.
+//!
+//! ```text
+//! submit, GIL held:  gilfree._native._tasks.<kernel>(*args, **kwargs)
+//!                      parses and validates exactly as gilfree.<kernel> does (same code, same
+//!                      exceptions), and returns a _Job: the validated work, not started
+//!                    _Executor.submit(future, job) ── tasks::spawn ──► the shared pool's queue
+//! a pool worker:     runs the job alone, GIL-free, then pushes (future, outcome) to the
+//!                    executor's completion queue (waking the dispatcher only if it sleeps)
+//! dispatcher thread: _Executor.collect(): waits detached, attaches once, converts the whole
+//!                    batch to [(future, kind, value), ...]; gilfree._executor sets the futures
+//! ```
+//!
+//! No step between submit and the batch takes the GIL, so the per-task cost is a fraction of a
+//! `ThreadPoolExecutor`'s (which wakes a Python thread, and takes the GIL, per task).
+//!
+//! Each kernel family's task forms (`_tasks.<kernel>`) live in that family's binding file, next
+//! to the direct form whose argument parsing they share; this file holds what they have in
+//! common: [`Job`], [`task_threads`] and the executor itself.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use gilfree_core::engine::tasks::{self, Completions, TaskGroup, Ticket};
+use gilfree_core::engine::{Ctx, Threads};
+use gilfree_core::Error;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+use pyo3::IntoPyObjectExt;
+
+use crate::call::{park_if_exiting, threads_arg, GilUser};
+use crate::errors::{to_pyerr, KernelError};
+use crate::kernels;
+
+/// Turns a finished task's output into its Python value (run by the dispatcher, GIL held).
+type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
+
+/// A validated kernel call, ready to run on a pool worker.
+type Work = Box<dyn FnOnce(&Ctx<'_>) -> gilfree_core::Result<Finish> + Send>;
+
+/// What `submit` says after `shutdown()`, word for word what `concurrent.futures` says.
+const AFTER_SHUTDOWN: &str = "cannot schedule new futures after shutdown";
+
+/// One validated kernel call, made by a task form (`gilfree._native._tasks.<kernel>`) and run
+/// once by [`NativeExecutor::submit`]. Its cancel flag outlives the run: `Future.cancel()` sets it.
+#[pyclass(frozen, module = "gilfree._native", name = "_Job")]
+pub(crate) struct Job {
+    kernel: &'static str,
+    work: Mutex<Option<Work>>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Job {
+    /// A job running `work` on a pool worker and turning its output into Python with `finish`.
+    pub(crate) fn new<R, W, F>(kernel: &'static str, work: W, finish: F) -> Job
+    where
+        R: Send + 'static,
+        W: FnOnce(&Ctx<'_>) -> gilfree_core::Result<R> + Send + 'static,
+        F: FnOnce(Python<'_>, R) -> PyResult<Py<PyAny>> + Send + 'static,
+    {
+        let work: Work = Box::new(move |ctx| {
+            let out = work(ctx)?;
+            Ok(Box::new(move |py: Python<'_>| finish(py, out)) as Finish)
+        });
+        Job {
+            kernel,
+            work: Mutex::new(Some(work)),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A job whose output converts to Python as it is (a float, an int, a tuple...).
+    pub(crate) fn value<R, W>(kernel: &'static str, work: W) -> Job
+    where
+        R: for<'py> IntoPyObject<'py> + Send + 'static,
+        W: FnOnce(&Ctx<'_>) -> gilfree_core::Result<R> + Send + 'static,
+    {
+        Job::new(kernel, work, |py, out| out.into_py_any(py))
+    }
+}
+
+#[pymethods]
+impl Job {
+    /// Asks the job to stop: it never starts if still queued, and a running job stops at its
+    /// next chunk. Idempotent.
+    fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// The kernel's name.
+    #[getter]
+    fn kernel(&self) -> &'static str {
+        self.kernel
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.cancel.load(Ordering::Relaxed) {
+            "cancelled"
+        } else if self.work.lock().unwrap_or_else(PoisonError::into_inner).is_some() {
+            "not submitted"
+        } else {
+            "submitted"
+        };
+        format!("<gilfree task {}() {state}>", self.kernel)
+    }
+}
+
+/// Checks a task form's `threads=`: parsed exactly as the direct call parses it (same
+/// TypeError/ValueError for bad values), then only `None` and `1` are accepted.
+pub(crate) fn task_threads(kernel: &str, obj: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    match threads_arg(obj)? {
+        Threads::Pool | Threads::Caller => Ok(()),
+        Threads::AtMost(k) => Err(PyValueError::new_err(format!(
+            "{kernel}(): threads={k} is not available in gilfree.Executor: each task runs on one \
+             pool worker (threads=None or threads=1), and many tasks run at once. Submit several \
+             smaller tasks, or call gilfree.{kernel}(..., threads={k}) directly."
+        ))),
+    }
+}
+
+/// A finished task on its way to its future.
+struct Completion {
+    future: Py<PyAny>,
+    kernel: &'static str,
+    outcome: gilfree_core::Result<Finish>,
+    /// Cancelled by `Future.cancel()` or `shutdown(cancel_futures=True)`, not by an interrupt.
+    owner_cancelled: bool,
+}
+
+struct Shared {
+    group: Arc<TaskGroup>,
+    queue: Completions<Completion>,
+    /// Tasks submitted and not yet collected.
+    pending: AtomicUsize,
+    closed: AtomicBool,
+}
+
+/// The batch `kind` of a result, an exception, and a future its owner cancelled.
+const KIND_RESULT: u8 = 0;
+const KIND_EXCEPTION: u8 = 1;
+const KIND_CANCELLED: u8 = 2;
+
+/// The native side of one `gilfree.Executor`: its task group (for `cancel_futures`), its
+/// completion queue and the count of tasks in flight. Thread-safe; every method is cheap except
+/// [`collect`](Self::collect), which waits detached.
+#[pyclass(frozen, module = "gilfree._native", name = "_Executor")]
+pub(crate) struct NativeExecutor {
+    shared: Arc<Shared>,
+}
+
+#[pymethods]
+impl NativeExecutor {
+    #[new]
+    fn new() -> Self {
+        NativeExecutor {
+            shared: Arc::new(Shared {
+                group: TaskGroup::new(),
+                queue: Completions::new(),
+                pending: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Queues `job` on the shared pool; its outcome is delivered to `future` by
+    /// [`collect`](Self::collect). RuntimeError after [`close`](Self::close) or if the job was
+    /// already submitted.
+    fn submit(&self, future: Bound<'_, PyAny>, job: &Bound<'_, Job>) -> PyResult<()> {
+        let shared = &self.shared;
+        // Counted before the closed check (both SeqCst): either this submit sees `closed`, or
+        // collect() sees the task pending and keeps going until it is delivered.
+        shared.pending.fetch_add(1, Ordering::SeqCst);
+        let back_off = |err: PyErr| {
+            shared.pending.fetch_sub(1, Ordering::SeqCst);
+            shared.queue.wake();
+            Err(err)
+        };
+        if shared.closed.load(Ordering::SeqCst) {
+            return back_off(PyRuntimeError::new_err(AFTER_SHUTDOWN));
+        }
+        let job = job.get();
+        let Some(work) = job.work.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+            return back_off(PyRuntimeError::new_err(format!(
+                "this {}() task was already submitted",
+                job.kernel
+            )));
+        };
+        let ticket = Ticket::new(Arc::clone(&job.cancel), Arc::clone(&shared.group));
+        let kernel = job.kernel;
+        let future = future.unbind();
+        let sink = Arc::clone(shared);
+        let spawned = tasks::spawn(ticket, work, move |outcome, ticket| {
+            sink.queue.push(Completion {
+                future,
+                kernel,
+                outcome,
+                owner_cancelled: ticket.cancelled_by_owner(),
+            });
+        });
+        match spawned {
+            Ok(()) => Ok(()),
+            Err(e) => back_off(to_pyerr(kernel, e)),
+        }
+    }
+
+    /// Waits up to `timeout` seconds (detached from Python) for finished tasks and returns them
+    /// all as a list of ``(future, kind, value)``: kind 0 is a result, 1 an exception to set,
+    /// 2 a task its owner cancelled. An empty list if none finished in time; None once the
+    /// executor is closed and every task was collected (the dispatcher's cue to exit).
+    fn collect<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Option<Bound<'py, PyList>>> {
+        let shared = &self.shared;
+        if shared.queue.is_empty() {
+            if shared.closed.load(Ordering::SeqCst) && shared.pending.load(Ordering::SeqCst) == 0 {
+                return Ok(None);
+            }
+            // Negative or NaN: no wait; too large (inf): wait until something happens.
+            let timeout = Duration::try_from_secs_f64(timeout).unwrap_or(if timeout > 0.0 {
+                Duration::MAX
+            } else {
+                Duration::ZERO
+            });
+            // The dispatcher is a daemon thread: at interpreter exit it must not take the GIL
+            // back from these Rust frames (see call::begin_exit); it parks instead.
+            let _gil_user = GilUser::enter();
+            py.detach(|| {
+                park_if_exiting();
+                shared.queue.wait(timeout);
+                park_if_exiting();
+            });
+        }
+        let batch = shared.queue.take();
+        shared.pending.fetch_sub(batch.len(), Ordering::SeqCst);
+        let items = batch
+            .into_iter()
+            .map(|c| deliverable(py, c))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(Some(PyList::new(py, items)?))
+    }
+
+    /// Refuses new tasks from now on; tasks in flight still run and are collected.
+    fn close(&self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.queue.wake();
+    }
+
+    /// Cancels every task of this executor: queued ones never start, running ones stop at their
+    /// next chunk. Their futures are delivered as cancelled.
+    fn cancel_all(&self) {
+        self.shared.group.cancel();
+    }
+
+    /// Tasks submitted and not yet collected.
+    #[getter]
+    fn pending(&self) -> usize {
+        self.shared.pending.load(Ordering::SeqCst)
+    }
+
+    /// True after [`close`](Self::close).
+    #[getter]
+    fn closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// One completion as the `(future, kind, value)` tuple Python delivers.
+fn deliverable<'py>(py: Python<'py>, c: Completion) -> PyResult<Bound<'py, PyTuple>> {
+    let (kind, value) = match c.outcome {
+        // A panic here would unwind into the dispatcher thread and stop every delivery.
+        Ok(finish) => match catch_unwind(AssertUnwindSafe(|| finish(py))) {
+            Ok(Ok(value)) => (KIND_RESULT, value),
+            Ok(Err(err)) => (KIND_EXCEPTION, err.into_value(py).into_any()),
+            Err(_) => {
+                let err = KernelError::new_err(format!(
+                    "kernel '{}' panicked while converting its result",
+                    c.kernel
+                ));
+                (KIND_EXCEPTION, err.into_value(py).into_any())
+            }
+        },
+        Err(Error::Cancelled) if c.owner_cancelled => (KIND_CANCELLED, py.None()),
+        Err(Error::Cancelled) => {
+            let err = PyKeyboardInterrupt::new_err(format!(
+                "gilfree.{}() was interrupted (SIGINT arrived while it ran or waited in the \
+                 executor's queue)",
+                c.kernel
+            ));
+            (KIND_EXCEPTION, err.into_value(py).into_any())
+        }
+        Err(e) => (KIND_EXCEPTION, to_pyerr(c.kernel, e).into_value(py).into_any()),
+    };
+    PyTuple::new(py, [c.future, kind.into_py_any(py)?, value])
+}
+
+/// Registers `_Executor`, `_Job` and the `_tasks` submodule (every family's task forms).
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeExecutor>()?;
+    m.add_class::<Job>()?;
+    let t = PyModule::new(m.py(), "_tasks")?;
+    kernels::fractal::register_tasks(&t)?;
+    kernels::primes::register_tasks(&t)?;
+    kernels::montecarlo::register_tasks(&t)?;
+    kernels::benchgame::register_tasks(&t)?;
+    kernels::reduce::register_tasks(&t)?;
+    kernels::testing::register_tasks(&t)?;
+    m.add_submodule(&t)
+}
