@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Protocol
 
+import gilfree
 from gilfree._native import _lab
 from gilfree.lab._workloads import Task, Workload
 
@@ -100,7 +101,7 @@ def _load_peer(name: str, workload: str, notify: Notify) -> PeerImpl | Skip:
         peers = importlib.import_module("gilfree.lab._peers")
     except ModuleNotFoundError as exc:
         if exc.name == "gilfree.lab._peers":
-            return Skip("peers support not built yet (gilfree.lab._peers is missing)")
+            return Skip("this build of gilfree has no gilfree.lab._peers module")
         return Skip(f"gilfree.lab._peers failed to import: {exc}")
     except ImportError as exc:
         return Skip(f"gilfree.lab._peers failed to import: {exc}")
@@ -246,6 +247,25 @@ def _native_pool(setup: Setup) -> Runner:
     return run
 
 
+def _gilfree_executor(setup: Setup) -> Runner:
+    kernel_call = setup.workload.kernel_call
+    if kernel_call is None:
+        raise Skip(f"the {setup.workload.name} workload has no single kernel call to submit")
+
+    def run(tasks: Sequence[Task], threads: int, executor: ThreadPoolExecutor | None) -> list[Any]:
+        # The executor shares gilfree's one pool: N threads means a pool of N for this run.
+        before = gilfree.get_num_threads()
+        gilfree.set_num_threads(threads)
+        try:
+            with gilfree.Executor() as ex:
+                futures = [ex.submit(fn, *args, **kwargs) for fn, args, kwargs in map(kernel_call, tasks)]
+                return [f.result() for f in futures]
+        finally:
+            gilfree.set_num_threads(before)
+
+    return run
+
+
 # --- peers: Numba and Cython -------------------------------------------------------------------
 
 
@@ -316,6 +336,11 @@ for _strategy in (
         "native-pool",
         "the kernel with threads=N on gilfree's shared pool, one task after another",
         _native_pool,
+    ),
+    Strategy(
+        "gilfree-executor",
+        "gilfree.Executor on a pool of N: every task a native task, no Python thread per task",
+        _gilfree_executor,
     ),
     Strategy(
         "numba-nogil-executor",

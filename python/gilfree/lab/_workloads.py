@@ -323,6 +323,37 @@ def _sum_sweep(size: float) -> Task:
     return (max(1, round(size)), 0)
 
 
+# --- the kernel calls, for executors that take a callable and its arguments ------------------
+
+KernelCall = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+def mandelbrot_call(task: Task) -> KernelCall:
+    width, height, max_iter, xmin, xmax, ymin, ymax = task
+    return (
+        gilfree.mandelbrot,
+        (width, height),
+        {"max_iter": max_iter, "xmin": xmin, "xmax": xmax, "ymin": ymin, "ymax": ymax},
+    )
+
+
+def count_primes_call(task: Task) -> KernelCall:
+    return gilfree.count_primes, (task[0],), {}
+
+
+def spectral_norm_call(task: Task) -> KernelCall:
+    return gilfree.spectral_norm, (task[0],), {}
+
+
+def nbody_call(task: Task) -> KernelCall:
+    return gilfree.nbody, (task[0],), {}
+
+
+def sum_call(task: Task) -> KernelCall:
+    length, offset = task
+    return gilfree.sum, (_sum_data(length)[offset : offset + length],), {}
+
+
 # --- the registry ------------------------------------------------------------------------------
 
 
@@ -352,6 +383,8 @@ class Workload:
         sweep_task: one task of ``size`` units of work, for the break-even sweep.
         sweep_sizes: the sweep's sizes, smallest to largest (~1 us to ~10 ms per task here).
         pool: whether the kernel takes ``threads=`` (the native-pool strategy applies).
+        kernel_call: ``kernel_call(task)`` -> ``(kernel, args, kwargs)``: the task as one gilfree
+            kernel call (what ``gilfree.Executor.submit`` takes to run it as a native task).
     """
 
     name: str
@@ -363,6 +396,7 @@ class Workload:
     sweep_task: Callable[[float], Task]
     sweep_sizes: Sequence[float]
     pool: bool = True
+    kernel_call: Callable[[Task], KernelCall] | None = None
 
     def tasks(self, count: int, scale: float = 1.0) -> list[Task]:
         """``count`` tasks of the default size times ``scale`` (> 0)."""
@@ -389,6 +423,7 @@ WORKLOADS: dict[str, Workload] = {
             _mandel_tasks,
             _mandel_sweep,
             _geometric(4, 1e6, 11),
+            kernel_call=mandelbrot_call,
         ),
         Workload(
             "count_primes",
@@ -399,6 +434,7 @@ WORKLOADS: dict[str, Workload] = {
             _primes_tasks,
             _primes_sweep,
             _geometric(1e3, 1e8, 11),
+            kernel_call=count_primes_call,
         ),
         Workload(
             "spectral_norm",
@@ -409,6 +445,7 @@ WORKLOADS: dict[str, Workload] = {
             _spectral_tasks,
             _spectral_sweep,
             _geometric(4, 1e6, 11),
+            kernel_call=spectral_norm_call,
         ),
         Workload(
             "nbody",
@@ -420,6 +457,7 @@ WORKLOADS: dict[str, Workload] = {
             _nbody_sweep,
             _geometric(4, 2.5e5, 11),
             pool=False,
+            kernel_call=nbody_call,
         ),
         Workload(
             "sum",
@@ -430,6 +468,7 @@ WORKLOADS: dict[str, Workload] = {
             _sum_tasks,
             _sum_sweep,
             _geometric(64, 4e6, 11),
+            kernel_call=sum_call,
         ),
     )
 }
