@@ -1,4 +1,5 @@
-"""The examples in the docs run: every docstring of the public API and the README's sessions."""
+"""The examples in the docs run: every docstring of the public API, and the sessions of the README
+and the guide."""
 
 from __future__ import annotations
 
@@ -47,11 +48,12 @@ def test_every_public_function_has_a_runnable_example() -> None:
     assert missing == []
 
 
-def test_readme_sessions() -> None:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("doc", ["README.md", "docs/guide.md"])
+def test_markdown_sessions(doc: str) -> None:
+    text = (ROOT / doc).read_text(encoding="utf-8")
     parser = doctest.DocTestParser()
-    test = parser.get_doctest(text, {}, "README.md", str(ROOT / "README.md"), 0)
-    assert test.examples, "the README has no >>> examples"
+    test = parser.get_doctest(text, {}, doc, str(ROOT / doc), 0)
+    assert test.examples, f"{doc} has no >>> examples"
     runner = doctest.DocTestRunner(optionflags=FLAGS)
     runner.run(test)
     failed, _ = runner.summarize(verbose=False)
