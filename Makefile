@@ -65,10 +65,14 @@ lint: build ## cargo fmt/clippy, ruff check/format, mypy, and stubtest (_native.
 	$(PY) -m mypy.stubtest gilfree._native
 
 .PHONY: bench
-bench: build ## Run the benchmarks (gilfree vs NumPy, Numba, primesieve; installs those peers first)
+bench: build ## Run the benchmarks and the full GIL lab (installs the bench and peers extras first)
 	bash benchmarks/install_peers.sh $(PY)
 	$(PY) benchmarks/bench_reduce.py
 	$(PY) benchmarks/bench_compute.py
+	$(PY) benchmarks/bench_executor.py
+	$(PY) benchmarks/bench_shared.py
+	@mkdir -p bench-results
+	$(VENV)/bin/gilfree bench --workload all --json bench-results/bench.json --plot bench-results/bench.png
 
 .PHONY: clean
 clean: ## Remove build products and the venv

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the optional peers that benchmarks/bench_compute.py compares gilfree with:
+# Installs the optional peers that benchmarks/bench_compute.py and `gilfree bench` compare gilfree
+# with, and the `bench` extra (rich, matplotlib):
 #   numba       from its wheel (pip);
 #   primesieve  the Python package, which builds against Debian's libprimesieve-dev, and Debian's
 #               `primesieve` command (the benchmark's fallback when the Python package is missing).
@@ -52,6 +53,19 @@ elif pip_install "numba>=0.59" && have_module numba; then
 else
     note "numba could not be installed: the benchmark will skip the Numba peers"
 fi
+
+# The rest of the `peers` extra (Cython builds its lab peers with setuptools and gcc) and the
+# `bench` extra (rich for the tables, matplotlib for the plots): all wheels.
+for spec in "Cython>=3:Cython" "setuptools>=61:setuptools" "rich:rich" "matplotlib:matplotlib"; do
+    mod="${spec#*:}"
+    if have_module "$mod"; then
+        echo "install_peers: $mod already installed"
+    elif pip_install "${spec%%:*}" && have_module "$mod"; then
+        echo "install_peers: $mod installed"
+    else
+        note "$mod could not be installed: the lab will report what needs it as skipped"
+    fi
+done
 
 if have_module primesieve; then
     echo "install_peers: primesieve (Python) already installed"
