@@ -24,6 +24,11 @@ import numpy as np
 from _peers_numpy import mandelbrot_coords
 from numba import njit, prange
 
+# The sieve's building blocks and the n-body energy are the lab's Numba peers' own (identical
+# code, one copy); the n-body system is the lab's twin's.
+from gilfree.lab._peers_numba import _count_segments, _energy, _isqrt, _odd_primes_upto
+from gilfree.lab._workloads import _BODIES, _DAYS_PER_YEAR, _SOLAR_MASS
+
 __all__ = ["PEERS", "Peer", "numba_facts"]
 
 
@@ -76,73 +81,6 @@ def _mandelbrot(cr: np.ndarray, ci: np.ndarray, max_iter: int) -> np.ndarray:
 SIEVE_SEGMENT = 32 * 1024
 #: Blocks of consecutive segments per Numba thread in the parallel variant (load balance).
 SIEVE_BLOCKS_PER_THREAD = 16
-
-
-@njit(cache=False)
-def _isqrt(n: int) -> int:
-    r = int(math.sqrt(n))
-    while r * r > n:
-        r -= 1
-    while (r + 1) * (r + 1) <= n:
-        r += 1
-    return r
-
-
-@njit(cache=False)
-def _odd_primes_upto(limit: int) -> np.ndarray:
-    """The odd primes <= limit (a plain sieve; limit is sqrt(n), small)."""
-    if limit < 3:
-        return np.empty(0, dtype=np.int64)
-    composite = np.zeros(limit + 1, dtype=np.uint8)
-    count = 0
-    for p in range(3, limit + 1, 2):
-        if composite[p] == 0:
-            count += 1
-            for m in range(p * p, limit + 1, 2 * p):
-                composite[m] = 1
-    out = np.empty(count, dtype=np.int64)
-    k = 0
-    for p in range(3, limit + 1, 2):
-        if composite[p] == 0:
-            out[k] = p
-            k += 1
-    return out
-
-
-@njit(cache=False)
-def _count_segments(s0: int, s1: int, kmax: int, seg_len: int, primes: np.ndarray) -> int:
-    """Primes among the odd numbers 2k+1 with k in segments [s0, s1) (segment s holds the indices
-    [s*seg_len, (s+1)*seg_len) ∩ [0, kmax]); the number 1 (k = 0) is not counted."""
-    nprimes = primes.size
-    nxt = np.empty(nprimes, dtype=np.int64)
-    lo0 = s0 * seg_len
-    for t in range(nprimes):
-        p = primes[t]
-        start = (p * p - 1) // 2  # index of p*p; odd multiples of p are p apart in index space
-        if start < lo0:
-            start += ((lo0 - start + p - 1) // p) * p
-        nxt[t] = start
-    seg = np.empty(seg_len, dtype=np.uint8)
-    count = 0
-    for s in range(s0, s1):
-        lo = s * seg_len
-        hi = min(lo + seg_len, kmax + 1)
-        length = hi - lo
-        seg[:length] = 0
-        for t in range(nprimes):
-            p = primes[t]
-            j = nxt[t] - lo
-            while j < length:
-                seg[j] = 1
-                j += p
-            nxt[t] = j + lo
-        marked = 0
-        for j in range(length):
-            marked += seg[j]
-        count += length - marked
-        if lo == 0:
-            count -= 1  # k = 0 is the number 1
-    return count
 
 
 def _count_primes(n: int, seg_len: int, nblocks: int) -> int:
@@ -279,54 +217,12 @@ def _fannkuch(n: int, ntasks: int) -> tuple[int, int]:
 
 # --- n-body (Benchmarks Game, 5 bodies) --------------------------------------------------------
 
-_PI = 3.141592653589793
-_SOLAR_MASS = 4 * _PI * _PI
-_DAYS_PER_YEAR = 365.24
-#: Sun, Jupiter, Saturn, Uranus, Neptune: position (AU), velocity (AU/day), mass (solar masses).
-_BODIES = (
-    ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0), 1.0),
-    (
-        (4.84143144246472090e00, -1.16032004402742839e00, -1.03622044471123109e-01),
-        (1.66007664274403694e-03, 7.69901118419740425e-03, -6.90460016972063023e-05),
-        9.54791938424326609e-04,
-    ),
-    (
-        (8.34336671824457987e00, 4.12479856412430479e00, -4.03523417114321381e-01),
-        (-2.76742510726862411e-03, 4.99852801234917238e-03, 2.30417297573763929e-05),
-        2.85885980666130812e-04,
-    ),
-    (
-        (1.28943695621391310e01, -1.51111514016986312e01, -2.23307578892655734e-01),
-        (2.96460137564761618e-03, 2.37847173959480950e-03, -2.96589568540237556e-05),
-        4.36624404335156298e-05,
-    ),
-    (
-        (1.53796971148509165e01, -2.59193146099879641e01, 1.79258772950371181e-01),
-        (2.68067772490389322e-03, 1.62824170038242295e-03, -9.51592254519715870e-05),
-        5.15138902046611451e-05,
-    ),
-)
-
 
 def _nbody_system() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pos = np.array([b[0] for b in _BODIES], dtype=np.float64)
     vel = np.array([b[1] for b in _BODIES], dtype=np.float64) * _DAYS_PER_YEAR
     mass = np.array([b[2] for b in _BODIES], dtype=np.float64) * _SOLAR_MASS
     return pos, vel, mass
-
-
-@njit(cache=False)
-def _energy(pos: np.ndarray, vel: np.ndarray, mass: np.ndarray) -> float:
-    nb = mass.size
-    e = 0.0
-    for i in range(nb):
-        e += 0.5 * mass[i] * (vel[i, 0] * vel[i, 0] + vel[i, 1] * vel[i, 1] + vel[i, 2] * vel[i, 2])
-        for j in range(i + 1, nb):
-            dx = pos[i, 0] - pos[j, 0]
-            dy = pos[i, 1] - pos[j, 1]
-            dz = pos[i, 2] - pos[j, 2]
-            e -= mass[i] * mass[j] / math.sqrt(dx * dx + dy * dy + dz * dz)
-    return e
 
 
 @njit(cache=False)
