@@ -187,7 +187,8 @@ class Sweep:
     Attributes:
         threads: N, the thread count of the parallel runs.
         points: one :class:`SweepPoint` per size, smallest first.
-        break_even: per strategy (native-nogil-executor, native-pool), where the speedup crosses 1.
+        break_even: per strategy (native-nogil-executor, native-pool), where the speedup reaches
+            ``_metrics.BEATS_ONE`` (1.1).
         pays_well: per strategy, where the efficiency crosses 0.8 (speedup ``0.8 * N``).
     """
 
@@ -769,7 +770,7 @@ def _finish(out: WorkloadResult, sweep_threads: int) -> None:
             if not points:
                 continue
             xs, ys = [p[0] for p in points], [p[1] for p in points]
-            out.sweep.break_even[name] = _metrics.crossing(xs, ys, 1.0)
+            out.sweep.break_even[name] = _metrics.crossing(xs, ys, _metrics.BEATS_ONE)
             out.sweep.pays_well[name] = _metrics.crossing(xs, ys, 0.8 * n)
     speed = eff = None
     top = sweep_threads

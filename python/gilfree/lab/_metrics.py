@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 __all__ = [
+    "BEATS_ONE",
     "Crossing",
     "crossing",
     "efficiency",
@@ -34,6 +35,12 @@ __all__ = [
     "spread",
     "verdict",
 ]
+
+
+#: The speedup at which N threads count as beating one: 10% faster, above the few percent of
+#: run-to-run noise (without the margin, a kernel that runs inline at small sizes, speedup
+#: 1.00 +- 0.03, would "break even" wherever the noise first crossed 1).
+BEATS_ONE = 1.1
 
 
 def median(values: Sequence[float]) -> float:

@@ -3,13 +3,14 @@
 matplotlib (the ``bench`` extra) is imported only here, with the Agg backend (no display needed).
 One row per workload, two panels: the speedup of every timed strategy over its own one-thread
 run against the thread count, with the ideal line; and the break-even sweep, speedup against the
-task time (log scale) with the break-even line at 1.
+task time (log scale) with the one-thread line and the break-even line (1.1x).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from gilfree.lab import _metrics
 from gilfree.lab._bench import BenchResult
 
 __all__ = ["plot"]
@@ -61,7 +62,9 @@ def _speedup_panel(ax: Any, w: Any, result: BenchResult) -> None:
 
 
 def _sweep_panel(ax: Any, w: Any) -> None:
-    ax.axhline(1.0, color="0.4", linewidth=1, label="break-even (1 thread)")
+    ax.axhline(1.0, color="0.4", linewidth=1, label="1 thread")
+    level = _metrics.BEATS_ONE
+    ax.axhline(level, color="0.4", linewidth=1, linestyle=":", label=f"break-even ({level}x)")
     sweep = w.sweep
     if sweep is None or not sweep.points:
         ax.text(0.5, 0.5, "no break-even sweep", ha="center", va="center", transform=ax.transAxes)
