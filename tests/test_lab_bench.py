@@ -212,7 +212,7 @@ def test_finish_computes_per_task_metrics_and_the_verdict() -> None:
     # Break-even is where the fitted speedup reaches 1.1: 0.6 of the way from 0.5 to 1.5 in log t.
     assert w.sweep.break_even["native-nogil-executor"].seconds == pytest.approx(10 ** (-5 + 0.6))
     assert w.sweep.pays_well["native-nogil-executor"].status == "crosses"  # 1.6 between 1.5 and 1.9
-    assert w.verdict == "GIL-free threading pays above ~32 µs per task: 1.9× on 2 threads, efficiency 0.96"
+    assert w.verdict == "GIL-free threading pays above ~40 µs per task: 1.9× on 2 threads, efficiency 0.96"
 
 
 def test_json_schema_round_trip() -> None:
