@@ -42,15 +42,26 @@ def plot(result: BenchResult, path: str) -> None:
 
 
 def _speedup_panel(ax: Any, w: Any, result: BenchResult) -> None:
+    import matplotlib
+
     counts = [int(n) for n in result.settings["threads"]]
     top = max(counts)
     ax.plot([1, top], [1, top], color="0.6", linestyle="--", linewidth=1, label="ideal")
-    for s in w.strategies:
+    # One colour and marker per strategy, fixed by its place in the registry (more strategies than
+    # the default ten-colour cycle: two would otherwise share a colour).
+    colours = matplotlib.colormaps["tab20"]
+    markers = "osD^v<>phX*P"
+    for k, s in enumerate(w.strategies):
         runs = [r for r in s.runs if r.speedup_own is not None]
         if s.status != "ok" or len(runs) < 2:
             continue
         ax.plot(
-            [r.threads for r in runs], [r.speedup_own for r in runs], marker="o", linewidth=1.5, label=s.name
+            [r.threads for r in runs],
+            [r.speedup_own for r in runs],
+            marker=markers[k % len(markers)],
+            color=colours(k % 20),
+            linewidth=1.5,
+            label=s.name,
         )
     ax.set_title(f"{w.name}: speedup over the strategy's own 1-thread run", fontsize=10)
     ax.set_xlabel("threads")
