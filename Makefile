@@ -38,7 +38,8 @@ demo: build ## Build everything and run the demo: info, an example, the GIL lab 
 	$(PY) examples/reduce_gil_free.py
 	@mkdir -p bench-results
 	$(VENV)/bin/gilfree bench --quick --json bench-results/demo.json \
-		$$($(PY) -c 'import matplotlib' 2>/dev/null && echo --plot bench-results/demo.png)
+		$$($(PY) -c 'import matplotlib' 2>/dev/null && echo --plot bench-results/demo.png \
+		  || echo "demo: no plot: matplotlib is not installed (pip install 'gilfree[bench]')" >&2)
 
 .PHONY: test
 test: build ## Build and run every test: cargo (core), pytest, and the wheel smoke test

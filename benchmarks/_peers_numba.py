@@ -24,9 +24,9 @@ import numpy as np
 from _peers_numpy import mandelbrot_coords
 from numba import njit, prange
 
-# The sieve's building blocks and the n-body energy are the lab's Numba peers' own (identical
+# The sieve's building blocks and the n-body simulation are the lab's Numba peers' own (identical
 # code, one copy); the n-body system is the lab's twin's.
-from gilfree.lab._peers_numba import _count_segments, _energy, _isqrt, _odd_primes_upto
+from gilfree.lab._peers_numba import _count_segments, _isqrt, _nbody_s, _odd_primes_upto
 from gilfree.lab._workloads import _BODIES, _DAYS_PER_YEAR, _SOLAR_MASS
 
 __all__ = ["PEERS", "Peer", "numba_facts"]
@@ -225,40 +225,6 @@ def _nbody_system() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return pos, vel, mass
 
 
-@njit(cache=False)
-def _nbody_run(steps: int, pos: np.ndarray, vel: np.ndarray, mass: np.ndarray) -> tuple[float, float]:
-    nb = mass.size
-    # Offset the Sun's momentum so that the system's total is zero.
-    for k in range(3):
-        p = 0.0
-        for i in range(nb):
-            p += vel[i, k] * mass[i]
-        vel[0, k] = -p / _SOLAR_MASS
-    before = _energy(pos, vel, mass)
-    dt = 0.01
-    for _ in range(steps):
-        for i in range(nb):
-            for j in range(i + 1, nb):
-                dx = pos[i, 0] - pos[j, 0]
-                dy = pos[i, 1] - pos[j, 1]
-                dz = pos[i, 2] - pos[j, 2]
-                d2 = dx * dx + dy * dy + dz * dz
-                mag = dt / (d2 * math.sqrt(d2))
-                mj = mass[j] * mag
-                mi = mass[i] * mag
-                vel[i, 0] -= dx * mj
-                vel[i, 1] -= dy * mj
-                vel[i, 2] -= dz * mj
-                vel[j, 0] += dx * mi
-                vel[j, 1] += dy * mi
-                vel[j, 2] += dz * mi
-        for i in range(nb):
-            pos[i, 0] += dt * vel[i, 0]
-            pos[i, 1] += dt * vel[i, 1]
-            pos[i, 2] += dt * vel[i, 2]
-    return before, _energy(pos, vel, mass)
-
-
 # --- Monte Carlo pi: xorshift64* streams, one per task -------------------------------------------
 
 #: Independent random streams (tasks) of the Monte Carlo estimate, whatever the thread count.
@@ -406,7 +372,7 @@ def fannkuch_parallel(n: int) -> tuple[int, int]:
 def nbody(steps: int) -> tuple[float, float]:
     """Numba n-body (serial, as the benchmark is): energy before and after ``steps`` steps."""
     pos, vel, mass = _nbody_system()
-    before, after = _nbody_run(steps, pos, vel, mass)
+    before, after = _nbody_s(steps, pos, vel, mass, _SOLAR_MASS)
     return float(before), float(after)
 
 
