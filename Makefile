@@ -47,6 +47,25 @@ test: build ## Build and run every test: cargo (core), pytest, and the wheel smo
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-wheel
 
+FT_VENV := .venv-ft
+FT_PY := $(FT_VENV)/bin/python
+
+.PHONY: test-ft
+test-ft: ## Build free-threaded CPython 3.13t (cached), gilfree for it in .venv-ft, and run pytest there
+	@ftpy=$$(bash scripts/build_python_ft.sh) || exit 1; \
+	if ! $(FT_PY) -c 'import sys; sys.exit(sys._is_gil_enabled())' 2>/dev/null; then \
+	  rm -rf $(FT_VENV) && echo "$$ftpy -m venv $(FT_VENV)" && $$ftpy -m venv $(FT_VENV); fi
+	$(FT_PY) -m pip install --quiet --upgrade pip
+	$(FT_PY) -m pip install --quiet --only-binary=:all: "numpy<2.5" "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100" \
+		"maturin>=1.9,<2"
+	# --only-binary: numpy 2.5 and hypothesis>6.155 have no 3.13t wheels and build from source.
+	# Its own cargo target dir, so the 3.11 and 3.13t builds do not keep invalidating each other.
+	VIRTUAL_ENV=$(abspath $(FT_VENV)) PYO3_PYTHON=$(abspath $(FT_PY)) CARGO_TARGET_DIR=target/ft \
+		$(FT_VENV)/bin/maturin develop --release --quiet
+	$(FT_PY) -c "import sys, gilfree; assert not sys._is_gil_enabled(), 'importing gilfree re-enabled the GIL'; \
+		print('test-ft:', sys.version.split()[0], 'free-threaded, GIL off after import gilfree')"
+	$(FT_PY) -m pytest
+
 .PHONY: test-wheel
 test-wheel: $(STAMP) ## Build a wheel with `pip wheel .`, install it in a fresh venv, run the CLI
 	rm -rf dist && $(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
@@ -78,4 +97,4 @@ bench: build ## Run the benchmarks and the full GIL lab (installs the bench and 
 .PHONY: clean
 clean: ## Remove build products and the venv
 	cargo clean
-	rm -rf $(VENV) dist python/gilfree/*.so .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(FT_VENV) dist python/gilfree/*.so .pytest_cache .ruff_cache .mypy_cache .hypothesis
