@@ -38,6 +38,7 @@ from gilfree.lab import (
     bench,
 )
 from gilfree.lab import WorkloadResult as WResult
+from gilfree.lab._gil import gil_enabled
 from gilfree.lab._metrics import Crossing, crossing, efficiency, format_seconds, speedup, spread, verdict
 from gilfree.lab._strategies import STRATEGIES
 from gilfree.lab._workloads import WORKLOADS, Task, count_primes_python
@@ -332,6 +333,7 @@ def test_every_strategy_has_a_result_or_a_reason(tiny_run: BenchResult) -> None:
     assert not tiny_run.interrupted
 
 
+@pytest.mark.skipif(not gil_enabled(), reason="a free-threaded interpreter has no GIL to hold")
 def test_gil_share_extremes(tiny_run: BenchResult) -> None:
     # Pure Python in threads holds the GIL all the time; the GIL-free kernel almost never. Wide
     # margins: measured about 0.95 and 0.05 on a quiet 2-core machine. (On a machine whose cores

@@ -28,6 +28,7 @@ import gilfree
 import gilfree.lab
 from gilfree._cli import main
 from gilfree.lab import _probe
+from gilfree.lab._gil import gil_enabled
 from gilfree.lab._probe import KINDS, ProbeResult, ProbeRow, verdict
 
 FAST: dict[str, Any] = {"threads": (1, 2), "repeat": 3, "min_time": 0.05}
@@ -149,6 +150,7 @@ def _check_result(r: ProbeResult, counts: tuple[int, ...] = (1, 2)) -> None:
     assert r.name in text
 
 
+@pytest.mark.skipif(not gil_enabled(), reason="a free-threaded interpreter has no GIL to hold")
 def test_pure_python_holds_the_gil() -> None:
     r = gilfree.probe(python_loop, **FAST)
     _check_result(r)
@@ -192,6 +194,7 @@ def test_gilfree_kernel_on_its_pool() -> None:
     assert r.rows[0].gil_share < 0.3, r.format()
 
 
+@pytest.mark.skipif(not gil_enabled(), reason="a free-threaded interpreter has no GIL to hold")
 def test_holding_the_gil_in_native_code_is_seen() -> None:
     spin = functools.partial(gilfree._native._testing.spin_holding_gil, 1, 2)
     r = gilfree.probe(spin, **FAST)

@@ -10,10 +10,18 @@ GIL-free kernel reads near 0, and so does everything on a free-threaded interpre
 from __future__ import annotations
 
 import dataclasses
+import sys
 from types import TracebackType
 from typing import Any
 
 from gilfree._native import _lab
+
+
+def gil_enabled() -> bool:
+    """True unless this is a free-threaded interpreter running with the GIL disabled."""
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    return True if is_enabled is None else bool(is_enabled())
+
 
 #: Seconds the heartbeat sleeps between beats. Short against CPython's 5 ms switch interval, so a
 #: held GIL is seen within a fraction of it; long enough that the beats cost next to nothing.
@@ -76,7 +84,12 @@ class GilMonitor:
     ) -> None:
         heartbeat, self._heartbeat = self._heartbeat, None
         if heartbeat is not None:
-            self._reading = GilReading(*heartbeat.stop())
+            wall, waited, longest, beats = heartbeat.stop()
+            if not gil_enabled():
+                # No GIL, so nothing held it: what the heartbeat waited for was a core or a
+                # stop-the-world pause of the free-threaded runtime, not a GIL.
+                waited = longest = 0.0
+            self._reading = GilReading(wall, waited, longest, beats)
 
     @property
     def reading(self) -> GilReading:

