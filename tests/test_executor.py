@@ -23,6 +23,7 @@ import textwrap
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -724,3 +725,43 @@ def test_interpreter_exit_with_executors_still_open_is_clean() -> None:
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""
     assert out.stdout.split() == ["END", "DELIVERED", "1"]
+
+
+# --- drop-in contract: references, map, initializer, fork (issue 9, item 7) ----------------------
+# Each is compared with what ThreadPoolExecutor does (tests/test_cpython_futures.py runs
+# CPython's own suite against the executor).
+
+
+def _dead_soon(*refs: weakref.ref[Any]) -> bool:
+    """True once every referent is gone. The dispatcher may still be returning from the delivery
+    that woke the caller: give it a moment, much less than its idle wait (1 s)."""
+    deadline = time.monotonic() + 0.3
+    while True:
+        gc.collect()
+        if all(r() is None for r in refs):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+
+
+def test_a_delivered_result_dies_with_its_future(ex: gilfree.Executor) -> None:
+    # CPython's test_free_reference with a kernel: nothing of the executor's (before: the
+    # dispatcher's last batch, while it waited up to 1 s for the next one) may keep a result or
+    # a future alive once the caller dropped them.
+    futs = [ex.submit(gilfree.primes, n) for n in (10, 100, 1000)]
+    while futs:
+        fut = futs.pop()
+        result = fut.result(timeout=60)
+        refs = (weakref.ref(result), weakref.ref(fut))
+        del result, fut
+        assert _dead_soon(*refs)
+    for result in ex.map(gilfree.primes, range(5)):
+        ref = weakref.ref(result)
+        del result
+        assert _dead_soon(ref)
+    err = ex.submit(_testing.panic, 10, 3).exception(timeout=60)
+    assert err is not None
+    ref = weakref.ref(err)
+    del err
+    assert _dead_soon(ref)

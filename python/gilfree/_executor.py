@@ -346,15 +346,25 @@ def _dispatch(native: _native._Executor) -> None:
     """The dispatcher thread: delivers batches until the executor is closed and drained."""
     _DISPATCHER.native = native
     collect = native.collect
-    while True:
-        try:
-            batch = collect(_IDLE_WAIT_S)
-            if batch is None:
-                return
-            if batch:
-                _deliver(batch)
-        except Exception:  # a bug: report it, keep delivering the other futures
-            _base.LOGGER.exception("gilfree.Executor: the dispatcher failed")
+    while _dispatch_one(collect):
+        pass
+
+
+def _dispatch_one(collect: Callable[[float], list[tuple[_NativeFuture, int, Any]] | None]) -> bool:
+    """Waits for one batch and delivers it; False once the executor is closed and drained.
+
+    A function of its own so that the batch (its futures and their results) is released when it
+    returns, before the dispatcher waits again: a result must not outlive its future by the idle
+    wait (CPython's ``test_free_reference``)."""
+    try:
+        batch = collect(_IDLE_WAIT_S)
+        if batch is None:
+            return False
+        if batch:
+            _deliver(batch)
+    except Exception:  # a bug: report it, keep delivering the other futures
+        _base.LOGGER.exception("gilfree.Executor: the dispatcher failed")
+    return True
 
 
 def _task_forms() -> dict[Callable[..., Any], Callable[..., _native._Job]]:
