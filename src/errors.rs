@@ -2,7 +2,7 @@
 
 use gilfree_core::Error;
 use pyo3::create_exception;
-use pyo3::exceptions::{PyKeyboardInterrupt, PyOverflowError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyOverflowError, PyRuntimeError, PyValueError};
 use pyo3::PyErr;
 
 create_exception!(
@@ -22,6 +22,7 @@ pub(crate) fn to_pyerr(kernel: &str, err: Error) -> PyErr {
         )),
         Error::InvalidArgument { .. } => PyValueError::new_err(format!("{kernel}(): {err}")),
         Error::Overflow(what) => PyOverflowError::new_err(format!("{kernel}(): {what}")),
+        Error::OutOfMemory(what) => PyMemoryError::new_err(format!("{kernel}(): {what}")),
         Error::Cancelled => PyKeyboardInterrupt::new_err(format!("gilfree.{kernel}() was interrupted")),
         Error::Panic(message) => KernelError::new_err(format!("kernel '{kernel}' panicked: {message}")),
         Error::Pool(_) => PyRuntimeError::new_err(format!("{kernel}(): {err}")),

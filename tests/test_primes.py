@@ -207,22 +207,22 @@ def test_n_above_the_supported_maximum_is_a_value_error(fn: Any, n: int) -> None
         fn(n)
 
 
-def test_a_list_that_cannot_be_allocated_is_an_overflow_error_at_once() -> None:
+def test_a_list_that_cannot_be_allocated_is_a_memory_error_at_once() -> None:
     # ~2.9e13 primes, 230 TB: more than a 47-bit address space, so refused even with overcommit.
     start = time.perf_counter()
-    with pytest.raises(OverflowError, match="cannot be allocated"):
+    with pytest.raises(MemoryError, match="cannot be allocated"):
         gilfree.primes(10**15)
     print(f"\nrefused in {(time.perf_counter() - start) * 1000:.2f} ms")
 
 
-def test_a_refused_numpy_allocation_is_an_overflow_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refused_numpy_allocation_is_a_memory_error(monkeypatch: pytest.MonkeyPatch) -> None:
     # The output is allocated by numpy.zeros once the primes are counted; its MemoryError (here a
-    # stand-in) becomes an OverflowError naming the size, with the MemoryError as its cause.
+    # stand-in) becomes a MemoryError naming the size, with NumPy's MemoryError as its cause.
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise MemoryError("Unable to allocate (test)")
 
     monkeypatch.setattr(np, "zeros", refuse)
-    with pytest.raises(OverflowError, match=r"primes <= 1000 \(~168 of them, 1344 bytes") as info:
+    with pytest.raises(MemoryError, match=r"primes <= 1000 \(~168 of them, 1344 bytes") as info:
         gilfree.primes(1000)
     assert isinstance(info.value.__cause__, MemoryError)
     monkeypatch.undo()

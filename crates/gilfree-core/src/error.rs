@@ -19,6 +19,9 @@ pub enum Error {
     /// A result or a size does not fit its type (an int64 sum that overflows, an output larger
     /// than the address space). Python: `OverflowError`.
     Overflow(String),
+    /// Memory the kernel needs (an output, a temporary copy, a work list) could not be
+    /// allocated: the allocator refused a size that is otherwise valid. Python: `MemoryError`.
+    OutOfMemory(String),
     /// The call was cancelled: its own cancel flag was set, or the process-wide interrupt epoch
     /// moved (Ctrl-C) after the call started. Python: `KeyboardInterrupt`.
     Cancelled,
@@ -36,6 +39,7 @@ impl fmt::Display for Error {
             Error::EmptyInput => f.write_str("zero-size array has no such value"),
             Error::InvalidArgument { arg, message } => write!(f, "{arg} {message}"),
             Error::Overflow(what) => f.write_str(what),
+            Error::OutOfMemory(what) => f.write_str(what),
             Error::Cancelled => f.write_str("cancelled"),
             Error::Panic(message) => write!(f, "panicked: {message}"),
             Error::Pool(message) => write!(f, "could not build the thread pool: {message}"),
@@ -57,4 +61,68 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     } else {
         "a panic with a non-string payload".to_owned()
     }
+}
+
+/// A vector with room for exactly `n` elements, or [`Error::OutOfMemory`] naming `what` (a
+/// phrase such as "a contiguous copy of the input") when the allocator refuses. Every buffer
+/// whose size comes from the caller is allocated through this (or [`zeroed_vec`]), so a request
+/// the system cannot grant is a `MemoryError`, never an abort.
+///
+/// # Errors
+///
+/// [`Error::OutOfMemory`].
+pub fn try_vec<T>(n: usize, what: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| oom::<T>(n, what))?;
+    Ok(v)
+}
+
+fn oom<T>(n: usize, what: &str) -> Error {
+    Error::OutOfMemory(format!(
+        "cannot allocate {} bytes for {what}",
+        n.saturating_mul(std::mem::size_of::<T>())
+    ))
+}
+
+/// Types for which all-zero bytes are a valid value (the primitive numbers).
+pub trait Zeroable: Copy + sealed::Sealed {}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+macro_rules! zeroable {
+    ($($t:ty),*) => {$(
+        impl sealed::Sealed for $t {}
+        impl Zeroable for $t {}
+    )*};
+}
+zeroable!(u8, u16, u32, u64, i32, i64, f32, f64, usize);
+
+/// A vector of `n` zeros, allocated zeroed (`calloc`): for large sizes the operating system hands
+/// out zero pages lazily, so this costs no time up front (a `resize(n, 0)` would write every byte
+/// on the calling thread, seconds for gigabytes, with no chance to notice Ctrl-C); the first
+/// touch happens in the kernel's parallel tasks.
+///
+/// # Errors
+///
+/// [`Error::OutOfMemory`] when the allocator refuses, [`Error::Overflow`] when `n` elements do
+/// not fit the address space.
+pub fn zeroed_vec<T: Zeroable>(n: usize, what: &str) -> Result<Vec<T>> {
+    use std::alloc::{alloc_zeroed, Layout};
+    if n == 0 || std::mem::size_of::<T>() == 0 {
+        return Ok(Vec::new());
+    }
+    let layout = Layout::array::<T>(n).map_err(|_| {
+        Error::Overflow(format!("{what}: {n} elements do not fit in the address space"))
+    })?;
+    // SAFETY: `layout` has a non-zero size (n > 0 and T is not zero-sized).
+    let ptr = unsafe { alloc_zeroed(layout) }.cast::<T>();
+    if ptr.is_null() {
+        return Err(oom::<T>(n, what));
+    }
+    // SAFETY: `ptr` was allocated by the global allocator with the layout of `[T; n]` (the layout
+    // `Vec<T>` uses for capacity `n`); all `n` elements are initialised, as all-zero bytes are a
+    // valid `T` (`Zeroable` is implemented for primitive numbers only).
+    Ok(unsafe { Vec::from_raw_parts(ptr, n, n) })
 }

@@ -35,4 +35,4 @@ pub mod kernels;
 pub mod shared;
 pub mod simd;
 
-pub use error::{Error, Result};
+pub use error::{try_vec, zeroed_vec, Error, Result, Zeroable};

@@ -5,11 +5,12 @@ use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use super::{chunk_count, pool, Threads, INTERRUPT_EPOCH};
+use super::{chunk_count, pool, tasks, Threads, INTERRUPT_EPOCH};
 use crate::error::panic_message;
-use crate::{Error, Result};
+use crate::{try_vec, Error, Result};
 
 /// How often the calling thread runs its [`Poll`] hook while a call is in progress, whether it
 /// waits for the pool or computes itself (`threads=1`). 20 ms keeps Ctrl-C well inside the
@@ -33,6 +34,12 @@ pub struct Ctx<'a> {
     poll: Option<Poll<'a>>,
     /// Cancel flags owned by someone else (a task and its group, see [`Ctx::for_task`]).
     external: Option<[&'a AtomicBool; 2]>,
+    /// The thread that created the context (the calling thread): the only one that may run
+    /// `poll` ([`Ctx::checkpoint`]).
+    caller: ThreadId,
+    /// When the context was created, and when `poll` last ran (nanoseconds after `start`).
+    start: Instant,
+    last_poll: AtomicU64,
 }
 
 impl std::fmt::Debug for Ctx<'_> {
@@ -56,6 +63,9 @@ impl<'a> Ctx<'a> {
             total: AtomicU64::new(0),
             poll,
             external: None,
+            caller: std::thread::current().id(),
+            start: Instant::now(),
+            last_poll: AtomicU64::new(0),
         }
     }
 
@@ -73,6 +83,9 @@ impl<'a> Ctx<'a> {
             total: AtomicU64::new(0),
             poll: None,
             external: Some([task, group]),
+            caller: std::thread::current().id(),
+            start: Instant::now(),
+            last_poll: AtomicU64::new(0),
         }
     }
 
@@ -105,6 +118,27 @@ impl<'a> Ctx<'a> {
         } else {
             Ok(())
         }
+    }
+
+    /// [`check`](Self::check), and on the calling thread also the poll hook when it is due (every
+    /// [`POLL_INTERVAL`]). Long phases a kernel runs on the calling thread outside
+    /// `map_tasks` (gathering a strided input, walking a long list) call this every few
+    /// thousand elements, so that Ctrl-C on the main thread is noticed there too: the SIGINT
+    /// handler is Python code, and it runs only when the calling thread polls.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Cancelled`] if the call should stop.
+    pub fn checkpoint(&self) -> Result<()> {
+        if self.poll.is_some() && std::thread::current().id() == self.caller {
+            let now = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            let interval = u64::try_from(POLL_INTERVAL.as_nanos()).unwrap_or(u64::MAX);
+            if now.saturating_sub(self.last_poll.load(Ordering::Relaxed)) >= interval {
+                self.last_poll.store(now, Ordering::Relaxed);
+                self.poll_now();
+            }
+        }
+        self.check()
     }
 
     /// Tasks finished and tasks announced so far, over all `map_*` calls of this call.
@@ -176,7 +210,8 @@ impl<'a> Ctx<'a> {
 
         let next = AtomicUsize::new(0);
         let (tx, rx) = mpsc::channel::<Result<Vec<(usize, R)>>>();
-        let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(tasks).collect();
+        let mut slots: Vec<Option<R>> = try_vec(tasks, "the call's task results")?;
+        slots.extend(std::iter::repeat_with(|| None).take(tasks));
         let mut failure: Option<Error> = None;
         pool.in_place_scope(|scope| {
             for _ in 0..workers {
@@ -237,8 +272,14 @@ impl<'a> Ctx<'a> {
             if i >= tasks {
                 return Ok(out);
             }
+            out.try_reserve(1)
+                .map_err(|_| Error::OutOfMemory("cannot allocate the call's task results".to_owned()))?;
             out.push((i, f(i)));
             self.done.fetch_add(1, Ordering::Relaxed);
+            // The pool's scheduling rule: `gilfree.Executor` tasks waiting for a worker get one
+            // between two chunks of a direct call (one task per chunk at most), so neither kind of
+            // work can starve the other (docs/architecture.md, "Sharing the pool").
+            tasks::run_one_queued();
         }
     }
 
@@ -247,16 +288,12 @@ impl<'a> Ctx<'a> {
         F: Fn(usize) -> R,
     {
         let run = || {
-            let mut out = Vec::with_capacity(tasks);
-            let mut last_poll = Instant::now();
+            let mut out = try_vec(tasks, "the call's task results")?;
             for i in 0..tasks {
                 self.check()?;
                 out.push(f(i));
                 self.done.fetch_add(1, Ordering::Relaxed);
-                if self.poll.is_some() && last_poll.elapsed() >= POLL_INTERVAL {
-                    self.poll_now();
-                    last_poll = Instant::now();
-                }
+                self.checkpoint()?;
             }
             Ok(out)
         };

@@ -6,7 +6,8 @@
 //! * Resized by swapping in a new pool: calls hold an `Arc` to the pool they started on, so
 //!   in-flight calls finish on the old one, whose threads exit when the last such call returns.
 //! * Rebuilt in a forked child: rayon's threads do not survive `fork`, so a pool created by another
-//!   process id is leaked (never dropped: its threads do not exist here) and replaced.
+//!   process id is leaked (never dropped: its threads do not exist here) and replaced. The state's
+//!   lock is never held across a fork (`engine::fork`).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -38,7 +39,7 @@ pub enum ThreadsSource {
     },
 }
 
-struct State {
+pub(super) struct State {
     /// The size chosen by `set_num_threads`, if it was called.
     explicit: Option<usize>,
     /// The live pool and the process id that built it.
@@ -58,7 +59,9 @@ static STATE: Mutex<State> = Mutex::new(State {
 /// Signalled when a build finishes (successfully or not).
 static BUILT: Condvar = Condvar::new();
 
-fn state() -> MutexGuard<'static, State> {
+pub(super) fn state() -> MutexGuard<'static, State> {
+    // Before the first lock: from then on, no fork() can happen while another thread holds it.
+    super::fork::install();
     // Nothing panics while holding the lock, but a poisoned lock must not take the pool down.
     STATE.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -22,7 +22,8 @@
 //! cancelled too, not only the ones running).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,55 @@ impl Ticket {
     }
 }
 
+/// A task waiting for a worker: everything it does, in one closure that cannot panic.
+pub(super) type Queued = Box<dyn FnOnce() + Send>;
+
+/// gilfree's own FIFO of tasks waiting for a worker (not rayon's queues): pool workers take from
+/// it both when idle (one rayon job per task, [`spawn`]) and between two chunks of a direct call
+/// ([`run_one_queued`]): that is the pool's scheduling rule (see the module docs of `engine`).
+static QUEUE: Mutex<VecDeque<Queued>> = Mutex::new(VecDeque::new());
+/// `QUEUE.len()`, readable without the lock (a direct call's workers read it after every chunk).
+static QUEUED: AtomicUsize = AtomicUsize::new(0);
+
+pub(super) fn queue() -> MutexGuard<'static, VecDeque<Queued>> {
+    // Nothing panics while holding it; a poisoned lock must not lose tasks.
+    QUEUE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// In a forked child (with the queue's lock held since the fork, see `engine::fork`): the
+/// parent's queued tasks belong to executors whose threads do not exist here. They are forgotten,
+/// not run, and not dropped (dropping could run their owners' destructors in a child that only
+/// has one thread).
+pub(super) fn forget_queued_after_fork(q: &mut VecDeque<Queued>) {
+    std::mem::forget(std::mem::take(q));
+    QUEUED.store(0, Ordering::SeqCst);
+}
+
+/// Runs the oldest queued task, if any, on this thread; true if one ran. Called by pool workers
+/// only (never by a thread that holds the GIL: tasks never touch Python).
+pub(crate) fn run_one_queued() -> bool {
+    if QUEUED.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    let task = {
+        let mut q = queue();
+        let task = q.pop_front();
+        if task.is_some() {
+            QUEUED.fetch_sub(1, Ordering::Relaxed);
+        }
+        task
+    };
+    task.is_some_and(|task| {
+        task();
+        true
+    })
+}
+
+/// The number of tasks waiting for a worker (for tests and diagnostics).
+pub fn queued() -> usize {
+    QUEUED.load(Ordering::Relaxed)
+}
+
 /// Queues `work` as one task on the shared pool and returns at once; `done` gets its outcome on
 /// the worker that ran it, with the ticket (to tell an owner's cancellation from an interrupt).
 ///
@@ -87,6 +137,9 @@ impl Ticket {
 /// run at all (`done` gets [`Error::Cancelled`]); a panic in `work` becomes [`Error::Panic`].
 /// `done` must not block for long: it runs on a pool worker. A panic in `done` is caught and
 /// dropped (a pool worker must never unwind).
+///
+/// Tasks start in submission order, on an idle worker or on a worker of a direct call between
+/// two of its chunks, whichever comes first: a task never waits for a whole direct call.
 ///
 /// # Errors
 ///
@@ -97,7 +150,7 @@ where
     D: FnOnce(Result<R>, &Ticket) + Send + 'static,
 {
     let pool = pool::shared()?;
-    pool.spawn(move || {
+    let task: Queued = Box::new(move || {
         let outcome = {
             let ctx = Ctx::for_task(ticket.epoch, &ticket.task, &ticket.group.cancelled);
             if ctx.is_cancelled() {
@@ -109,6 +162,16 @@ where
         };
         // rayon aborts the process on a panic that escapes a spawned job.
         let _ = catch_unwind(AssertUnwindSafe(|| done(outcome, &ticket)));
+    });
+    {
+        let mut q = queue();
+        q.push_back(task);
+        QUEUED.fetch_add(1, Ordering::Relaxed);
+    }
+    // One rayon job per task: an idle worker takes the oldest queued task (perhaps not this one,
+    // if a direct call's worker already ran it: then the job finds the queue shorter and returns).
+    pool.spawn(|| {
+        run_one_queued();
     });
     Ok(())
 }

@@ -26,11 +26,9 @@ use crate::{simd, Error, Result};
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
 
-/// A vector of `n` copies of `x`, or [`Error::Overflow`] if it cannot be allocated.
+/// A vector of `n` copies of `x`, or [`Error::OutOfMemory`] if it cannot be allocated.
 fn filled(n: usize, x: f64) -> Result<Vec<f64>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n)
-        .map_err(|_| Error::Overflow(format!("cannot allocate a vector of {n} float64")))?;
+    let mut v = crate::try_vec(n, &format!("a vector of {n} float64"))?;
     v.resize(n, x);
     Ok(v)
 }
@@ -69,7 +67,7 @@ const MIN_DIVISIONS_PER_WORKER: usize = 1 << 18;
 ///
 /// # Errors
 ///
-/// [`Error::InvalidArgument`] for `n == 0` or `n > SPECTRAL_MAX_N`; [`Error::Overflow`] if the
+/// [`Error::InvalidArgument`] for `n == 0` or `n > SPECTRAL_MAX_N`; [`Error::OutOfMemory`] if the
 /// three vectors cannot be allocated; [`Error::Cancelled`].
 pub fn spectral_norm(ctx: &Ctx<'_>, n: usize) -> Result<f64> {
     if n == 0 || n > SPECTRAL_MAX_N {

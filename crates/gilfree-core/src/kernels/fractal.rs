@@ -272,8 +272,8 @@ impl Path {
 /// # Errors
 ///
 /// [`Error::InvalidArgument`] for a zero dimension, `max_iter` outside `1..=65535`, a non-finite
-/// or empty window; [`Error::Overflow`] for more than [`MAX_PIXELS`] pixels or an output the
-/// allocator refuses; [`Error::Cancelled`] on Ctrl-C.
+/// or empty window; [`Error::Overflow`] for more than [`MAX_PIXELS`] pixels, [`Error::OutOfMemory`] for an
+/// output the allocator refuses; [`Error::Cancelled`] on Ctrl-C.
 pub fn mandelbrot(ctx: &Ctx<'_>, width: u64, height: u64, max_iter: u64, window: Window) -> Result<Vec<u16>> {
     render(ctx, &Grid::new(width, height, max_iter, window)?, Path::best())
 }
@@ -304,16 +304,10 @@ pub(crate) fn mandelbrot_on(
 
 fn render(ctx: &Ctx<'_>, g: &Grid, path: Path) -> Result<Vec<u16>> {
     let n = g.pixels();
-    let mut out: Vec<u16> = Vec::new();
-    out.try_reserve_exact(n).map_err(|_| {
-        Error::Overflow(format!(
-            "cannot allocate {} bytes for a {} x {} uint16 image",
-            n.saturating_mul(2),
-            g.width,
-            g.height
-        ))
-    })?;
-    out.resize(n, 0);
+    // Zeroed by the allocator (lazily, page by page, as the tasks first touch them): no serial
+    // fill of gigabytes before the first task, during which Ctrl-C could not be noticed.
+    let what = format!("a {} x {} uint16 image", g.width, g.height);
+    let mut out: Vec<u16> = crate::zeroed_vec(n, &what)?;
     let per_task = task_pixels(g.max_iter);
     {
         // One slice per task, each behind its own (never contended) lock: tasks write disjoint

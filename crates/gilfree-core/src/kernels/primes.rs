@@ -54,7 +54,7 @@
 //! lets NumPy do it, which asks the kernel for huge pages and so first-touches 400 MB four times
 //! faster — and [`Sieved::write`] lists each task's primes into its own slice, in parallel.
 
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use crate::engine::Ctx;
 use crate::{simd, Error, Result};
@@ -234,9 +234,14 @@ fn pattern(group: &[u64]) -> Vec<u8> {
 }
 
 /// The eight patterns, built on first use (~0.2 ms) and shared by every call.
+///
+/// Built without a lock (`race::OnceBox`: threads that race here each build them and the first to
+/// publish wins), so no thread can be caught half-way through initialising them by a `fork()`: a
+/// `std::sync::OnceLock` being initialised by another thread at the fork stays "running" forever
+/// in the child, and the child's first sieve would hang (docs/architecture.md, "Fork").
 fn patterns() -> &'static [Vec<u8>] {
-    static PATTERNS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    PATTERNS.get_or_init(|| PRESIEVE_GROUPS.iter().map(|g| pattern(g)).collect())
+    static PATTERNS: once_cell::race::OnceBox<Vec<Vec<u8>>> = once_cell::race::OnceBox::new();
+    PATTERNS.get_or_init(|| Box::new(PRESIEVE_GROUPS.iter().map(|g| pattern(g)).collect()))
 }
 
 /// Fills a segment starting at byte `lo` with the presieve patterns (copy the first, AND the rest).
@@ -762,7 +767,7 @@ fn pi_upper_bound(n: u64) -> u64 {
 
 /// The error for a list of primes that cannot be allocated.
 pub fn too_large(n: u64, count: u64) -> Error {
-    Error::Overflow(format!(
+    Error::OutOfMemory(format!(
         "the list of primes <= {n} (~{count} of them, {} bytes as uint64) cannot be allocated",
         count.saturating_mul(8)
     ))
@@ -787,7 +792,7 @@ pub struct Sieved {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidArgument`] if `n > MAX_N`; [`Error::Overflow`] if the list (or the bitmaps)
+/// [`Error::InvalidArgument`] if `n > MAX_N`; [`Error::OutOfMemory`] if the list (or the bitmaps)
 /// cannot be allocated; [`Error::Cancelled`] if the call was cancelled.
 pub fn sieve(ctx: &Ctx<'_>, n: u64) -> Result<Sieved> {
     sieve_tuned(ctx, n, Tuning::DEFAULT)
@@ -894,7 +899,7 @@ impl Sieved {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidArgument`] if `n > MAX_N`; [`Error::Overflow`] if the list cannot be
+/// [`Error::InvalidArgument`] if `n > MAX_N`; [`Error::OutOfMemory`] if the list cannot be
 /// allocated; [`Error::Cancelled`] if the call was cancelled.
 pub fn primes(ctx: &Ctx<'_>, n: u64) -> Result<Vec<u64>> {
     primes_tuned(ctx, n, Tuning::DEFAULT)
@@ -902,10 +907,8 @@ pub fn primes(ctx: &Ctx<'_>, n: u64) -> Result<Vec<u64>> {
 
 pub(crate) fn primes_tuned(ctx: &Ctx<'_>, n: u64, tuning: Tuning) -> Result<Vec<u64>> {
     let sieved = sieve_tuned(ctx, n, tuning)?;
-    let mut out = Vec::new();
-    out.try_reserve_exact(sieved.len())
+    let mut out = crate::zeroed_vec::<u64>(sieved.len(), "the list of primes")
         .map_err(|_| too_large(n, sieved.len() as u64))?;
-    out.resize(sieved.len(), 0);
     sieved.write(ctx, &mut out)?;
     Ok(out)
 }
