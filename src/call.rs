@@ -21,9 +21,8 @@ use std::time::{Duration, Instant};
 
 use gilfree_core::engine::{Ctx, Threads};
 use gilfree_core::Error;
-use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError, PyValueError};
+use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt};
 
 use crate::errors::{to_pyerr, KernelError};
 
@@ -221,58 +220,4 @@ fn settle<R>(
             )))
         }
     }
-}
-
-/// An int argument: `bool` and non-ints are `TypeError` naming `arg` (objects with `__index__`,
-/// such as NumPy integers, are ints, as in `range()`); the range is the caller's to check.
-/// `expected` says what the argument accepts, for the message ("an int >= 1").
-pub(crate) fn int_arg<'py>(
-    obj: &Bound<'py, PyAny>,
-    arg: &str,
-    expected: &str,
-) -> PyResult<Bound<'py, PyInt>> {
-    let type_error = || {
-        let ty = obj
-            .get_type()
-            .name()
-            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
-        PyTypeError::new_err(format!("{arg} must be {expected}, got {ty}"))
-    };
-    if obj.is_instance_of::<PyBool>() {
-        return Err(type_error());
-    }
-    if let Ok(int) = obj.cast::<PyInt>() {
-        return Ok(int.clone());
-    }
-    obj.call_method0("__index__")
-        .map_err(|_| type_error())?
-        .cast_into::<PyInt>()
-        .map_err(|_| type_error())
-}
-
-/// A positive int argument (`threads=`, `set_num_threads(n)`): [`int_arg`], then zero and
-/// negatives are `ValueError`, naming the argument.
-pub(crate) fn positive_int(obj: &Bound<'_, PyAny>, arg: &str, expected: &str) -> PyResult<u64> {
-    let int = int_arg(obj, arg, expected)?;
-    match int.extract::<i64>() {
-        Ok(n) if n >= 1 => Ok(n.unsigned_abs()),
-        Ok(n) => Err(PyValueError::new_err(format!(
-            "{arg} must be {expected}, got {n}"
-        ))),
-        // Larger than int64: positive ones are simply "all the threads there are".
-        Err(_) if int.gt(0)? => Ok(u64::MAX),
-        Err(_) => Err(PyValueError::new_err(format!(
-            "{arg} must be {expected}, got {int}"
-        ))),
-    }
-}
-
-/// Parses `threads=`: `None` → the shared pool, `1` → the calling thread, `k` → at most k workers.
-pub(crate) fn threads_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Threads> {
-    let request = match obj {
-        None => None,
-        Some(o) if o.is_none() => None,
-        Some(o) => Some(positive_int(o, "threads", "None or an int >= 1")?),
-    };
-    Threads::from_request(request).map_err(|e| to_pyerr("threads", e))
 }

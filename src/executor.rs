@@ -32,7 +32,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use pyo3::IntoPyObjectExt;
 
-use crate::call::{park_if_exiting, threads_arg, GilUser};
+use crate::args::threads_arg;
+use crate::call::{park_if_exiting, GilUser};
 use crate::errors::{to_pyerr, KernelError};
 use crate::kernels;
 

@@ -1,10 +1,11 @@
 //! `gilfree._native`: the PyO3 binding of gilfree-core.
 //!
 //! Everything Python-shaped lives here and nowhere else: argument parsing and validation with the
-//! GIL held ([`array`], [`call::threads_arg`]), the one path every call takes ([`call::run`]:
+//! GIL held ([`args`], [`array`]), the one path every call takes ([`call::run`]:
 //! detach, wait, poll for signals, catch panics) and the one error mapping ([`errors`]). Each
 //! kernel family is one file in [`kernels`], mirroring `crates/gilfree-core/src/kernels/`.
 
+mod args;
 mod array;
 mod call;
 mod errors;

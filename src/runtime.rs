@@ -5,7 +5,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::call::positive_int;
+use crate::args::positive_int;
 use crate::errors::to_pyerr;
 
 /// Sets the number of worker threads of gilfree's shared pool.

@@ -11,47 +11,21 @@ use gilfree_core::shared::{self, Moments, Value};
 use numpy::{Element, PyReadonlyArray1, PyUntypedArray};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyMemoryView, PyType};
+use pyo3::types::{PyFloat, PyInt, PyMemoryView, PyType};
 use pyo3::IntoPyObjectExt;
 
-use crate::array::{Array1, Data};
-use crate::call::{int_arg, run, threads_arg};
+use crate::array::{Array1, View};
+use crate::args::{self, threads_arg};
+use crate::call::run;
 
-/// An int64 argument: an int or an object with ``__index__``; bool and floats are
-/// ``TypeError``, values outside int64 ``OverflowError``.
+/// An int64 value ([`args::i64_arg`]).
 fn int64(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
-    let int = int_arg(obj, what, "an int")?;
-    int.extract::<i64>().map_err(|_| {
-        PyOverflowError::new_err(format!(
-            "{what} = {int} does not fit in int64 (-2**63 <= {what} < 2**63)"
-        ))
-    })
+    args::i64_arg(obj, what, "an int")
 }
 
-/// A float64 argument: a float, an int (converted as ``float()`` does) or an object with
-/// ``__float__``; bool and everything else are ``TypeError``.
+/// A float64 value ([`args::f64_arg`]).
 fn float64(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
-    if let Ok(f) = obj.cast::<PyFloat>() {
-        return Ok(f.value());
-    }
-    let type_error = || {
-        let ty = obj
-            .get_type()
-            .name()
-            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
-        PyTypeError::new_err(format!("{what} must be a float or an int, got {ty}"))
-    };
-    if obj.is_instance_of::<PyBool>() {
-        return Err(type_error());
-    }
-    obj.extract::<f64>().map_err(|e| {
-        // Keep OverflowError (an int beyond float64); replace the TypeError's wording.
-        if e.is_instance_of::<PyTypeError>(obj.py()) {
-            type_error()
-        } else {
-            e
-        }
-    })
+    args::f64_arg(obj, what)
 }
 
 fn no_pickle(class: &str, alternative: &str) -> PyErr {
@@ -650,7 +624,7 @@ enum Inner {
 ///
 /// The same values, added from any threads in any order, give the same bits. Conventions follow
 /// :func:`gilfree.mean`/:func:`gilfree.var` and NumPy: an empty accumulator has sum 0, mean and
-/// var nan (also var when ``count - ddof <= 0``), and ``min()``/``max()`` raise ``ValueError``.
+/// var nan (when ``count - ddof <= 0``, var is inf, or nan if all values are equal, as NumPy), and ``min()``/``max()`` raise ``ValueError``.
 /// Floats: an infinity makes sum and mean infinite (nan if both signs, or a NaN, were added)
 /// and var nan; an exact sum beyond the float64 range is ``inf``.
 ///
@@ -688,20 +662,36 @@ where
     X: Element + Copy + Sync,
     T: Value,
 {
-    let data = Data::of(a);
-    run(py, "Accumulator.add_many", threads, data.nbytes(), |ctx| {
-        data.with_slice(|s| shared::moments_of(ctx, s, convert))
+    let view = View::of(a);
+    run(py, "Accumulator.add_many", threads, view.nbytes(), |ctx| {
+        // SAFETY: `a` (a read-only borrow of the array, which keeps it alive) outlives `run`.
+        unsafe { view.with_slice(ctx, |s| shared::moments_of(ctx, s, convert)) }
     })
 }
+
+/// Items of an iterable read between two checks for Ctrl-C (~2 ms of parsing).
+const ITER_CHECK_EVERY: usize = 1 << 16;
 
 /// The [`Moments`] of an iterable, each item parsed with `parse`.
 fn iter_moments<T: Value>(
     values: &Bound<'_, PyAny>,
     parse: impl Fn(&Bound<'_, PyAny>) -> PyResult<T>,
 ) -> PyResult<Moments<T>> {
+    let py = values.py();
+    let epoch = gilfree_core::engine::interrupt_epoch();
     let mut m = Moments::new();
-    for item in values.try_iter()? {
+    for (i, item) in values.try_iter()?.enumerate() {
         m.add(parse(&item?)?);
+        // A native loop over a long iterable: let Ctrl-C in, as Python's own loops do (the
+        // signal handler on the main thread; the interrupt epoch on any other).
+        if i % ITER_CHECK_EVERY == ITER_CHECK_EVERY - 1 {
+            py.check_signals()?;
+            if gilfree_core::engine::interrupt_epoch() != epoch {
+                return Err(pyo3::exceptions::PyKeyboardInterrupt::new_err(
+                    "Accumulator.add_many() was interrupted (SIGINT received while it ran)",
+                ));
+            }
+        }
     }
     Ok(m)
 }
@@ -943,7 +933,7 @@ impl PyAccumulator {
     }
 
     /// The variance ``sum((x - mean)**2) / (count - ddof)``, computed exactly and rounded once;
-    /// nan when ``count - ddof <= 0``.
+    /// as NumPy, inf when ``count - ddof <= 0`` (nan if all values are equal).
     ///
     /// Example:
     ///     >>> import gilfree
@@ -951,7 +941,7 @@ impl PyAccumulator {
     ///     >>> acc.add_many([1e9 + 1, 1e9 + 2, 1e9 + 3]); acc.var(ddof=1)
     ///     1.0
     #[pyo3(signature = (*, ddof = 0))]
-    fn var(&self, ddof: i64) -> f64 {
+    fn var(&self, #[pyo3(from_py_with = args::ddof_arg)] ddof: i64) -> f64 {
         match &self.0 {
             Inner::Int(acc) => acc.snapshot().var(ddof),
             Inner::Float(acc) => acc.snapshot().var(ddof),
@@ -966,7 +956,7 @@ impl PyAccumulator {
     ///     >>> acc.add_many([2, 4, 4, 4, 5, 5, 7, 9]); acc.std()
     ///     2.0
     #[pyo3(signature = (*, ddof = 0))]
-    fn std(&self, ddof: i64) -> f64 {
+    fn std(&self, #[pyo3(from_py_with = args::ddof_arg)] ddof: i64) -> f64 {
         match &self.0 {
             Inner::Int(acc) => acc.snapshot().std(ddof),
             Inner::Float(acc) => acc.snapshot().std(ddof),

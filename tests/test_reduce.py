@@ -102,7 +102,8 @@ def var_reference(x: np.ndarray, ddof: int) -> float:
     n = len(x)
     dof = n - ddof
     if dof <= 0:
-        return math.nan
+        # NumPy's M2 / max(n - ddof, 0): nan for equal values (M2 = 0) or none, else inf.
+        return math.nan if n == 0 or bool(np.all(x == x[0])) or bool(np.isnan(x).any()) else math.inf
     if n == 0:
         return 0.0
     d = x - math.fsum(x.tolist()) / n
@@ -357,7 +358,7 @@ def test_int_mean_uses_the_exact_sum() -> None:
 @parametrize_dtype
 @given(data=st.data(), ddof=st.integers(-2, 3))
 def test_var_and_std_match_a_two_pass_reference(dtype: Any, data: st.DataObject, ddof: int) -> None:
-    """var matches the fsum two-pass reference (nan when n - ddof <= 0); std is sqrt(var)."""
+    """var matches the fsum two-pass reference (NumPy's inf/nan when n - ddof <= 0); std is sqrt(var)."""
     a = data.draw(vectors(dtype, bound=1e6), label="a")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -370,6 +371,9 @@ def test_var_and_std_match_a_two_pass_reference(dtype: Any, data: st.DataObject,
     if math.isnan(want):
         assert math.isnan(got)
         assert math.isnan(got_std)
+        return
+    if math.isinf(want):
+        assert got == got_std == math.inf
         return
     assert abs(got - want) <= var_tolerance(x, ddof, want)
     assert got_std == math.sqrt(got)
@@ -418,13 +422,19 @@ def test_var_of_nan_or_inf_is_nan(dtype: Any, data: st.DataObject) -> None:
 
 @parametrize_dtype
 @pytest.mark.parametrize(("n", "ddof"), [(0, 0), (0, 1), (1, 1), (1, 2), (3, 3), (3, 100)])
-def test_var_with_ddof_at_least_n_is_nan_without_warning(dtype: Any, n: int, ddof: int) -> None:
-    """n - ddof <= 0: nan, silently (NumPy warns "Degrees of freedom <= 0")."""
-    a = np.arange(n, dtype=dtype)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert math.isnan(gilfree.var(a, ddof=ddof))
-        assert math.isnan(gilfree.std(a, ddof=ddof))
+def test_var_with_ddof_at_least_n_is_numpys_answer_without_warning(dtype: Any, n: int, ddof: int) -> None:
+    """n - ddof <= 0: NumPy's M2 / 0 (inf for distinct values, nan for equal ones or none),
+    silently (NumPy warns "Degrees of freedom <= 0")."""
+    for a in (np.arange(n, dtype=dtype), np.full(n, 7, dtype=dtype)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want_var, want_std = float(np.var(a, ddof=ddof)), float(np.std(a, ddof=ddof))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got_var, got_std = gilfree.var(a, ddof=ddof), gilfree.std(a, ddof=ddof)
+        assert (got_var, got_std) == (want_var, want_std) or (
+            math.isnan(got_var) and math.isnan(want_var) and math.isnan(got_std) and math.isnan(want_std)
+        ), (a, ddof)
 
 
 @parametrize_dtype

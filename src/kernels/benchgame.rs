@@ -5,7 +5,8 @@ use gilfree_core::kernels::benchgame;
 use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::call::{int_arg, run, threads_arg};
+use crate::args::{int_arg, threads_arg};
+use crate::call::run;
 use crate::executor::{task_threads, Job};
 
 /// An int argument: `bool` and non-ints are `TypeError` (objects with `__index__`, such as NumPy

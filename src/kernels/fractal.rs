@@ -3,11 +3,10 @@
 use gilfree_core::kernels::fractal::{self, Window};
 use numpy::ndarray::Array2;
 use numpy::PyArray2;
-use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::PyBool;
 
-use crate::call::{positive_int, run, threads_arg};
+use crate::args::{f64_arg, positive_int, threads_arg};
+use crate::call::run;
 use crate::errors::{to_pyerr, KernelError};
 use crate::executor::{task_threads, Job};
 
@@ -23,27 +22,10 @@ fn max_iter_arg(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
     positive_int(obj, "max_iter", "an int in 1..65535")
 }
 
-/// A real number (float, int, NumPy scalar) for argument `arg`; bool is a TypeError. Finiteness
-/// is the core's check (a ValueError naming the argument). PyO3 prefixes TypeErrors with the
-/// argument's name.
-fn real_arg(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<f64> {
-    if obj.is_instance_of::<PyBool>() {
-        return Err(PyTypeError::new_err("must be a float, got bool"));
-    }
-    obj.extract::<f64>().map_err(|err| {
-        // An int too large for float64: float() raises OverflowError too; name the argument.
-        if err.is_instance_of::<PyOverflowError>(obj.py()) {
-            PyOverflowError::new_err(format!("{arg} is an int too large to convert to float64"))
-        } else {
-            err
-        }
-    })
-}
-
 macro_rules! real_args {
     ($($f:ident: $arg:literal),*) => {
         $(fn $f(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
-            real_arg(obj, $arg)
+            f64_arg(obj, $arg)
         })*
     };
 }

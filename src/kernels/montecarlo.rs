@@ -4,7 +4,8 @@ use gilfree_core::kernels::montecarlo;
 use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::call::{int_arg, run, threads_arg};
+use crate::args::{int_arg, threads_arg};
+use crate::call::run;
 use crate::executor::{task_threads, Job};
 
 /// A Python int argument (`int` or anything with `__index__`, such as NumPy integers). `bool` and

@@ -5,7 +5,8 @@ use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::call::{int_arg, run, threads_arg};
+use crate::args::{int_arg, threads_arg};
+use crate::call::run;
 use crate::errors::to_pyerr;
 use crate::executor::{task_threads, Job};
 
@@ -75,7 +76,7 @@ pub(crate) fn count_primes_py(
 /// first sieves and counts, the second writes each part's primes at its offset in an array of
 /// exactly π(n) elements. Identical for every ``threads`` value. The array takes 8 bytes per
 /// prime (406 MB for n = 10**9); an upper bound of its size is checked before any sieving, and a
-/// list that cannot be allocated raises OverflowError.
+/// list that cannot be allocated raises MemoryError.
 ///
 /// Args:
 ///     n: a non-negative int (or NumPy integer), at most 10**15.
@@ -84,7 +85,7 @@ pub(crate) fn count_primes_py(
 /// Raises:
 ///     TypeError: ``n`` is not an int (a bool or a float, say); ``threads`` is not an int.
 ///     ValueError: ``n`` < 0 or ``n`` > 10**15; ``threads`` < 1.
-///     OverflowError: the list of primes cannot be allocated.
+///     MemoryError: the list of primes cannot be allocated.
 ///     KeyboardInterrupt: Ctrl-C while it ran.
 ///
 /// Example:
@@ -111,9 +112,9 @@ pub(crate) fn primes_py<'py>(
         .call_method1("zeros", (sieved.len(), "uint64"))
         .map_err(|err| {
             let len = u64::try_from(sieved.len()).unwrap_or(u64::MAX);
-            let overflow = to_pyerr("primes", primes::too_large(n, len));
-            overflow.set_cause(py, Some(err));
-            overflow
+            let refused = to_pyerr("primes", primes::too_large(n, len));
+            refused.set_cause(py, Some(err));
+            refused
         })?
         .cast_into::<PyArray1<u64>>()?;
     {

@@ -7,8 +7,9 @@ use numpy::{Element, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
-use crate::array::{Array1, Data};
-use crate::call::{run, threads_arg};
+use crate::array::{Array1, View};
+use crate::args::{ddof_arg, threads_arg};
+use crate::call::run;
 use crate::errors::to_pyerr;
 use crate::executor::{task_threads, Job};
 
@@ -24,9 +25,10 @@ where
     T: Element + Copy + Sync,
     R: Send,
 {
-    let data = Data::of(a);
-    run(py, kernel, threads, data.nbytes(), |ctx| {
-        data.with_slice(|s| f(ctx, s))
+    let view = View::of(a);
+    run(py, kernel, threads, view.nbytes(), |ctx| {
+        // SAFETY: `a` (a read-only borrow of the array, which keeps it alive) outlives `run`.
+        unsafe { view.with_slice(ctx, |s| f(ctx, s)) }
     })
 }
 
@@ -110,8 +112,8 @@ pub(crate) fn mean_py<'py>(
 /// Each cache-sized block gets a two-pass mean and sum of squared deviations while it is in L1;
 /// blocks merge with Chan et al.'s parallel update. That matches NumPy (which makes several
 /// passes and a temporary array) to ~1e-15 on well-conditioned data and stays accurate where the
-/// one-pass textbook formula fails (mean 1e9, spread 1). ``n - ddof <= 0`` gives nan, as NumPy
-/// does, without a warning. Deterministic for every ``threads`` value.
+/// one-pass textbook formula fails (mean 1e9, spread 1). ``n - ddof <= 0`` gives NumPy's answer
+/// (inf, or nan if all values are equal), without a warning. Deterministic for every ``threads`` value.
 ///
 /// Args:
 ///     a: a 1-D array of float32, float64, int32 or int64 (see :func:`gilfree.sum`).
@@ -128,7 +130,7 @@ pub(crate) fn mean_py<'py>(
 pub(crate) fn var_py<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
-    ddof: i64,
+    #[pyo3(from_py_with = ddof_arg)] ddof: i64,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     dispatch!(py, "var", a, threads, any: |ctx, s| reduce::var(ctx, s, ddof))
@@ -144,7 +146,7 @@ pub(crate) fn var_py<'py>(
 pub(crate) fn std_py<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
-    ddof: i64,
+    #[pyo3(from_py_with = ddof_arg)] ddof: i64,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     dispatch!(py, "std", a, threads, any: |ctx, s| reduce::std(ctx, s, ddof))
@@ -242,66 +244,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 // --- task forms (gilfree.Executor) -----------------------------------------------------------
 
-/// The data of a 1-D input as raw parts, so that a task can read it on a pool worker after
-/// `submit` returned (a `&[T]` cannot outlive the GIL-held borrow it came from).
-struct Held<T> {
-    ptr: *const T,
-    len: usize,
-    /// `None`: contiguous. `Some(s)`: element `i` is at `ptr + i * s` (`s` may be negative).
-    stride: Option<isize>,
-}
-
-// SAFETY: a `Held` is a read-only view of a buffer of `T: Sync` values; it is only dereferenced
-// through `Held::with_slice`, whose contract (below) keeps the buffer alive and unmoved.
-unsafe impl<T: Sync> Send for Held<T> {}
-
-impl<T: Element + Copy> Held<T> {
-    fn of(a: &PyReadonlyArray1<'_, T>) -> Self {
-        match a.as_slice() {
-            Ok(s) => Held {
-                ptr: s.as_ptr(),
-                len: s.len(),
-                stride: None,
-            },
-            Err(_) => {
-                let v = a.as_array();
-                Held {
-                    ptr: v.as_ptr(),
-                    len: v.len(),
-                    stride: Some(v.strides()[0]),
-                }
-            }
-        }
-    }
-
-    /// Calls `f` with the data as a contiguous slice (strided data is gathered into a copy first,
-    /// as the direct call does).
-    ///
-    /// # Safety
-    ///
-    /// The array these parts came from must still be alive, its buffer not freed nor moved.
-    unsafe fn with_slice<R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
-        match self.stride {
-            // SAFETY: by the caller's contract, `ptr .. ptr + len` is still the live, initialised
-            // buffer of `len` elements of `T` that `as_slice` returned at submit.
-            None => f(unsafe { std::slice::from_raw_parts(self.ptr, self.len) }),
-            Some(stride) => {
-                let gathered: Vec<T> = (0..self.len)
-                    .map(|i| {
-                        // SAFETY: as above, for the `len` strided elements `as_array` described;
-                        // `i * stride` stays inside the buffer (it did at submit).
-                        #[allow(clippy::cast_possible_wrap)] // i < len <= isize::MAX
-                        unsafe {
-                            self.ptr.offset(i as isize * stride).read_unaligned()
-                        }
-                    })
-                    .collect();
-                f(&gathered)
-            }
-        }
-    }
-}
-
 /// A reduction as a job: the input is validated and described now, read on a pool worker later.
 /// `nonempty`: the kernel has no value for an empty input (min, max, argmin, argmax), so an empty
 /// one is the direct call's ValueError, raised at submit.
@@ -316,8 +258,8 @@ where
     R: for<'py> IntoPyObject<'py> + Send + 'static,
     F: FnOnce(&Ctx<'_>, &[T]) -> gilfree_core::Result<R> + Send + 'static,
 {
-    let held = Held::of(a);
-    if nonempty && held.len == 0 {
+    let view = View::of(a);
+    if nonempty && view.len() == 0 {
         return Err(to_pyerr(kernel, Error::EmptyInput));
     }
     // A strong reference to the (NumPy) array, so that its buffer outlives the task. It is owned
@@ -334,7 +276,7 @@ where
             // read-only, with the GIL held at submit, as the direct call does. As for the direct
             // call (which reads with the GIL released too), the program must not write to the
             // array while a task reads it: that would be a data race in any language.
-            unsafe { held.with_slice(|s| f(ctx, s)) }
+            unsafe { view.with_slice(ctx, |s| f(ctx, s)) }
         },
         move |py, r| {
             drop(keep);
@@ -374,13 +316,13 @@ fn mean_task(a: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResu
 
 /// The task form of :func:`gilfree.var`.
 #[pyfunction(name = "var", signature = (a, *, ddof = 0, threads = None))]
-fn var_task(a: &Bound<'_, PyAny>, ddof: i64, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn var_task(a: &Bound<'_, PyAny>, #[pyo3(from_py_with = ddof_arg)] ddof: i64, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
     dispatch_task!("var", a, threads, false, any: move |ctx, s| reduce::var(ctx, s, ddof))
 }
 
 /// The task form of :func:`gilfree.std`.
 #[pyfunction(name = "std", signature = (a, *, ddof = 0, threads = None))]
-fn std_task(a: &Bound<'_, PyAny>, ddof: i64, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn std_task(a: &Bound<'_, PyAny>, #[pyo3(from_py_with = ddof_arg)] ddof: i64, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
     dispatch_task!("std", a, threads, false, any: move |ctx, s| reduce::std(ctx, s, ddof))
 }
 

@@ -5,7 +5,8 @@ use gilfree_core::engine::{Ctx, Threads};
 use gilfree_core::kernels::testing;
 use pyo3::prelude::*;
 
-use crate::call::{run, threads_arg};
+use crate::args::threads_arg;
+use crate::call::run;
 use crate::errors::to_pyerr;
 use crate::executor::{task_threads, Job};
 

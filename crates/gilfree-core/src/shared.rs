@@ -559,19 +559,28 @@ impl<T: Value> Moments<T> {
         }
     }
 
-    /// The variance with `ddof` delta degrees of freedom, `Σ(x − mean)² / (n − ddof)`, computed
-    /// exactly and rounded once; NaN when `n − ddof <= 0` or a non-finite value was added.
+    /// The variance with `ddof` delta degrees of freedom, `Σ(x − mean)² / max(n − ddof, 0)`,
+    /// computed exactly and rounded once; as NumPy, when `n − ddof <= 0` it is inf, or nan if all
+    /// values are equal (or none was added); NaN when a non-finite value was added.
     pub fn var(&self, ddof: i64) -> f64 {
-        let dof = i128::from(self.count) - i128::from(ddof);
-        if dof <= 0 || self.sums.any_non_finite() {
+        if self.count == 0 || self.sums.any_non_finite() {
             return f64::NAN;
         }
-        // More than 2^64 degrees of freedom takes more than 2^63 values and a negative ddof.
-        let dof = u64::try_from(dof).unwrap_or(u64::MAX);
         let (_, a) = self.sums.sum.to_sign_magnitude();
         let (_, b) = self.sums.sumsq.to_sign_magnitude();
         // n·M2 = n·Σx² − (Σx)² >= 0 (Cauchy-Schwarz), at scale SQ_SCALE = 2·SUM_SCALE.
         let n_m2 = exact::sub(&exact::mul_small(&b, self.count), &exact::mul(&a, &a));
+        let dof = i128::from(self.count) - i128::from(ddof);
+        if dof <= 0 {
+            // M2 / 0, as NumPy: inf for a positive M2, nan for M2 = 0.
+            return if n_m2.iter().all(|&limb| limb == 0) {
+                f64::NAN
+            } else {
+                f64::INFINITY
+            };
+        }
+        // More than 2^64 degrees of freedom takes more than 2^63 values and a negative ddof.
+        let dof = u64::try_from(dof).unwrap_or(u64::MAX);
         let (q, rem1) = exact::div_small(&n_m2, self.count);
         let (q, rem2) = exact::div_small(&q, dof);
         exact::round_to_f64(&q, SQ_SCALE, rem1 || rem2)

@@ -358,8 +358,10 @@ impl Moments {
     }
 }
 
-/// The variance with `ddof` delta degrees of freedom: `M2 / (n - ddof)`, NaN when
-/// `n - ddof <= 0` (as NumPy, without its warning). `ddof` may be negative, as in NumPy.
+/// The variance with `ddof` delta degrees of freedom: `M2 / max(n - ddof, 0)`, NumPy's rule
+/// (without its warning): when `n - ddof <= 0` it is inf, or nan if every value is equal (or
+/// there are none, or a NaN). NumPy itself can say inf for equal values, when its rounded mean
+/// differs from them (`[0.1] * 3`); here "equal" is exact. `ddof` may be negative, as in NumPy.
 pub fn var<T: Element>(ctx: &Ctx<'_>, a: &[T], ddof: i64) -> Result<f64> {
     // Every element is shifted by a pilot mean (of the first block: it depends on the input
     // only, so results stay deterministic). Without it, block means near a large mean (1e9) are
@@ -380,7 +382,21 @@ pub fn var<T: Element>(ctx: &Ctx<'_>, a: &[T], ddof: i64) -> Result<f64> {
     let m = parts.into_iter().fold(Moments::EMPTY, Moments::merge);
     #[allow(clippy::cast_precision_loss)]
     let dof = m.n as f64 - ddof as f64;
-    Ok(if dof > 0.0 { m.m2 / dof } else { f64::NAN })
+    if dof > 0.0 {
+        return Ok(m.m2 / dof);
+    }
+    // NumPy divides by max(n - ddof, 0) = 0: M2 > 0 gives inf, M2 = 0 (all values equal, or
+    // none) gives nan. The exact M2 is 0 only when every value is equal, which is checked
+    // exactly here: a rounded M2 (NumPy's, or ours) can be a tiny positive number then.
+    let first = a.first().copied();
+    let equal = ctx.map_chunks(a.len(), CHUNK_LEN, MIN_CHUNKS_PER_WORKER, |r| {
+        a[r].iter().all(|x| Some(*x) == first)
+    })?;
+    Ok(if m.m2.is_nan() || equal.into_iter().all(|e| e) {
+        f64::NAN
+    } else {
+        f64::INFINITY
+    })
 }
 
 /// The standard deviation: the square root of [`var`].

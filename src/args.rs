@@ -1,0 +1,121 @@
+//! Argument parsing, one rule per kind of argument, shared by every kernel, task form and class.
+//!
+//! * **bool is not a number.** Python's `True` and NumPy's `np.bool_` are `TypeError` wherever an
+//!   int or a float is expected (`threads=True`, `ddof=True`, `AtomicFloat(np.True_)`,
+//!   `mandelbrot(xmin=np.bool_(0))`): a flag passed by mistake must not become 1.
+//! * **ints** are `int` or objects with `__index__` (NumPy integers), as `range()` takes them.
+//! * **floats** are `float`, `int`, or objects with `__float__` (NumPy floats).
+//! * Every error names the argument; a value that does not fit the native type is an
+//!   `OverflowError` naming it too.
+
+use gilfree_core::engine::Threads;
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyFloat, PyInt};
+
+use crate::errors::to_pyerr;
+
+/// True for Python's `bool` and NumPy's `bool_`.
+pub(crate) fn is_bool(obj: &Bound<'_, PyAny>) -> bool {
+    if obj.is_instance_of::<PyBool>() {
+        return true;
+    }
+    // NumPy's scalar bool: only looked up for objects that are not plain numbers.
+    obj.py()
+        .import("numpy")
+        .and_then(|np| np.getattr("bool_"))
+        .is_ok_and(|bool_| obj.is_instance(&bool_).unwrap_or(false))
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+}
+
+/// An int argument: bools and non-ints are `TypeError` naming `arg` (objects with `__index__`,
+/// such as NumPy integers, are ints, as in `range()`); the range is the caller's to check.
+/// `expected` says what the argument accepts, for the message ("an int >= 1").
+pub(crate) fn int_arg<'py>(
+    obj: &Bound<'py, PyAny>,
+    arg: &str,
+    expected: &str,
+) -> PyResult<Bound<'py, PyInt>> {
+    let type_error = || PyTypeError::new_err(format!("{arg} must be {expected}, got {}", type_name(obj)));
+    if obj.is_instance_of::<PyBool>() {
+        return Err(type_error());
+    }
+    if let Ok(int) = obj.cast::<PyInt>() {
+        return Ok(int.clone());
+    }
+    if is_bool(obj) {
+        return Err(type_error());
+    }
+    obj.call_method0("__index__")
+        .map_err(|_| type_error())?
+        .cast_into::<PyInt>()
+        .map_err(|_| type_error())
+}
+
+/// An int64 argument ([`int_arg`]); a value outside int64 is an `OverflowError` naming `arg`.
+pub(crate) fn i64_arg(obj: &Bound<'_, PyAny>, arg: &str, expected: &str) -> PyResult<i64> {
+    let int = int_arg(obj, arg, expected)?;
+    int.extract::<i64>().map_err(|_| {
+        PyOverflowError::new_err(format!(
+            "{arg} = {int} does not fit in int64 (-2**63 <= {arg} < 2**63)"
+        ))
+    })
+}
+
+/// A positive int argument (`threads=`, `set_num_threads(n)`): [`int_arg`], then zero and
+/// negatives are `ValueError`, naming the argument.
+pub(crate) fn positive_int(obj: &Bound<'_, PyAny>, arg: &str, expected: &str) -> PyResult<u64> {
+    let int = int_arg(obj, arg, expected)?;
+    match int.extract::<i64>() {
+        Ok(n) if n >= 1 => Ok(n.unsigned_abs()),
+        Ok(n) => Err(PyValueError::new_err(format!(
+            "{arg} must be {expected}, got {n}"
+        ))),
+        // Larger than int64: positive ones are simply "all the threads there are".
+        Err(_) if int.gt(0)? => Ok(u64::MAX),
+        Err(_) => Err(PyValueError::new_err(format!(
+            "{arg} must be {expected}, got {int}"
+        ))),
+    }
+}
+
+/// A float64 argument: a float, an int (converted as `float()` does) or an object with
+/// `__float__`; bools and everything else are `TypeError`, an int beyond float64's range an
+/// `OverflowError`, each naming `arg`.
+pub(crate) fn f64_arg(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<f64> {
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(f.value());
+    }
+    let type_error = || PyTypeError::new_err(format!("{arg} must be a float or an int, got {}", type_name(obj)));
+    if is_bool(obj) {
+        return Err(type_error());
+    }
+    obj.extract::<f64>().map_err(|e| {
+        if e.is_instance_of::<PyOverflowError>(obj.py()) {
+            PyOverflowError::new_err(format!("{arg} is an int too large to convert to float64"))
+        } else {
+            type_error()
+        }
+    })
+}
+
+/// `ddof=` of var/std: an int (not a bool), any sign, within int64 (`OverflowError` naming
+/// `ddof` beyond).
+pub(crate) fn ddof_arg(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
+    i64_arg(obj, "ddof", "an int")
+}
+
+/// Parses `threads=`: `None` → the shared pool, `1` → the calling thread, `k` → at most k workers.
+pub(crate) fn threads_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Threads> {
+    let request = match obj {
+        None => None,
+        Some(o) if o.is_none() => None,
+        Some(o) => Some(positive_int(o, "threads", "None or an int >= 1")?),
+    };
+    Threads::from_request(request).map_err(|e| to_pyerr("threads", e))
+}
