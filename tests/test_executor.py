@@ -765,3 +765,228 @@ def test_a_delivered_result_dies_with_its_future(ex: gilfree.Executor) -> None:
     ref = weakref.ref(err)
     del err
     assert _dead_soon(ref)
+
+
+@pytest.mark.parametrize("make", [lambda: cf.ThreadPoolExecutor(2), lambda: gilfree.Executor(2)])
+def test_map_raises_an_items_argument_error_when_that_item_is_retrieved(make: Callable[[], Any]) -> None:
+    # ThreadPoolExecutor runs each item as its own call: a bad argument raises in that call, and
+    # map() re-raises it when the item is reached. gilfree.Executor validates a kernel's
+    # arguments at submit; in map() that error belongs to the item, not to map() itself.
+    with make() as executor:
+        it = executor.map(gilfree.count_primes, [10, -1, 100])
+        assert next(it) == 4
+        with pytest.raises(Exception) as got:  # the type is what we compare
+            next(it)
+        with pytest.raises(StopIteration):  # an iterator that raised is finished
+            next(it)
+    with pytest.raises(Exception) as direct:
+        gilfree.count_primes(-1)
+    assert (type(got.value), str(got.value)) == (type(direct.value), str(direct.value))
+
+
+def test_map_with_a_bad_item_leaves_nothing_running(ex: gilfree.Executor) -> None:
+    # Before: map() raised at the bad item and the 1000 s task before it kept a pool worker.
+    it = ex.map(_testing.spin, [100_000, -1], [10, 0])
+    it.close()  # the iterator's cleanup cancels every future it still holds
+    assert ex.submit(_testing.spin, 1, 0).result(timeout=HANG_BOUND_S) == 1
+    it = ex.map(_testing.spin, [1, -1, 1], [0, 0, 0], timeout=HANG_BOUND_S)
+    assert next(it) == 1
+    with pytest.raises(OverflowError, match="negative"):
+        next(it)
+
+
+@pytest.mark.parametrize("make", [cf.ThreadPoolExecutor, gilfree.Executor])
+def test_map_after_shutdown_raises_from_map_itself(make: Callable[..., Any]) -> None:
+    executor = make(2)
+    executor.shutdown()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        executor.map(pow, [1], [2])
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        executor.map(gilfree.count_primes, [10])
+
+
+def test_map_signature_is_the_interpreters(ex: gilfree.Executor) -> None:
+    ours = inspect.signature(gilfree.Executor.map).parameters
+    theirs = inspect.signature(cf.Executor.map).parameters
+    assert [(p.name, p.kind, p.default) for p in theirs.values()] == [
+        (p.name, p.kind, p.default) for p in list(ours.values())[: len(theirs)]
+    ]
+    assert list(ex.map(gilfree.count_primes, [10, 100], timeout=60, chunksize=5)) == [4, 25]
+    assert list(ex.map(pow, [2, 3], [2, 2], chunksize=2)) == [4, 9]
+
+
+def test_map_buffersize_bounds_the_futures_in_flight(ex: gilfree.Executor) -> None:
+    # Python 3.14's Executor.map(buffersize=): at most that many items submitted ahead.
+    submitted: list[int] = []
+
+    def items() -> Iterator[int]:
+        for n in range(10):
+            submitted.append(n)
+            yield n
+
+    it = ex.map(gilfree.count_primes, items(), buffersize=2)
+    assert len(submitted) == 2
+    assert next(it) == 0
+    assert len(submitted) <= 4
+    assert list(it) == [gilfree.count_primes(n) for n in range(1, 10)]
+    with pytest.raises(ValueError, match="buffersize"):
+        ex.map(pow, [1], buffersize=0)
+    with pytest.raises(TypeError, match="buffersize"):
+        ex.map(pow, [1], buffersize=1.5)  # type: ignore[arg-type]
+
+
+def test_constructor_signature_is_thread_pool_executors() -> None:
+    ours = inspect.signature(gilfree.Executor).parameters
+    theirs = {
+        k: p
+        for k, p in inspect.signature(cf.ThreadPoolExecutor).parameters.items()
+        if p.kind is not p.VAR_KEYWORD
+    }  # 3.14: **ctxkwargs, for InterpreterPoolExecutor
+    assert [(p.name, p.kind, p.default) for p in ours.values()] == [
+        (p.name, p.kind, p.default) for p in theirs.values()
+    ]
+    with gilfree.Executor(2, "positional", None, ()) as ex:
+        assert ex.submit(lambda: threading.current_thread().name).result().startswith("positional")
+    for make in (cf.ThreadPoolExecutor, gilfree.Executor):
+        with pytest.raises(TypeError, match="initializer must be a callable"):
+            make(initializer=1)
+        with pytest.raises(ValueError, match="max_workers must be greater than 0"):
+            make(0)
+    assert gilfree.Executor()._max_workers == cf.ThreadPoolExecutor()._max_workers
+
+
+def _run_initialized(make: Callable[..., Any]) -> tuple[list[Any], set[str], list[Any]]:
+    """Three tasks on two Python workers that must both start; returns what the initializer saw,
+    the threads that ran tasks, and a kernel's result."""
+    inits: list[Any] = []
+    barrier = threading.Barrier(2, timeout=HANG_BOUND_S)
+
+    def task(i: int) -> str:
+        if i < 2:  # the first two tasks wait for each other: two workers run them
+            barrier.wait()
+        return threading.current_thread().name
+
+    with make(
+        2, initializer=lambda *a: inits.append((threading.current_thread().name, a)), initargs=(1, "x")
+    ) as executor:
+        kernel = [executor.submit(gilfree.count_primes, 100).result()]
+        names = set(executor.map(task, range(3)))
+    return inits, names, kernel
+
+
+@pytest.mark.parametrize("make", [cf.ThreadPoolExecutor, gilfree.Executor])
+def test_initializer_runs_once_in_each_python_worker(make: Callable[..., Any]) -> None:
+    inits, names, kernel = _run_initialized(make)
+    assert kernel == [25]
+    assert sorted(a for _, a in inits) == [(1, "x"), (1, "x")]
+    assert {n for n, _ in inits} == names  # the threads that ran tasks, each once
+    assert len(names) == 2
+
+
+@pytest.mark.parametrize("make", [cf.ThreadPoolExecutor, gilfree.Executor])
+def test_a_failing_initializer_breaks_the_executor(
+    make: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    def fails() -> None:
+        raise ValueError("error in initializer")
+
+    executor = make(1, initializer=fails)
+    try:
+        with pytest.raises(cf.thread.BrokenThreadPool):
+            executor.submit(pow, 2, 3).result(timeout=HANG_BOUND_S)
+        assert executor._broken
+        for fn, args in ((pow, (2, 3)), (gilfree.count_primes, (10,))):
+            with pytest.raises(cf.thread.BrokenThreadPool, match="initializer failed"):
+                executor.submit(fn, *args)
+            with pytest.raises(cf.thread.BrokenThreadPool):
+                executor.map(fn, *[[a] for a in args])
+    finally:
+        executor.shutdown()
+    assert "error in initializer" in caplog.text
+
+
+def test_native_tasks_do_not_run_the_initializer() -> None:
+    # The initializer prepares Python worker threads; kernel tasks run on the native pool.
+    calls: list[str] = []
+    with gilfree.Executor(initializer=lambda: calls.append("init")) as ex:
+        assert ex.submit(gilfree.count_primes, 100).result() == 25
+    assert calls == []
+
+
+_FORK_SCRIPT = """
+import os, sys, threading, time, warnings
+warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads, 3.12+
+import gilfree
+MODE, FORKS = {mode!r}, {forks}
+ex = gilfree.Executor(4)
+stop = False
+
+def submitter():
+    while not stop:
+        if MODE == "kernel":
+            ex.submit(gilfree.count_primes, 1000)
+        else:
+            ex.submit(pow, 2, 3)
+
+def holder(held):
+    # A thread inside the inner ThreadPoolExecutor's submit at fork(), made certain: it holds
+    # that pool's lock (the race the submitters above hit now and then).
+    ex._python_pool._shutdown_lock.acquire()
+    held.set()
+    while True:
+        time.sleep(1)
+
+if MODE == "lock-held":
+    ex.submit(pow, 2, 3).result()
+    held = threading.Event()
+    threads = [threading.Thread(target=holder, args=(held,), daemon=True)]
+    threads[0].start()
+    held.wait()
+else:
+    threads = [threading.Thread(target=submitter, daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.05)
+hung = 0
+for _ in range(FORKS):
+    pid = os.fork()
+    if pid == 0:
+        sys.exit(0)  # a normal exit: atexit and threading's exit hooks run
+    deadline = time.monotonic() + 10
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0, status
+            break
+        if time.monotonic() > deadline:
+            hung += 1
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            break
+        time.sleep(0.005)
+stop = True
+if MODE != "lock-held":
+    for t in threads:
+        t.join()
+    ex.shutdown()
+print("HUNG", hung)
+os._exit(0)  # the holder keeps the lock: skip the parent's own exit hooks
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+@pytest.mark.parametrize(("mode", "forks"), [("lock-held", 1), ("python", 20), ("kernel", 20)])
+def test_a_forked_child_exits_while_other_threads_submit(mode: str, forks: int) -> None:
+    # Threads submit in a loop while the main thread forks children that exit at once (or a
+    # thread holds the inner ThreadPoolExecutor's lock at the fork): no child may hang in an
+    # exit hook on a lock that a thread which does not exist in the child held at fork().
+    # Before the fix: "lock-held" hung every time, the others about one fork in 20.
+    out = subprocess.run(
+        [sys.executable, "-c", _FORK_SCRIPT.format(mode=mode, forks=forks)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_BOUND_S * 6,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["HUNG", "0"], out.stdout + out.stderr

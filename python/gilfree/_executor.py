@@ -33,13 +33,15 @@ from __future__ import annotations
 
 import _thread
 import atexit
+import collections
 import functools
+import itertools
 import os
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures as cf
 from concurrent.futures import _base
 from typing import Any, Final, ParamSpec, TypeVar
@@ -405,17 +407,23 @@ class Executor(cf.Executor):
     write to it until the future is done).
 
     Any other callable (including a ``functools.partial`` of something else) runs on a
-    ``ThreadPoolExecutor(max_workers)`` created on first use: the executor is a drop-in
-    replacement. A ``functools.partial`` of a kernel takes the native path.
+    ``ThreadPoolExecutor`` created on first use, with this executor's ``max_workers``,
+    ``thread_name_prefix``, ``initializer`` and ``initargs``: the constructor is
+    ``ThreadPoolExecutor``'s, and the executor is a drop-in replacement for it. A
+    ``functools.partial`` of a kernel takes the native path.
 
     All executors share the one native pool (``gilfree.set_num_threads``), so no number of
     executors or submitting threads oversubscribes the machine; ``max_workers`` bounds only the
     Python threads.
 
-    The contract is ``concurrent.futures``': futures work with ``wait``, ``as_completed``,
+    The contract is ``concurrent.futures``' (CPython's own thread-pool tests run against this
+    class: ``tests/test_cpython_futures.py``): futures work with ``wait``, ``as_completed``,
     ``asyncio.wrap_future`` and ``loop.run_in_executor``; ``map`` yields results in order, lazily,
-    honouring ``timeout``; ``shutdown(wait=True)`` waits for native tasks too; submitting after
-    ``shutdown`` raises ``RuntimeError``. Differences, all on the native side:
+    honouring ``timeout`` (and ``buffersize``, as Python 3.14's), and an item whose kernel
+    arguments are invalid raises when that item is reached, as in a ``ThreadPoolExecutor``;
+    ``shutdown(wait=True)`` waits for native tasks too; submitting after ``shutdown`` raises
+    ``RuntimeError``; an ``initializer`` that raises breaks the executor (``BrokenThreadPool``).
+    Differences, all on the native side:
 
     * A native task's future stays pending until its result is delivered (``running()`` is
       False), so ``cancel()`` succeeds until then: the task stops at its next chunk if it is
@@ -424,11 +432,17 @@ class Executor(cf.Executor):
     * Ctrl-C stops every native task submitted before it, running or queued, within
       milliseconds; their futures raise ``KeyboardInterrupt``, so ``with Executor() as ex:`` exits
       promptly.
+    * Native tasks do not run on the Python threads, so the ``initializer`` does not run for
+      them (it prepares each Python worker thread, when that thread starts).
 
     Args:
-        max_workers: the most Python threads for callables that are not gilfree kernels (the
-            ``ThreadPoolExecutor`` default if None). Native tasks use the shared pool.
+        max_workers: the most Python threads for callables that are not gilfree kernels
+            (``ThreadPoolExecutor``'s default if None). Native tasks use the shared pool.
         thread_name_prefix: names of those Python threads.
+        initializer: called as ``initializer(*initargs)`` at the start of each Python worker
+            thread. If it raises, the executor is broken: pending Python tasks fail and every
+            later ``submit`` (kernels included) raises ``BrokenThreadPool``.
+        initargs: the arguments of ``initializer``.
 
     Example:
         >>> import gilfree
@@ -447,22 +461,55 @@ class Executor(cf.Executor):
         Traceback (most recent call last):
         ...
         RuntimeError: cannot schedule new futures after shutdown
+
+        ``ThreadPoolExecutor``'s constructor, positional arguments included:
+
+        >>> import threading
+        >>> seen = []
+        >>> with gilfree.Executor(2, "worker", seen.append, ("ready",)) as ex:
+        ...     name = ex.submit(lambda: threading.current_thread().name).result()
+        >>> name.startswith("worker"), seen
+        (True, ['ready'])
     """
 
-    def __init__(self, max_workers: int | None = None, *, thread_name_prefix: str = "") -> None:
-        if max_workers is not None and max_workers <= 0:
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        thread_name_prefix: str = "",
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+    ) -> None:
+        if max_workers is None:  # ThreadPoolExecutor's default, resolved the same way
+            cpus = getattr(os, "process_cpu_count", os.cpu_count)()
+            max_workers = min(32, (cpus or 1) + 4)
+        if max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
         self._max_workers = max_workers
         self._thread_name_prefix = thread_name_prefix or f"gilfree.Executor-{id(self):x}"
+        self._initializer = initializer
+        self._initargs = initargs
         self._native = _native._Executor()
         self._native_submit = self._native.submit
         self._lock = threading.Lock()
         self._shutdown = False
         self._dispatcher: threading.Thread | None = None
-        self._threads: cf.ThreadPoolExecutor | None = None
+        #: The Python threads: a ThreadPoolExecutor made on the first non-kernel submit.
+        self._python_pool: cf.ThreadPoolExecutor | None = None
+        #: Why an executor inherited across fork() was broken (its pool was dropped there).
+        self._broken_before_fork: str | bool = False
         _LIVE.add(self)
         # Dropped without shutdown(): stop taking tasks; the dispatcher exits once they are in.
-        weakref.finalize(self, self._native.close)
+        self._finalizer = weakref.finalize(self, self._native.close)
+
+    @property
+    def _broken(self) -> str | bool:
+        """False, or why the executor is broken (an initializer raised), as
+        ``ThreadPoolExecutor._broken`` (CPython's tests read it)."""
+        pool = self._python_pool
+        broken: str | bool = pool._broken if pool is not None else False
+        return broken or self._broken_before_fork
 
     def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> cf.Future[_T]:
         """Schedules ``fn(*args, **kwargs)`` and returns its future.
@@ -472,6 +519,8 @@ class Executor(cf.Executor):
 
         Raises:
             RuntimeError: after :meth:`shutdown`.
+            concurrent.futures.thread.BrokenThreadPool: the ``initializer`` raised in a Python
+                worker thread.
             TypeError, ValueError, OverflowError: a gilfree kernel's arguments are invalid, or
                 ``threads`` is not None or 1.
 
@@ -491,26 +540,114 @@ class Executor(cf.Executor):
             return self._submit_python(fn, *args, **kwargs)
         if self._shutdown:
             raise RuntimeError(_AFTER_SHUTDOWN)
-        job = form(*args, **kwargs)
+        if self._python_pool is not None or self._broken_before_fork:
+            self._check_broken()
+        return self._submit_job(form(*args, **kwargs))
+
+    def _submit_job(self, job: _native._Job) -> cf.Future[Any]:
+        """Queues a validated kernel call on the pool; its future."""
         fut = _NativeFuture()
         fut._gf_job = job
         if self._dispatcher is None:
             self._start_dispatcher()
         self._native_submit(fut, job)
-        return fut  # type: ignore[no-any-return]
+        return fut  # type: ignore[no-any-return]  # _NativeFuture.__init__ is object's
+
+    def _check_broken(self) -> None:
+        broken = self._broken
+        if broken:
+            raise cf.thread.BrokenThreadPool(broken)
 
     def _submit_python(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> cf.Future[_T]:
-        threads = self._threads
-        if threads is None:
+        pool = self._python_pool
+        if pool is None:
             with self._lock:
                 if self._shutdown:
                     raise RuntimeError(_AFTER_SHUTDOWN)
-                if self._threads is None:
-                    self._threads = cf.ThreadPoolExecutor(
-                        self._max_workers, thread_name_prefix=self._thread_name_prefix
+                self._check_broken()
+                if self._python_pool is None:
+                    self._python_pool = cf.ThreadPoolExecutor(
+                        self._max_workers, self._thread_name_prefix, self._initializer, self._initargs
                     )
-                threads = self._threads
-        return threads.submit(fn, *args, **kwargs)
+                pool = self._python_pool
+        return pool.submit(fn, *args, **kwargs)
+
+    def map(
+        self,
+        fn: Callable[..., _T],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int = 1,
+        buffersize: int | None = None,
+    ) -> Iterator[_T]:
+        """Returns an iterator equivalent to ``map(fn, *iterables)``, with the calls run on the
+        executor: ``concurrent.futures.Executor.map``, items submitted at once (or, with
+        ``buffersize``, as Python 3.14 does, at most that many ahead of the one retrieved).
+
+        Each item is its own task, as in a ``ThreadPoolExecutor``: an item whose kernel
+        arguments are invalid raises its exception when that item is retrieved, not from
+        ``map()`` itself (the items before it are delivered, and leaving the iterator cancels
+        the rest). ``map()`` itself raises only what ``ThreadPoolExecutor.map`` raises there:
+        ``RuntimeError`` after :meth:`shutdown`, ``BrokenThreadPool``. ``chunksize`` is accepted
+        and ignored, as by ``ThreadPoolExecutor``.
+
+        Raises:
+            TimeoutError: (from the iterator) the results did not all come within ``timeout``
+                seconds of the call.
+
+        Example:
+            >>> import gilfree
+            >>> ex = gilfree.Executor()
+            >>> results = ex.map(gilfree.count_primes, [10, -1, 100])  # no error here
+            >>> next(results)
+            4
+            >>> next(results)
+            Traceback (most recent call last):
+            ...
+            ValueError: count_primes(): n must be >= 0, got -1
+            >>> ex.shutdown()
+        """
+        if buffersize is not None and not isinstance(buffersize, int):
+            raise TypeError("buffersize must be an integer or None")
+        if buffersize is not None and buffersize < 1:
+            raise ValueError("buffersize must be None or > 0")
+        end_time = None if timeout is None else timeout + time.monotonic()
+        items = zip(*iterables, strict=False)
+        submit = self._item_submitter(fn)
+        fs: collections.deque[cf.Future[Any]] | list[cf.Future[Any]]
+        if buffersize:
+            fs = collections.deque(submit(args) for args in itertools.islice(items, buffersize))
+            refill = _Refill(weakref.ref(self), fn, items)
+        else:
+            fs = [submit(args) for args in items]
+            refill = None
+        return _map_results(fs, end_time, refill)
+
+    def _item_submitter(self, fn: Callable[..., Any]) -> Callable[[tuple[Any, ...]], cf.Future[Any]]:
+        """``args -> future`` for the items of ``map(fn, ...)``: a kernel call whose arguments are
+        invalid gets a future that holds its exception (``ThreadPoolExecutor``'s contract: each
+        item is its own call), where :meth:`submit` raises."""
+        prefix: tuple[Any, ...] = ()
+        keywords: dict[str, Any] = {}
+        form = _task_form(fn)
+        if form is None and type(fn) is functools.partial:
+            form = _task_form(fn.func)
+            prefix, keywords = fn.args, fn.keywords
+        if form is None:
+            return lambda args: self.submit(fn, *args)
+
+        def submit(args: tuple[Any, ...]) -> cf.Future[Any]:
+            if self._shutdown:
+                raise RuntimeError(_AFTER_SHUTDOWN)
+            if self._python_pool is not None or self._broken_before_fork:
+                self._check_broken()
+            try:
+                job = form(*prefix, *args, **keywords)
+            except Exception as exc:  # this item's error, raised when it is retrieved
+                return _failed_future(exc)
+            return self._submit_job(job)
+
+        return submit
 
     def _start_dispatcher(self) -> None:
         with self._lock:
@@ -546,11 +683,74 @@ class Executor(cf.Executor):
                 self._native.cancel_all()
             self._native.close()
             dispatcher = self._dispatcher
-            threads = self._threads
-        if threads is not None:
-            threads.shutdown(wait=wait, cancel_futures=cancel_futures)
+            pool = self._python_pool
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=cancel_futures)
         if wait and dispatcher is not None and dispatcher is not threading.current_thread():
             dispatcher.join()
+
+
+def _failed_future(exc: BaseException) -> cf.Future[Any]:
+    """A finished future holding ``exc`` (made here, so that ``exc``'s traceback, which holds the
+    frame that caught it, does not hold the future too)."""
+    fut: cf.Future[Any] = cf.Future()
+    fut.set_exception(exc)
+    return fut
+
+
+class _Refill:
+    """Submits the next item of a ``map(buffersize=...)`` when one is retrieved (Python 3.14's
+    rule); holds the executor weakly, so that the iterator does not keep it alive."""
+
+    __slots__ = ("_executor", "_fn", "_items")
+
+    def __init__(self, executor: weakref.ref[Executor], fn: Callable[..., Any], items: Iterator[Any]):
+        self._executor = executor
+        self._fn = fn
+        self._items = items
+
+    def __call__(self) -> cf.Future[Any] | None:
+        executor = self._executor()
+        if executor is None:
+            return None
+        args = next(self._items, None)
+        if args is None:
+            return None
+        return executor._item_submitter(self._fn)(args)
+
+
+def _result_or_cancel(fut: cf.Future[_T], timeout: float | None = None) -> _T:
+    try:
+        try:
+            return fut.result(timeout)
+        finally:
+            fut.cancel()
+    finally:
+        del fut  # break the cycle through the exception's traceback
+
+
+def _map_results(
+    fs: collections.deque[cf.Future[Any]] | list[cf.Future[Any]],
+    end_time: float | None,
+    refill: _Refill | None,
+) -> Iterator[Any]:
+    """The iterator of :meth:`Executor.map` (``concurrent.futures``' own, 3.14's buffering
+    included): results in order; leaving it early cancels the futures it still holds."""
+    try:
+        fs.reverse()  # pop() from the end, in order, without keeping a popped future
+        while fs:
+            if refill is not None:
+                nxt = refill()
+                if nxt is not None:
+                    fs.appendleft(nxt)  # type: ignore[union-attr]  # a deque when refilling
+                del nxt
+            if end_time is None:
+                yield _result_or_cancel(fs.pop())
+            else:
+                yield _result_or_cancel(fs.pop(), end_time - time.monotonic())
+    finally:
+        for fut in fs:
+            fut.cancel()
 
 
 # Executors still open at interpreter exit are shut down (and waited for) first, as
@@ -565,20 +765,35 @@ def _python_exit() -> None:
 
 getattr(threading, "_register_atexit", atexit.register)(_python_exit)
 
+#: What a forked child inherited and must never touch: the parent's native executors (their
+#: completion queue's lock may be held by a thread that does not exist in the child) and inner
+#: ThreadPoolExecutors (their lock may be held, their threads do not exist). Kept, never freed.
+_FORK_ORPHANS: Final[list[object]] = []
+
 
 def _after_fork_in_child() -> None:
-    """A forked child has none of the parent's threads: neither the dispatchers nor the pool
-    workers running the tasks in flight. Locks another thread held at the fork are reset, and
-    every executor gets a fresh native side (the futures of tasks in flight at the fork never
-    complete in the child, as with ``ThreadPoolExecutor``); it keeps working for new tasks."""
+    """A forked child has none of the parent's threads: neither the dispatchers, nor the pool
+    workers running the tasks in flight, nor the Python workers, and any lock one of them held
+    at the fork stays held. Every executor forgets what it inherited (the native side, its
+    finalizer, the inner ThreadPoolExecutor, which is never shut down or joined here) and gets
+    fresh locks; the futures of tasks in flight at the fork never complete in the child, as
+    with ``ThreadPoolExecutor``. It keeps working for new tasks (a new inner pool is made on
+    first use)."""
     global _LAZY_LOCK
     _LAZY_LOCK = threading.Lock()
     for ex in list(_LIVE):
+        ex._finalizer.detach()  # it would call close() on the inherited native side at exit
+        _FORK_ORPHANS.append(ex._native)
+        pool = ex._python_pool
+        if pool is not None:
+            ex._broken_before_fork = pool._broken or ex._broken_before_fork
+            ex._python_pool = None
+            _FORK_ORPHANS.append(pool)
         ex._lock = threading.Lock()
         ex._dispatcher = None
         ex._native = _native._Executor()
         ex._native_submit = ex._native.submit
-        weakref.finalize(ex, ex._native.close)
+        ex._finalizer = weakref.finalize(ex, ex._native.close)
         if ex._shutdown:
             ex._native.close()
 
