@@ -66,6 +66,28 @@ test-ft: ## Build free-threaded CPython 3.13t (cached), gilfree for it in .venv-
 		print('test-ft:', sys.version.split()[0], 'free-threaded, GIL off after import gilfree')"
 	$(FT_PY) -m pytest
 
+CPY_VENV := .venv-313
+CPY_PY := $(CPY_VENV)/bin/python
+
+.PHONY: test-cpython
+test-cpython: ## Run CPython 3.13's own concurrent.futures thread-pool tests against gilfree.Executor (.venv-313)
+	@set -e; py=""; pyenv_root=$${PYENV_ROOT:-$$HOME/.pyenv}; \
+	for c in $$(command -v python3.13 2>/dev/null) $$(ls -d $$pyenv_root/versions/3.13*/bin/python3.13 2>/dev/null | sort -rV); do \
+	  if "$$c" -c 'import sys, sysconfig, test.test_concurrent_futures.util; \
+	      sys.exit(bool(sysconfig.get_config_var("Py_GIL_DISABLED")))' >/dev/null 2>&1; then py=$$c; break; fi; \
+	done; \
+	if [ -z "$$py" ]; then \
+	  echo "test-cpython: SKIPPED: no CPython 3.13 (GIL build) with its test package, neither python3.13 on PATH nor in $$pyenv_root/versions"; \
+	  exit 0; fi; \
+	if ! $(CPY_PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then \
+	  rm -rf $(CPY_VENV); echo "$$py -m venv $(CPY_VENV)"; "$$py" -m venv $(CPY_VENV); fi; \
+	$(CPY_PY) -m pip install --quiet --upgrade pip; \
+	$(CPY_PY) -m pip install --quiet "numpy<2.5" "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100" "maturin>=1.9,<2"; \
+	echo "test-cpython: gilfree for $$("$$py" -c 'import sys; print(sys.version.split()[0])') ($$py) into $(CPY_VENV)"; \
+	VIRTUAL_ENV=$(abspath $(CPY_VENV)) PYO3_PYTHON=$(abspath $(CPY_PY)) CARGO_TARGET_DIR=target/py313 \
+	  $(CPY_VENV)/bin/maturin develop --release --quiet; \
+	$(CPY_PY) -m pytest tests/test_cpython_futures.py
+
 .PHONY: test-wheel
 test-wheel: $(STAMP) ## Build a wheel with `pip wheel .`, install it in a fresh venv, run the CLI
 	rm -rf dist && $(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
