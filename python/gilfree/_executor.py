@@ -635,17 +635,24 @@ class Executor(cf.Executor):
             prefix, keywords = fn.args, fn.keywords
         if form is None:
             return lambda args: self.submit(fn, *args)
+        partial = bool(prefix or keywords)
 
         def submit(args: tuple[Any, ...]) -> cf.Future[Any]:
+            # submit()'s kernel path, inlined: map() is where per-task overhead adds up.
             if self._shutdown:
                 raise RuntimeError(_AFTER_SHUTDOWN)
             if self._python_pool is not None or self._broken_before_fork:
                 self._check_broken()
             try:
-                job = form(*prefix, *args, **keywords)
+                job = form(*prefix, *args, **keywords) if partial else form(*args)
             except Exception as exc:  # this item's error, raised when it is retrieved
                 return _failed_future(exc)
-            return self._submit_job(job)
+            fut = _NativeFuture()
+            fut._gf_job = job
+            if self._dispatcher is None:
+                self._start_dispatcher()
+            self._native_submit(fut, job)
+            return fut  # type: ignore[no-any-return]  # _NativeFuture.__init__ is object's
 
         return submit
 
