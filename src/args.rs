@@ -91,7 +91,8 @@ pub(crate) fn f64_arg(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<f64> {
     if let Ok(f) = obj.cast::<PyFloat>() {
         return Ok(f.value());
     }
-    let type_error = || PyTypeError::new_err(format!("{arg} must be a float or an int, got {}", type_name(obj)));
+    let type_error =
+        || PyTypeError::new_err(format!("{arg} must be a float or an int, got {}", type_name(obj)));
     if is_bool(obj) {
         return Err(type_error());
     }

@@ -10,7 +10,7 @@
 //! refused with a message that says what to do.
 
 use std::marker::PhantomData;
-use std::mem::{align_of, size_of};
+use std::mem::size_of;
 
 use gilfree_core::engine::Ctx;
 use gilfree_core::try_vec;
@@ -173,7 +173,7 @@ impl<T: Element + Copy> View<T> {
     fn in_place(&self) -> bool {
         #[allow(clippy::cast_possible_wrap)] // sizes of primitive numbers
         let packed = self.len <= 1 || self.stride == size_of::<T>() as isize;
-        packed && (self.ptr as usize) % align_of::<T>() == 0
+        packed && self.ptr.cast::<T>().is_aligned()
     }
 
     /// Calls `f` with the elements as a contiguous slice: the array's own memory when it is
@@ -220,7 +220,10 @@ impl<T: Element + Copy> View<T> {
                 // not be aligned (a packed record field).
                 #[allow(clippy::cast_possible_wrap)] // i < len <= isize::MAX
                 unsafe {
-                    self.ptr.offset(i as isize * self.stride).cast::<T>().read_unaligned()
+                    self.ptr
+                        .offset(i as isize * self.stride)
+                        .cast::<T>()
+                        .read_unaligned()
                 }
             }));
             start = end;

@@ -60,6 +60,25 @@ impl Drop for GilUser {
     }
 }
 
+/// Registers [`after_fork_in_child`] (at import).
+pub(crate) fn install_fork_handler() {
+    #[cfg(unix)]
+    // SAFETY: `after_fork_in_child` is an `extern "C" fn()` of this library, which Python never
+    // unloads, and it cannot unwind (two atomic stores).
+    unsafe {
+        libc::pthread_atfork(None, None, Some(after_fork_in_child));
+    }
+}
+
+/// In a forked child, only the forking thread exists, and it is not inside a gilfree call (it
+/// called `os.fork()` from Python): the parent's count of threads inside gilfree calls is void.
+/// Without this reset, the child's interpreter exit would wait [`EXIT_WAIT`] for threads that do
+/// not exist.
+extern "C" fn after_fork_in_child() {
+    GIL_USERS.store(0, Ordering::SeqCst);
+    PARKED.store(0, Ordering::SeqCst);
+}
+
 /// Called from `atexit` (registered when gilfree is imported), on the exiting thread with the GIL
 /// held: cancels every call in flight, then waits (GIL released, at most [`EXIT_WAIT`]) until every
 /// other thread inside gilfree has either returned to Python or parked for good.

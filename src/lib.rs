@@ -21,6 +21,7 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    call::install_fork_handler();
     m.add("KernelError", m.py().get_type::<errors::KernelError>())?;
     runtime::register(m)?;
     kernels::reduce::register(m)?;

@@ -14,8 +14,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyInt, PyMemoryView, PyType};
 use pyo3::IntoPyObjectExt;
 
-use crate::array::{Array1, View};
 use crate::args::{self, threads_arg};
+use crate::array::{Array1, View};
 use crate::call::run;
 
 /// An int64 value ([`args::i64_arg`]).

@@ -7,8 +7,8 @@ use numpy::{Element, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
-use crate::array::{Array1, View};
 use crate::args::{ddof_arg, threads_arg};
+use crate::array::{Array1, View};
 use crate::call::run;
 use crate::errors::to_pyerr;
 use crate::executor::{task_threads, Job};
@@ -316,13 +316,21 @@ fn mean_task(a: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResu
 
 /// The task form of :func:`gilfree.var`.
 #[pyfunction(name = "var", signature = (a, *, ddof = 0, threads = None))]
-fn var_task(a: &Bound<'_, PyAny>, #[pyo3(from_py_with = ddof_arg)] ddof: i64, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn var_task(
+    a: &Bound<'_, PyAny>,
+    #[pyo3(from_py_with = ddof_arg)] ddof: i64,
+    threads: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Job> {
     dispatch_task!("var", a, threads, false, any: move |ctx, s| reduce::var(ctx, s, ddof))
 }
 
 /// The task form of :func:`gilfree.std`.
 #[pyfunction(name = "std", signature = (a, *, ddof = 0, threads = None))]
-fn std_task(a: &Bound<'_, PyAny>, #[pyo3(from_py_with = ddof_arg)] ddof: i64, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn std_task(
+    a: &Bound<'_, PyAny>,
+    #[pyo3(from_py_with = ddof_arg)] ddof: i64,
+    threads: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Job> {
     dispatch_task!("std", a, threads, false, any: move |ctx, s| reduce::std(ctx, s, ddof))
 }
 

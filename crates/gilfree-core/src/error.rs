@@ -113,9 +113,8 @@ pub fn zeroed_vec<T: Zeroable>(n: usize, what: &str) -> Result<Vec<T>> {
     if n == 0 || std::mem::size_of::<T>() == 0 {
         return Ok(Vec::new());
     }
-    let layout = Layout::array::<T>(n).map_err(|_| {
-        Error::Overflow(format!("{what}: {n} elements do not fit in the address space"))
-    })?;
+    let layout = Layout::array::<T>(n)
+        .map_err(|_| Error::Overflow(format!("{what}: {n} elements do not fit in the address space")))?;
     // SAFETY: `layout` has a non-zero size (n > 0 and T is not zero-sized).
     let ptr = unsafe { alloc_zeroed(layout) }.cast::<T>();
     if ptr.is_null() {
@@ -125,4 +124,36 @@ pub fn zeroed_vec<T: Zeroable>(n: usize, what: &str) -> Result<Vec<T>> {
     // `Vec<T>` uses for capacity `n`); all `n` elements are initialised, as all-zero bytes are a
     // valid `T` (`Zeroable` is implemented for primitive numbers only).
     Ok(unsafe { Vec::from_raw_parts(ptr, n, n) })
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn zeroed_vec_is_zeros_of_the_right_length() {
+        let v: Vec<u16> = zeroed_vec(1 << 20, "a test buffer").unwrap();
+        assert_eq!(v.len(), 1 << 20);
+        assert!(v.iter().all(|&x| x == 0));
+        let f: Vec<f64> = zeroed_vec(3, "a test buffer").unwrap();
+        assert_eq!(f, [0.0; 3]);
+        assert!(zeroed_vec::<u64>(0, "nothing").unwrap().is_empty());
+    }
+
+    #[test]
+    fn allocations_the_system_refuses_are_errors_not_aborts() {
+        // 2^60 bytes: more than any address space (OutOfMemory or, past isize, Overflow).
+        let err = zeroed_vec::<u8>(1 << 60, "a huge buffer").unwrap_err();
+        assert!(
+            matches!(err, Error::OutOfMemory(_) | Error::Overflow(_)),
+            "{err:?}"
+        );
+        let err = zeroed_vec::<u64>(usize::MAX / 4, "a huge buffer").unwrap_err();
+        assert!(matches!(err, Error::Overflow(_)), "{err:?}");
+        let err = try_vec::<u8>(1 << 60, "a huge buffer").unwrap_err();
+        assert!(
+            matches!(err, Error::OutOfMemory(ref m) if m.contains("a huge buffer")),
+            "{err:?}"
+        );
+    }
 }

@@ -672,12 +672,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// No code runs under a shard lock except the arithmetic of an add, a merge or a copy, so a
 /// thread holding one never waits for anything; the binding may block on a shard lock while
 /// attached to Python without risking a deadlock.
+pub struct Accumulator<T: Value> {
+    /// On the heap, so that its address stays put when the `Accumulator` moves: the fork
+    /// handlers reach it through [`LIVE`].
+    locks: Box<Locks<T>>,
+}
+
 #[derive(Debug)]
-pub struct Accumulator<T> {
+struct Locks<T> {
     shards: Box<[OnceLock<Box<Shard<T>>>]>,
     /// Held while a shard is created and while a read locks the shards, so that a shard created
     /// during a read is created after it (what keeps reads atomic snapshots).
     init: Mutex<()>,
+}
+
+impl<T: Value> fmt::Debug for Accumulator<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Accumulator").finish_non_exhaustive()
+    }
 }
 
 impl<T: Value> Default for Accumulator<T> {
@@ -686,22 +698,105 @@ impl<T: Value> Default for Accumulator<T> {
     }
 }
 
+// --- fork safety ------------------------------------------------------------------------------
+//
+// An add holds its shard's lock for a few instructions. If another thread forks at that instant,
+// the child's copy of the lock stays locked forever (its holder does not exist there), and the
+// child's next add or read on that accumulator would hang. So every live accumulator is
+// registered here, and the engine's fork handlers (`engine::fork`) lock them all before the fork
+// — each one whole, as a read does: `init`, then its shards in index order — and release them in
+// the parent and in the child. Nothing is held across the fork; the child inherits consistent
+// accumulators.
+
+type Guard = Box<dyn std::any::Any>;
+
+/// Something whose every lock the fork handlers take.
+trait ForkLocks: Sync {
+    /// Locks everything; the guards, type-erased, release the locks when dropped.
+    fn lock_all(&'static self) -> Vec<Guard>;
+}
+
+impl<T: Value> ForkLocks for Locks<T> {
+    fn lock_all(&'static self) -> Vec<Guard> {
+        let mut guards: Vec<Guard> = vec![Box::new(lock(&self.init))];
+        guards.extend(
+            self.shards
+                .iter()
+                .filter_map(OnceLock::get)
+                .map(|shard| Box::new(lock(&shard.0)) as Guard),
+        );
+        guards
+    }
+}
+
+/// A registered accumulator's locks (a raw pointer: the registry does not own them).
+struct Registered(*const dyn ForkLocks);
+
+// SAFETY: the pointee is `Sync` (`ForkLocks: Sync`), and it is only dereferenced by the fork
+// handlers while `LIVE` is locked, which keeps it alive (see `Drop for Accumulator`).
+unsafe impl Send for Registered {}
+
+/// Every live accumulator, by the address of its (heap-allocated) locks.
+static LIVE: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// What [`fork_prepare`] locked, on the forking thread, until [`fork_release`].
+    static HELD: std::cell::RefCell<Vec<Guard>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Before `fork()`: locks the registry, then every live accumulator whole.
+pub(crate) fn fork_prepare() {
+    let live = lock(&LIVE);
+    let mut held: Vec<Guard> = Vec::new();
+    for r in live.iter() {
+        // SAFETY: registered locks stay alive while `LIVE` is locked (an accumulator unregisters,
+        // under `LIVE`, before its locks are freed), and `LIVE` stays locked until
+        // `fork_release` has dropped these guards first: the `'static` is never outlived.
+        let locks: &'static dyn ForkLocks = unsafe { &*r.0 };
+        held.extend(locks.lock_all());
+    }
+    held.push(Box::new(live));
+    let _ = HELD.try_with(|h| *h.borrow_mut() = held);
+}
+
+/// After `fork()`, in the parent and in the child: releases what [`fork_prepare`] locked (the
+/// accumulators first, the registry last).
+pub(crate) fn fork_release() {
+    let _ = HELD.try_with(|h| {
+        let mut held = std::mem::take(&mut *h.borrow_mut());
+        let live = held.pop();
+        drop(held);
+        drop(live);
+    });
+}
+
+impl<T: Value> Drop for Accumulator<T> {
+    fn drop(&mut self) {
+        let me: *const dyn ForkLocks = &*self.locks;
+        lock(&LIVE).retain(|r| !std::ptr::addr_eq(r.0, me));
+    }
+}
+
 impl<T: Value> Accumulator<T> {
     /// An empty accumulator.
     pub fn new() -> Self {
-        Accumulator {
+        crate::engine::fork::install();
+        let locks: Box<Locks<T>> = Box::new(Locks {
             shards: (0..SHARDS).map(|_| OnceLock::new()).collect(),
             init: Mutex::new(()),
-        }
+        });
+        let ptr: *const dyn ForkLocks = &*locks;
+        lock(&LIVE).push(Registered(ptr));
+        Accumulator { locks }
     }
 
     /// The calling thread's shard, created on first use.
     fn local(&self) -> &Mutex<Moments<T>> {
-        let cell = &self.shards[slot()];
+        let cell = &self.locks.shards[slot()];
         if let Some(shard) = cell.get() {
             return &shard.0;
         }
-        let _init = lock(&self.init);
+        let _init = lock(&self.locks.init);
         &cell.get_or_init(|| Box::new(Shard(Mutex::new(Moments::new())))).0
     }
 
@@ -722,8 +817,9 @@ impl<T: Value> Accumulator<T> {
 
     /// Runs `f` with every existing shard locked, in index order.
     fn with_all<R>(&self, f: impl FnOnce(&mut [MutexGuard<'_, Moments<T>>]) -> R) -> R {
-        let _init = lock(&self.init);
+        let _init = lock(&self.locks.init);
         let mut guards: Vec<_> = self
+            .locks
             .shards
             .iter()
             .filter_map(OnceLock::get)

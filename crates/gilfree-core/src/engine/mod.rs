@@ -20,7 +20,7 @@
 //! a task is never interrupted in the middle, so the cost is one load per task.
 
 mod ctx;
-mod fork;
+pub(crate) mod fork;
 mod pool;
 pub mod tasks;
 

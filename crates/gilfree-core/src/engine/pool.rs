@@ -170,6 +170,9 @@ pub(crate) fn shared() -> Result<Arc<ThreadPool>> {
         let built = ThreadPoolBuilder::new()
             .num_threads(n)
             .thread_name(|i| format!("gilfree-{i}"))
+            // Our own spawner, so that the fork handlers know when a pool thread is starting or
+            // exiting (`engine::fork`).
+            .spawn_handler(super::fork::spawn_pool_thread)
             .build()
             .map_err(|e| Error::Pool(e.to_string()));
         st = state();

@@ -21,8 +21,8 @@
 //! epoch moved after the task was *submitted* (Ctrl-C: a task still queued at that moment is
 //! cancelled too, not only the ones running).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};

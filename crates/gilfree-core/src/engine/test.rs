@@ -434,3 +434,48 @@ mod task_tests {
         assert!(q.is_empty());
     }
 }
+
+#[test]
+fn a_queued_task_runs_between_chunks_of_a_long_direct_call() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let _g = POOL_LOCK.lock().unwrap();
+    set_num_threads(2).unwrap();
+    // A direct call of 400 chunks of 2 ms each holds both workers for ~0.4 s.
+    let started = Arc::new(AtomicBool::new(false));
+    let call = std::thread::spawn({
+        let started = Arc::clone(&started);
+        move || {
+            let ctx = Ctx::new(Threads::Pool, None);
+            let out = ctx
+                .map_tasks(400, |i| {
+                    started.store(true, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(2));
+                    i
+                })
+                .unwrap();
+            (out.len(), Instant::now())
+        }
+    });
+    while !started.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ticket = tasks::Ticket::new(Arc::new(AtomicBool::new(false)), tasks::TaskGroup::new());
+    tasks::spawn(
+        ticket,
+        |_ctx| Ok(42),
+        move |r, _| tx.send((r, Instant::now())).unwrap(),
+    )
+    .unwrap();
+    let (value, task_done) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let (n, call_done) = call.join().unwrap();
+    assert_eq!((value.unwrap(), n), (42, 400));
+    // The task did not wait for the whole call: it ran between two of its chunks.
+    assert!(
+        task_done < call_done,
+        "the task waited for the direct call to finish"
+    );
+    assert_eq!(tasks::queued(), 0);
+}

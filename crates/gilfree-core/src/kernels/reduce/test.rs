@@ -157,8 +157,12 @@ fn var_ddof_rules() {
     let a = [1.0f64, 2.0, 3.0, 4.0];
     assert_eq!(var(&c, &a, 0).unwrap(), 1.25);
     assert!((var(&c, &a, 1).unwrap() - 5.0 / 3.0).abs() < 1e-15);
-    assert!(var(&c, &a, 4).unwrap().is_nan());
-    assert!(var(&c, &a, 5).unwrap().is_nan());
+    // No degrees of freedom left: M2 / 0 as NumPy, inf for distinct values, nan for equal ones.
+    assert_eq!(var(&c, &a, 4).unwrap(), f64::INFINITY);
+    assert_eq!(var(&c, &a, 5).unwrap(), f64::INFINITY);
+    assert!(var(&c, &[0.1f64; 3], 3).unwrap().is_nan());
+    assert!(var(&c, &[7i64; 100], 100).unwrap().is_nan());
+    assert!(var(&c, &[1.0f64, f64::NAN], 2).unwrap().is_nan());
     assert_eq!(var(&c, &a, -1).unwrap(), 1.0);
     assert!(var::<f64>(&c, &[], 0).unwrap().is_nan());
     assert_eq!(var(&c, &[3i32], 0).unwrap(), 0.0);
