@@ -303,7 +303,7 @@ def test_spectral_norm_of_a_huge_n_under_rlimit_as_is_memory_error(n: int) -> No
 # Item 3: fork while other threads resize the pool and make calls
 
 FORK_STRESS = """
-import os, sys, threading, time, warnings
+import os, shutil, subprocess, sys, threading, time, warnings
 # Python 3.12+ warns (DeprecationWarning) when a process with threads forks: that is the scenario.
 warnings.simplefilter("ignore", DeprecationWarning)
 import numpy as np
@@ -319,7 +319,23 @@ def child():
     ok = gilfree.count_primes(10**6) == 78498
     ok = ok and gilfree.sum(A) == A_SUM
     ok = ok and gilfree.primes(100)[-1] == 97
+    acc = gilfree.Accumulator()
+    acc.add_many(A[:1000])
+    ok = ok and acc.count() == 1000 and gilfree.AtomicFloat(1.0).add(1.0) == 2.0
+    ok = ok and gilfree.mandelbrot(8, 8).shape == (8, 8)
     os._exit(0 if ok else 3)
+
+
+def backtrace(pid):
+    # Where the hung child waits (attribution for the report); gdb is optional.
+    if shutil.which("gdb") is None:
+        return "(no gdb)"
+    cmd = ["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt 12"]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
+    except Exception as exc:
+        return repr(exc)
+    return "\\n".join(line for line in out.splitlines() if line.startswith(("#", "Thread")))
 
 
 def wait_child(pid, what):
@@ -333,15 +349,16 @@ def wait_child(pid, what):
                 os._exit(1)
             return
         time.sleep(0.005)
+    print(f"CHILD HUNG {{what}}\\n{{backtrace(pid)}}", flush=True)
     os.kill(pid, 9)
     os.waitpid(pid, 0)
-    print(f"CHILD HUNG {{what}}", flush=True)
     os._exit(1)
 
 
 def generation(g):
-    # A fresh process (forked from the single-threaded master) that has never counted primes:
-    # its threads initialise the prime sieve's presieve patterns while it forks.
+    # A fresh process (forked from the single-threaded master, which never called gilfree): its
+    # threads make their first calls (lazy statics: the presieve patterns, rust-numpy's borrow
+    # state, type objects...) and resize the pool while it forks.
     stop = threading.Event()
 
     def resizer():
@@ -357,11 +374,20 @@ def generation(g):
             gilfree.primes(5000 + k)
             gilfree.sum(a)
 
+    def first_timer():
+        acc = gilfree.Accumulator()
+        x = gilfree.AtomicFloat(0.0)
+        while not stop.is_set():
+            acc.add_many(A[:100])
+            x.add(1.0)
+            gilfree.mandelbrot(4, 4)
+
     threads = [threading.Thread(target=resizer, daemon=True)]
     threads += [threading.Thread(target=caller, args=(k,), daemon=True) for k in range(2)]
+    threads += [threading.Thread(target=first_timer, daemon=True)]
     for t in threads:
         t.start()
-    time.sleep((g % 7) * 0.0003)
+    time.sleep((g % 10) * 0.0001)
     for r in range(4):
         pid = os.fork()
         if pid == 0:
@@ -402,57 +428,7 @@ def test_fork_under_stress_never_hangs_the_child() -> None:
     """Threads hammer set_num_threads, count_primes/primes (presieve) and sum while the process
     forks; every child's first calls must complete. Before the fix a child could block forever on
     the pool's state mutex or on the presieve OnceLock held by a thread at fork()."""
-    proc = run_script(FORK_STRESS.format(rounds=40), timeout=200)
-    assert proc.returncode == 0, describe(proc)
-    assert proc.stdout.strip().splitlines()[-1] == "ALL FORKS OK", describe(proc)
-
-
-@needs_fork
-@needs_linux
-@pytest.mark.timeout(120)
-def test_fork_while_set_num_threads_is_hammered() -> None:
-    """The narrowest form of the pool-state case: one thread only resizes the pool while the
-    main thread forks 200 times; each child calls gilfree.sum on the pool."""
-    script = """
-    import os, sys, threading, time, warnings
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import numpy as np
-    import gilfree
-
-    A = np.arange(3 * 12 * 65536 + 5, dtype=np.float64)
-    A_SUM = float(A.size * (A.size - 1) // 2)
-    stop = threading.Event()
-
-    def resizer():
-        i = 0
-        while not stop.is_set():
-            gilfree.set_num_threads(1 + i % 2)
-            i += 1
-
-    t = threading.Thread(target=resizer, daemon=True)
-    t.start()
-    for r in range(200):
-        pid = os.fork()
-        if pid == 0:
-            os._exit(0 if gilfree.sum(A) == A_SUM and gilfree.count_primes(1000) == 168 else 3)
-        deadline = time.monotonic() + 15
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                print("CHILD HUNG", r, flush=True)
-                sys.exit(1)
-            time.sleep(0.002)
-        if os.waitstatus_to_exitcode(status) != 0:
-            print("CHILD FAILED", r, os.waitstatus_to_exitcode(status), flush=True)
-            sys.exit(1)
-    stop.set()
-    print("ALL FORKS OK", flush=True)
-    """
-    proc = run_script(script, timeout=100)
+    proc = run_script(FORK_STRESS.format(rounds=50), timeout=200)
     assert proc.returncode == 0, describe(proc)
     assert proc.stdout.strip().splitlines()[-1] == "ALL FORKS OK", describe(proc)
 
@@ -463,7 +439,7 @@ def test_fork_while_set_num_threads_is_hammered() -> None:
 LONG_DIRECT_CALLS = {
     "spin": "_testing.spin(100000, 10)",  # ~1000 s of work on every worker
     "count_primes": "gilfree.count_primes(10**14)",
-    "spectral_norm": "gilfree.spectral_norm(200_000)",
+    "spectral_norm": "gilfree.spectral_norm(2_000_000)",
 }
 
 
@@ -604,10 +580,11 @@ CTRL_C_CASES = {
         "while True: gilfree.sum(a)",
         "a = np.ones(2**29)[::2]\ngilfree.sum(a[:1000])",
     ),
-    # 50M items of a Python list, walked (and converted) with the GIL held.
+    # 50M items of a Python list, walked (and converted) with the GIL held: ints for a float
+    # accumulator, ~1.6 s per walk here.
     "add_many list walk": (
         "while True: acc.add_many(values)",
-        "values = [1.5] * 50_000_000\nacc = gilfree.Accumulator()\nacc.add_many(values[:10])",
+        "values = [2**62] * 50_000_000\nacc = gilfree.Accumulator()\nacc.add_many(values[:10])",
     ),
 }
 
