@@ -28,9 +28,13 @@ $(STAMP): pyproject.toml
 .PHONY: venv
 venv: $(STAMP) ## Create .venv with the build and test tools
 
+# The extras installed with the build; `make test` adds the lab's peers (Numba, Cython) and the
+# bench extra (rich, matplotlib: the lab's optional output, which mypy checks too).
+EXTRAS ?= test,lint
+
 .PHONY: build
 build: $(STAMP) ## Build the extension (release) and install it into .venv, editable
-	$(VENV)/bin/maturin develop --release --quiet --extras test,lint
+	$(VENV)/bin/maturin develop --release --quiet --extras $(EXTRAS)
 
 .PHONY: demo
 demo: build ## Build everything and run the demo: info, an example, the GIL lab (gilfree bench --quick)
@@ -42,10 +46,14 @@ demo: build ## Build everything and run the demo: info, an example, the GIL lab 
 		  || echo "demo: no plot: matplotlib is not installed (pip install 'gilfree[bench]')" >&2)
 
 .PHONY: test
-test: build ## Build and run every test: cargo (core), pytest, and the wheel smoke test
+test: ## Build and run every test: lint, cargo, pytest with the Numba/Cython peers, the wheel, CPython's futures suite, free-threaded 3.13t
+	$(MAKE) --no-print-directory build EXTRAS=test,lint,bench,peers
+	$(MAKE) --no-print-directory lint-check
 	cargo test --release -p gilfree-core
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-wheel
+	$(MAKE) --no-print-directory test-cpython
+	$(MAKE) --no-print-directory test-ft
 
 FT_VENV := .venv-ft
 FT_PY := $(FT_VENV)/bin/python
@@ -98,7 +106,10 @@ test-wheel: $(STAMP) ## Build a wheel with `pip wheel .`, install it in a fresh 
 	cd dist && venv/bin/python -c "import gilfree, numpy as np; a = np.arange(10**6, dtype=np.float64); assert gilfree.sum(a) == a.sum(); print('wheel OK:', gilfree.__file__)"
 
 .PHONY: lint
-lint: build ## cargo fmt/clippy, ruff check/format, mypy, and stubtest (_native.pyi vs the module)
+lint: build lint-check ## cargo fmt/clippy, ruff check/format, mypy, and stubtest (_native.pyi vs the module)
+
+.PHONY: lint-check
+lint-check: ## `make lint` without the build (the extension must be installed already)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check .
