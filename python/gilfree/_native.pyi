@@ -88,7 +88,10 @@ def mean(a: _Array1, *, threads: int | None = None) -> float:
     """The arithmetic mean as a float; nan for an empty array."""
 
 def var(a: _Array1, *, ddof: int = 0, threads: int | None = None) -> float:
-    """The variance ``sum((x - mean)**2) / (n - ddof)``; as NumPy, inf when ``n - ddof <= 0`` (nan if all values are equal)."""
+    """The variance ``sum((x - mean)**2) / (n - ddof)``.
+
+    As NumPy, inf when ``n - ddof <= 0`` (nan if all values are equal).
+    """
 
 def std(a: _Array1, *, ddof: int = 0, threads: int | None = None) -> float:
     """The standard deviation, ``sqrt(var(a, ddof=ddof))``."""
