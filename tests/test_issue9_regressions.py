@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -79,19 +80,19 @@ def run_script(
 ) -> subprocess.CompletedProcess[str]:
     """Runs ``script`` in a child Python; a child still running after ``timeout`` is a hang."""
     child_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
-    try:
-        return subprocess.run(
-            [sys.executable, "-X", "faulthandler", "-c", textwrap.dedent(script)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=child_env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        pytest.fail(f"the child did not finish within {timeout} s (hung)\nstdout:\n{out}\nstderr:\n{err}")
+    args = [sys.executable, "-X", "faulthandler", "-c", textwrap.dedent(script)]
+    # A session of its own: on a hang the whole group goes, forked grandchildren included (they
+    # would otherwise keep the pipes open).
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env, start_new_session=True
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            pytest.fail(f"the child did not finish within {timeout} s (hung)\nstdout:\n{out}\nstderr:\n{err}")
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
 def describe(proc: subprocess.CompletedProcess[str]) -> str:
@@ -338,8 +339,7 @@ def backtrace(pid):
     return "\\n".join(line for line in out.splitlines() if line.startswith(("#", "Thread")))
 
 
-def wait_child(pid, what):
-    deadline = time.monotonic() + CHILD_TIMEOUT_S
+def wait_child(pid, what, deadline, pids):
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -350,8 +350,8 @@ def wait_child(pid, what):
             return
         time.sleep(0.005)
     print(f"CHILD HUNG {{what}}\\n{{backtrace(pid)}}", flush=True)
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
+    for p in pids:
+        os.kill(p, 9)
     os._exit(1)
 
 
@@ -387,13 +387,18 @@ def generation(g):
     threads += [threading.Thread(target=first_timer, daemon=True)]
     for t in threads:
         t.start()
-    time.sleep((g % 10) * 0.0001)
-    for r in range(4):
+    # A burst of forks while the threads make their first calls (the lazy statics' windows are
+    # short), then a few while they run; the children are waited for afterwards.
+    pids = []
+    for delay in (0, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 2e-3, 1e-2):
+        time.sleep(delay * (1 + g % 3))
         pid = os.fork()
         if pid == 0:
             child()
-        wait_child(pid, f"generation {{g}} fork {{r}}")
-        time.sleep(0.001)
+        pids.append(pid)
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    for r, pid in enumerate(pids):
+        wait_child(pid, f"generation {{g}} fork {{r}}", deadline, pids)
     stop.set()
     os._exit(0)
 
@@ -402,7 +407,7 @@ for g in range(ROUNDS):
     pid = os.fork()
     if pid == 0:
         generation(g)
-    deadline = time.monotonic() + 4 * CHILD_TIMEOUT_S + 10
+    deadline = time.monotonic() + CHILD_TIMEOUT_S + 70  # + a gdb backtrace
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -428,7 +433,7 @@ def test_fork_under_stress_never_hangs_the_child() -> None:
     """Threads hammer set_num_threads, count_primes/primes (presieve) and sum while the process
     forks; every child's first calls must complete. Before the fix a child could block forever on
     the pool's state mutex or on the presieve OnceLock held by a thread at fork()."""
-    proc = run_script(FORK_STRESS.format(rounds=50), timeout=200)
+    proc = run_script(FORK_STRESS.format(rounds=40), timeout=200)
     assert proc.returncode == 0, describe(proc)
     assert proc.stdout.strip().splitlines()[-1] == "ALL FORKS OK", describe(proc)
 
