@@ -545,19 +545,19 @@ def run_accumulator(case: Case, threads: int | None) -> None:
 # Array properties
 
 
-@settings(max_examples=examples(8.0), **FUZZ)
+@settings(max_examples=examples(30.0), **FUZZ)
 @given(case=cases(), ddof=st.integers(-2, 6))
 def test_reductions_of_random_arrays(case: Case, ddof: int, executor: gilfree.Executor) -> None:
     run_reductions(case, ddof, executor)
 
 
-@settings(max_examples=examples(4.0), **FUZZ)
+@settings(max_examples=examples(15.0), **FUZZ)
 @given(case=cases(), threads=st.sampled_from(THREADS))
 def test_accumulator_add_many_of_random_arrays(case: Case, threads: int | None) -> None:
     run_accumulator(case, threads)
 
 
-@settings(max_examples=examples(0.2), **FUZZ)
+@settings(max_examples=examples(0.5), **FUZZ)
 @given(
     case=cases(max_size=2 * GRAIN * CHUNK + 1000, dtypes=["f8", "i8", "f4", "i4"]),
     ddof=st.integers(0, 2),
@@ -570,7 +570,7 @@ def test_reductions_of_large_random_arrays(case: Case, ddof: int, executor: gilf
 TYPECODES = ["b", "B", "h", "H", "i", "I", "l", "L", "q", "Q", "f", "d"]
 
 
-@settings(max_examples=examples(2.0), **FUZZ)
+@settings(max_examples=examples(6.0), **FUZZ)
 @given(
     typecode=st.sampled_from(TYPECODES),
     n=st.integers(0, 200),
@@ -866,7 +866,7 @@ def check_argument_outcome(api: Api, kw: dict[str, Any], chosen: set[str], outco
 
 
 @pytest.mark.parametrize("name", list(APIS))
-@settings(max_examples=examples(2.0), **FUZZ)
+@settings(max_examples=examples(8.0), **FUZZ)
 @given(data=st.data())
 def test_kernels_with_random_arguments(name: str, data: st.DataObject, executor: gilfree.Executor) -> None:
     api = APIS[name]
@@ -887,7 +887,7 @@ def test_kernels_with_random_arguments(name: str, data: st.DataObject, executor:
     assert same_outcome(via, direct), f"{what}: Executor form {via!r}, direct {direct!r}"
 
 
-@settings(max_examples=examples(0.5), **FUZZ)
+@settings(max_examples=examples(2.0), **FUZZ)
 @given(n=any_value)
 def test_set_num_threads_with_random_arguments(n: Any) -> None:
     before = gilfree.get_num_threads()
@@ -933,7 +933,7 @@ INT_METHODS = {
 
 
 @pytest.mark.parametrize("cls", [AtomicInt, AtomicFloat])
-@settings(max_examples=examples(3.0), **FUZZ)
+@settings(max_examples=examples(10.0), **FUZZ)
 @given(data=st.data())
 def test_atomics_with_random_arguments(cls: type, data: st.DataObject) -> None:
     """Every method against a serial model: a Python int (exact, OverflowError outside int64) or
@@ -1014,7 +1014,7 @@ def ieee_min(a: float, b: float) -> float:
     return min(a, b)
 
 
-@settings(max_examples=examples(3.0), **FUZZ)
+@settings(max_examples=examples(10.0), **FUZZ)
 @given(data=st.data())
 def test_accumulator_with_random_arguments(data: st.DataObject) -> None:
     dtype = data.draw(
