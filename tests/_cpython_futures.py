@@ -60,8 +60,10 @@ _Route = Callable[..., tuple[Callable[..., Any], tuple[Any, ...]]]
 ROUTES: dict[Callable[..., Any], _Route] = {
     time.sleep: lambda t: (_testing.spin, (round(t * 100), 10)),  # t seconds in 10 ms chunks
     executor.make_dummy_object: lambda _: (gilfree.primes, (100,)),
-    test_wait.sleep_and_raise: lambda _: (_testing.panic, (1, 0)),
 }
+# 3.13.0's helper; later 3.13 releases replaced it with wait_and_raise(event), left to Python.
+if hasattr(test_wait, "sleep_and_raise"):
+    ROUTES[test_wait.sleep_and_raise] = lambda _: (_testing.panic, (1, 0))
 
 
 class KernelRoutingExecutor(gilfree.Executor):
