@@ -9,22 +9,43 @@
 //!   `OverflowError` naming it too.
 
 use gilfree_core::engine::Threads;
+use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt};
 
 use crate::errors::to_pyerr;
 
-/// True for Python's `bool` and NumPy's `bool_`.
+/// True for Python's `bool`, NumPy's `bool_` and a 0-d NumPy array of bools (`np.array(True)`).
 pub(crate) fn is_bool(obj: &Bound<'_, PyAny>) -> bool {
     if obj.is_instance_of::<PyBool>() {
         return true;
     }
     // NumPy's scalar bool: only looked up for objects that are not plain numbers.
-    obj.py()
+    if obj
+        .py()
         .import("numpy")
         .and_then(|np| np.getattr("bool_"))
         .is_ok_and(|bool_| obj.is_instance(&bool_).unwrap_or(false))
+    {
+        return true;
+    }
+    obj.cast::<PyUntypedArray>()
+        .is_ok_and(|a| a.ndim() == 0 && a.dtype().is_equiv_to(&numpy::dtype::<bool>(obj.py())))
+}
+
+/// True for NumPy's masked values (`np.ma.masked`, a 0-d masked array): their "value" is a
+/// placeholder, and `float()` of one is nan (with only a warning).
+fn is_masked(obj: &Bound<'_, PyAny>) -> bool {
+    if obj.cast::<PyUntypedArray>().is_err() {
+        return false; // MaskedArray is an ndarray subclass
+    }
+    obj.py()
+        .import("sys")
+        .and_then(|sys| sys.getattr("modules"))
+        .and_then(|modules| modules.get_item("numpy.ma"))
+        .and_then(|ma| ma.getattr("MaskedArray"))
+        .is_ok_and(|masked| obj.is_instance(&masked).unwrap_or(false))
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
@@ -95,6 +116,12 @@ pub(crate) fn f64_arg(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<f64> {
         || PyTypeError::new_err(format!("{arg} must be a float or an int, got {}", type_name(obj)));
     if is_bool(obj) {
         return Err(type_error());
+    }
+    if is_masked(obj) {
+        return Err(PyTypeError::new_err(format!(
+            "{arg} is a masked value (numpy.ma): it has no number to use; filter masked values out \
+             first (.compressed())"
+        )));
     }
     obj.extract::<f64>().map_err(|e| {
         if e.is_instance_of::<PyOverflowError>(obj.py()) {

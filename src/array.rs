@@ -117,6 +117,20 @@ fn readonly<'py, T: Element>(a: &Bound<'py, PyArray1<T>>, arg: &str) -> PyResult
         .map_err(|e| PyValueError::new_err(format!("{arg} cannot be borrowed: {e}")))
 }
 
+/// Initialises rust-numpy's lazily built, process-wide state (NumPy's C-API table, the borrow
+/// checker's shared table) at import, on the importing thread.
+///
+/// Why: each is built on first use behind a once-cell. If another thread is building one at the
+/// instant the process forks, the child inherits a cell that says "being built" and waits for a
+/// builder that does not exist there: the child's first array argument hangs for ever. Built
+/// before any other thread can reach them, they are never mid-build at a fork.
+pub(crate) fn warm_up(py: Python<'_>) -> PyResult<()> {
+    let array = PyArray1::<f64>::zeros(py, 1, false);
+    let _borrowed = array.try_readonly()?;
+    let _ = dtype::<f64>(py);
+    Ok(())
+}
+
 /// Element counts between two cancellation checks while a strided input is gathered (512 KiB of
 /// float64: ~0.1 ms of copying).
 const GATHER_BLOCK: usize = 1 << 16;

@@ -115,11 +115,15 @@ impl Job {
 pub(crate) fn task_threads(kernel: &str, obj: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
     match threads_arg(obj)? {
         Threads::Pool | Threads::Caller => Ok(()),
-        Threads::AtMost(k) => Err(PyValueError::new_err(format!(
-            "{kernel}(): threads={k} is not available in gilfree.Executor: each task runs on one \
-             pool worker (threads=None or threads=1), and many tasks run at once. Submit several \
-             smaller tasks, or call gilfree.{kernel}(..., threads={k}) directly."
-        ))),
+        Threads::AtMost(k) => {
+            // The value as given (`k` is capped at usize::MAX).
+            let given = obj.map_or_else(|| k.to_string(), ToString::to_string);
+            Err(PyValueError::new_err(format!(
+                "{kernel}(): threads={given} is not available in gilfree.Executor: each task runs \
+                 on one pool worker (threads=None or threads=1), and many tasks run at once. Submit \
+                 several smaller tasks, or call gilfree.{kernel}(..., threads={given}) directly."
+            )))
+        }
     }
 }
 

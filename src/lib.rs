@@ -22,6 +22,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     call::install_fork_handler();
+    array::warm_up(m.py())?;
     m.add("KernelError", m.py().get_type::<errors::KernelError>())?;
     runtime::register(m)?;
     kernels::reduce::register(m)?;

@@ -724,7 +724,9 @@ def test_interpreter_exit_with_executors_still_open_is_clean() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""
-    assert out.stdout.split() == ["END", "DELIVERED", "1"]
+    # Both lines, in either order: the 100 ms task may be delivered before the script's end on a
+    # busy machine (what is checked is that exit waits for it and delivers it, cleanly).
+    assert sorted(out.stdout.splitlines()) == ["DELIVERED 1", "END"]
 
 
 # --- drop-in contract: references, map, initializer, fork (issue 9, item 7) ----------------------
