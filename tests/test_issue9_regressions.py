@@ -730,3 +730,66 @@ def test_a_huge_ddof_is_an_error_naming_ddof(ddof: int, name: str, executor: gil
     acc.add_many([1.0, 2.0, 4.0])
     with pytest.raises((OverflowError, ValueError), match="ddof"):
         getattr(acc, name)(ddof=ddof)
+
+
+# --- found while fixing 3 and 9: rust-numpy's lazy tables at fork; 0-d bools, masked values -----
+
+FIRST_ARRAY_CALL_FORK = """
+import os, threading, time, warnings
+warnings.simplefilter("ignore", DeprecationWarning)
+import numpy as np
+import gilfree
+
+a = np.arange(10.0)
+hung = 0
+for g in range(150):
+    pid = os.fork()
+    if pid == 0:  # a fresh process: its first array argument is being passed while it forks
+        t = threading.Thread(target=gilfree.sum, args=(a,))
+        t.start()
+        time.sleep((g % 10) * 2e-5)
+        c = os.fork()
+        if c == 0:
+            gilfree.sum(a)
+            os._exit(0)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if os.waitpid(c, os.WNOHANG)[0]:
+                os._exit(0)
+            time.sleep(0.005)
+        os.kill(c, 9)
+        os._exit(7)
+    _, status = os.waitpid(pid, 0)
+    hung += os.waitstatus_to_exitcode(status) == 7
+print("hung children:", hung)
+"""
+
+
+@needs_fork
+@needs_linux
+@pytest.mark.timeout(240)
+def test_a_fork_during_the_first_array_call_never_hangs_the_child() -> None:
+    """rust-numpy builds NumPy's C-API table and its borrow table lazily, behind once-cells: a fork
+    while another thread built one left the child's cell "being built" for ever (~1 child in 200
+    hung in its first gilfree.sum). gilfree builds both at import now."""
+    proc = run_script(FIRST_ARRAY_CALL_FORK, timeout=200)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout.strip().splitlines()[-1] == "hung children: 0", describe(proc)
+
+
+@pytest.mark.parametrize(
+    "value", [np.array(True), np.array(False), np.ma.masked, np.ma.array(1.0, mask=True)], ids=repr
+)
+def test_zero_d_bool_arrays_and_masked_values_are_not_numbers(value: object) -> None:
+    """A 0-d bool array is a bool (as np.bool_ is); a masked value has no number (float() of it is
+    nan with only a warning). Both are TypeError wherever a float is expected."""
+    with pytest.raises(TypeError):
+        AtomicFloat(value)  # type: ignore[arg-type]
+    acc = Accumulator()
+    with pytest.raises(TypeError):
+        acc.add(value)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        acc.add_many([1.0, value])
+    assert acc.count() == 0
+    with pytest.raises(TypeError, match="xmin"):
+        gilfree.mandelbrot(2, 2, xmin=value)  # type: ignore[arg-type]
