@@ -41,3 +41,13 @@ def restore_num_threads() -> Iterator[int]:
         yield before
     finally:
         gilfree.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def executor() -> Iterator[gilfree.Executor]:
+    """One gilfree.Executor per test module, shut down (waiting) after it."""
+    ex = gilfree.Executor()
+    try:
+        yield ex
+    finally:
+        ex.shutdown(wait=True)

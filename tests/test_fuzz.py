@@ -43,7 +43,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -76,15 +76,6 @@ def examples(factor: float) -> int:
 
 
 FUZZ = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
-
-
-@pytest.fixture(scope="module")
-def executor() -> Iterator[gilfree.Executor]:
-    ex = gilfree.Executor()
-    try:
-        yield ex
-    finally:
-        ex.shutdown(wait=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,15 +40,6 @@ needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on th
 
 #: The promise of docs/architecture.md: Ctrl-C surfaces within 0.5 s, in every phase of a call.
 CTRL_C_PROMISE_S = 0.5
-
-
-@pytest.fixture(scope="module")
-def executor() -> Iterator[gilfree.Executor]:
-    ex = gilfree.Executor()
-    try:
-        yield ex
-    finally:
-        ex.shutdown(wait=True)
 
 
 def bits(x: object) -> object:
