@@ -80,8 +80,13 @@ impl<'py> Array1<'py> {
         } else {
             ""
         };
+        let hint = if byteorder.is_empty() {
+            String::new()
+        } else {
+            format!(" (convert with {arg}.astype({arg}.dtype.newbyteorder('=')))")
+        };
         Err(PyTypeError::new_err(format!(
-            "{arg} has dtype {}{byteorder}; expected {ACCEPTED} in native byte order",
+            "{arg} has dtype {}{byteorder}; expected {ACCEPTED} in native byte order{hint}",
             d.str()?
         )))
     }
