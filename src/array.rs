@@ -226,6 +226,8 @@ impl<T: Element + Copy> View<T> {
     /// # Safety
     ///
     /// As [`with_slice`](Self::with_slice).
+    #[cold]
+    #[inline(never)]
     unsafe fn gather(&self, ctx: &Ctx<'_>) -> gilfree_core::Result<Vec<T>> {
         let mut out: Vec<T> = try_vec(self.len, "a contiguous copy of the strided input")?;
         let mut start = 0;
