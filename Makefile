@@ -49,7 +49,7 @@ demo: build ## Build everything and run the demo: info, an example, the GIL lab 
 test: ## Build and run every test: lint, cargo, pytest with the Numba/Cython peers, the wheel, CPython's futures suite, free-threaded 3.13t
 	$(MAKE) --no-print-directory build EXTRAS=test,lint,bench,peers
 	$(MAKE) --no-print-directory lint-check
-	cargo test --release -p gilfree-core
+	cargo test --release -p gilfree-engine -p gilfree-kernels
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-wheel
 	$(MAKE) --no-print-directory test-cpython

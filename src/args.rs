@@ -8,7 +8,7 @@
 //! * Every error names the argument; a value that does not fit the native type is an
 //!   `OverflowError` naming it too.
 
-use gilfree_core::engine::Threads;
+use gilfree_kernels::engine::Threads;
 use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;

@@ -12,8 +12,8 @@
 use std::marker::PhantomData;
 use std::mem::size_of;
 
-use gilfree_core::engine::Ctx;
-use gilfree_core::try_vec;
+use gilfree_kernels::engine::Ctx;
+use gilfree_kernels::try_vec;
 use numpy::{
     dtype, Element, PyArray1, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray1, PyUntypedArray,
     PyUntypedArrayMethods,
@@ -206,8 +206,8 @@ impl<T: Element + Copy> View<T> {
     pub(crate) unsafe fn with_slice<R>(
         &self,
         ctx: &Ctx<'_>,
-        f: impl FnOnce(&[T]) -> gilfree_core::Result<R>,
-    ) -> gilfree_core::Result<R> {
+        f: impl FnOnce(&[T]) -> gilfree_kernels::Result<R>,
+    ) -> gilfree_kernels::Result<R> {
         if self.len == 0 {
             return f(&[]);
         }
@@ -228,7 +228,7 @@ impl<T: Element + Copy> View<T> {
     /// As [`with_slice`](Self::with_slice).
     #[cold]
     #[inline(never)]
-    unsafe fn gather(&self, ctx: &Ctx<'_>) -> gilfree_core::Result<Vec<T>> {
+    unsafe fn gather(&self, ctx: &Ctx<'_>) -> gilfree_kernels::Result<Vec<T>> {
         let mut out: Vec<T> = try_vec(self.len, "a contiguous copy of the strided input")?;
         let mut start = 0;
         while start < self.len {

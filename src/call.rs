@@ -19,8 +19,8 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use gilfree_core::engine::{Ctx, Threads};
-use gilfree_core::Error;
+use gilfree_kernels::engine::{Ctx, Threads};
+use gilfree_kernels::Error;
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 
@@ -93,7 +93,7 @@ extern "C" fn after_fork_in_child() {
 pub(crate) fn begin_exit(py: Python<'_>) {
     let _ = EXIT_THREAD.set(std::thread::current().id());
     EXITING.store(true, Ordering::SeqCst);
-    gilfree_core::engine::interrupt_all();
+    gilfree_kernels::engine::interrupt_all();
     py.detach(|| {
         let deadline = Instant::now() + EXIT_WAIT;
         while GIL_USERS.load(Ordering::SeqCst) > PARKED.load(Ordering::SeqCst) && Instant::now() < deadline {
@@ -160,7 +160,7 @@ pub(crate) fn run<R, F>(
 ) -> PyResult<R>
 where
     R: Send,
-    F: FnOnce(&Ctx<'_>) -> gilfree_core::Result<R> + Send,
+    F: FnOnce(&Ctx<'_>) -> gilfree_kernels::Result<R> + Send,
 {
     let mode = GIL_MODE.with(Cell::get);
     if work_bytes < DETACH_MIN_BYTES && mode == GilMode::Release {
@@ -215,7 +215,7 @@ where
 
 fn settle<R>(
     kernel: &'static str,
-    outcome: std::thread::Result<gilfree_core::Result<R>>,
+    outcome: std::thread::Result<gilfree_kernels::Result<R>>,
     raised: Option<PyErr>,
 ) -> PyResult<R> {
     // An exception from a signal handler wins, even if the kernel finished before it noticed.

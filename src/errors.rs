@@ -1,6 +1,6 @@
 //! The one mapping from core errors to Python exceptions.
 
-use gilfree_core::Error;
+use gilfree_kernels::Error;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyOverflowError, PyRuntimeError, PyValueError};
 use pyo3::PyErr;

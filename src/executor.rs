@@ -24,9 +24,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use gilfree_core::engine::tasks::{self, Completions, TaskGroup, Ticket};
-use gilfree_core::engine::{Ctx, Threads};
-use gilfree_core::Error;
+use gilfree_kernels::engine::tasks::{self, Completions, TaskGroup, Ticket};
+use gilfree_kernels::engine::{Ctx, Threads};
+use gilfree_kernels::Error;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -41,7 +41,7 @@ use crate::kernels;
 type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
 /// A validated kernel call, ready to run on a pool worker.
-type Work = Box<dyn FnOnce(&Ctx<'_>) -> gilfree_core::Result<Finish> + Send>;
+type Work = Box<dyn FnOnce(&Ctx<'_>) -> gilfree_kernels::Result<Finish> + Send>;
 
 /// What `submit` says after `shutdown()`, word for word what `concurrent.futures` says.
 const AFTER_SHUTDOWN: &str = "cannot schedule new futures after shutdown";
@@ -60,7 +60,7 @@ impl Job {
     pub(crate) fn new<R, W, F>(kernel: &'static str, work: W, finish: F) -> Job
     where
         R: Send + 'static,
-        W: FnOnce(&Ctx<'_>) -> gilfree_core::Result<R> + Send + 'static,
+        W: FnOnce(&Ctx<'_>) -> gilfree_kernels::Result<R> + Send + 'static,
         F: FnOnce(Python<'_>, R) -> PyResult<Py<PyAny>> + Send + 'static,
     {
         let work: Work = Box::new(move |ctx| {
@@ -78,7 +78,7 @@ impl Job {
     pub(crate) fn value<R, W>(kernel: &'static str, work: W) -> Job
     where
         R: for<'py> IntoPyObject<'py> + Send + 'static,
-        W: FnOnce(&Ctx<'_>) -> gilfree_core::Result<R> + Send + 'static,
+        W: FnOnce(&Ctx<'_>) -> gilfree_kernels::Result<R> + Send + 'static,
     {
         Job::new(kernel, work, |py, out| out.into_py_any(py))
     }
@@ -131,7 +131,7 @@ pub(crate) fn task_threads(kernel: &str, obj: Option<&Bound<'_, PyAny>>) -> PyRe
 struct Completion {
     future: Py<PyAny>,
     kernel: &'static str,
-    outcome: gilfree_core::Result<Finish>,
+    outcome: gilfree_kernels::Result<Finish>,
     /// Cancelled by `Future.cancel()` or `shutdown(cancel_futures=True)`, not by an interrupt.
     owner_cancelled: bool,
 }

@@ -1,9 +1,9 @@
-//! `gilfree._native`: the PyO3 binding of gilfree-core.
+//! `gilfree._native`: the PyO3 binding of gilfree-engine and gilfree-kernels.
 //!
 //! Everything Python-shaped lives here and nowhere else: argument parsing and validation with the
 //! GIL held ([`args`], [`array`]), the one path every call takes ([`call::run`]:
 //! detach, wait, poll for signals, catch panics) and the one error mapping ([`errors`]). Each
-//! kernel family is one file in [`kernels`], mirroring `crates/gilfree-core/src/kernels/`.
+//! kernel family is one file in [`kernels`], mirroring `crates/gilfree-kernels/src/kernels/`.
 
 mod args;
 mod array;

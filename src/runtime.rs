@@ -1,6 +1,6 @@
 //! The pool settings and the facts `gilfree info` reports.
 
-use gilfree_core::engine::{self, ThreadsSource};
+use gilfree_kernels::engine::{self, ThreadsSource};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -107,10 +107,10 @@ fn _runtime_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     )?;
     d.set_item("cpu_features", cpu_features())?;
     d.set_item("detach_min_bytes", crate::call::DETACH_MIN_BYTES)?;
-    d.set_item("reduce_chunk_len", gilfree_core::kernels::reduce::CHUNK_LEN)?;
+    d.set_item("reduce_chunk_len", gilfree_kernels::kernels::reduce::CHUNK_LEN)?;
     d.set_item(
         "reduce_min_chunks_per_worker",
-        gilfree_core::kernels::reduce::MIN_CHUNKS_PER_WORKER,
+        gilfree_kernels::kernels::reduce::MIN_CHUNKS_PER_WORKER,
     )?;
     Ok(d)
 }

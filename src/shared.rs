@@ -1,13 +1,13 @@
-//! `AtomicInt`, `AtomicFloat` and `Accumulator`: Python classes over `gilfree_core::shared`.
+//! `AtomicInt`, `AtomicFloat` and `Accumulator`: Python classes over `gilfree_kernels::shared`.
 //!
 //! All three are `frozen`: PyO3 then hands out `&self` with no runtime borrow flag, and every
 //! method works through atomics or the accumulator's shard locks. That is what makes them safe to
 //! call from any number of threads at once, with the GIL or without it (free-threaded Python).
 //! No Python code ever runs under a shard lock, so blocking on one while attached cannot
-//! deadlock (see `gilfree_core::shared::Accumulator`).
+//! deadlock (see `gilfree_kernels::shared::Accumulator`).
 
-use gilfree_core::engine::Threads;
-use gilfree_core::shared::{self, Moments, Value};
+use gilfree_kernels::engine::Threads;
+use gilfree_kernels::shared::{self, Moments, Value};
 use numpy::{Element, PyReadonlyArray1, PyUntypedArray};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -91,7 +91,7 @@ fn no_arithmetic(class: &str, op: &str, verb: &str, method: &str) -> PyErr {
 pub(crate) struct PyAtomicInt(shared::AtomicInt);
 
 impl PyAtomicInt {
-    fn checked(op: &str, r: gilfree_core::Result<i64>) -> PyResult<i64> {
+    fn checked(op: &str, r: gilfree_kernels::Result<i64>) -> PyResult<i64> {
         r.map_err(|e| PyOverflowError::new_err(format!("AtomicInt.{op}(): {e}; the value is unchanged")))
     }
 }
@@ -678,7 +678,7 @@ fn iter_moments<T: Value>(
     parse: impl Fn(&Bound<'_, PyAny>) -> PyResult<T>,
 ) -> PyResult<Moments<T>> {
     let py = values.py();
-    let epoch = gilfree_core::engine::interrupt_epoch();
+    let epoch = gilfree_kernels::engine::interrupt_epoch();
     let mut m = Moments::new();
     for (i, item) in values.try_iter()?.enumerate() {
         m.add(parse(&item?)?);
@@ -686,7 +686,7 @@ fn iter_moments<T: Value>(
         // signal handler on the main thread; the interrupt epoch on any other).
         if i % ITER_CHECK_EVERY == ITER_CHECK_EVERY - 1 {
             py.check_signals()?;
-            if gilfree_core::engine::interrupt_epoch() != epoch {
+            if gilfree_kernels::engine::interrupt_epoch() != epoch {
                 return Err(pyo3::exceptions::PyKeyboardInterrupt::new_err(
                     "Accumulator.add_many() was interrupted (SIGINT received while it ran)",
                 ));

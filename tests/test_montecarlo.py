@@ -1,7 +1,7 @@
 """monte_carlo_pi: the documented algorithm exactly, statistics, determinism, inputs, Ctrl-C.
 
 The exact values are checked against an independent pure-Python reimplementation of the
-algorithm documented in ``crates/gilfree-core/src/kernels/montecarlo.rs`` (xoshiro256++ and
+algorithm documented in ``crates/gilfree-kernels/src/kernels/montecarlo.rs`` (xoshiro256++ and
 SplitMix64 written from Blackman & Vigna's C code, their jump polynomials, the block and lane
 layout): that reference, not gilfree itself, is what proves the docs describe what runs.
 """

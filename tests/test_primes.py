@@ -19,7 +19,7 @@ import gilfree
 
 THREADS = [1, 2, 3, 8, None]
 
-# gilfree_core::kernels::primes: one bitmap byte holds 30 integers.
+# gilfree_kernels::kernels::primes: one bitmap byte holds 30 integers.
 CHUNK = 30 * 32 * 1024  # integers per L1 chunk (the small primes' unit); tasks are whole chunks
 SEGMENT = 30 * 256 * 1024  # integers per segment (the medium and bucket primes' unit)
 REFERENCE_LIMIT = 6 * SEGMENT + 100  # ~47 M: every edge below is covered by the NumPy sieve

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import gilfree
 
-CHUNK = 65_536  # gilfree_core::kernels::reduce::CHUNK_LEN: the unit of parallel work
+CHUNK = 65_536  # gilfree_kernels::kernels::reduce::CHUNK_LEN: the unit of parallel work
 # Enough chunks that 2 and 3 workers each get their grain of chunks (the pool is really used),
 # the last chunk partial.
 LARGE = 3 * gilfree.info()["reduce_min_chunks_per_worker"] * CHUNK + 12_345

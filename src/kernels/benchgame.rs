@@ -1,7 +1,7 @@
-//! `spectral_norm, fannkuch_redux, nbody`: adapters over `gilfree_core::kernels::benchgame`.
+//! `spectral_norm, fannkuch_redux, nbody`: adapters over `gilfree_kernels::kernels::benchgame`.
 
-use gilfree_core::engine::Threads;
-use gilfree_core::kernels::benchgame;
+use gilfree_kernels::engine::Threads;
+use gilfree_kernels::kernels::benchgame;
 use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 

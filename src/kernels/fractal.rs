@@ -1,6 +1,6 @@
-//! The `fractal` kernel family's adapters (mirrors `crates/gilfree-core/src/kernels/fractal.rs`).
+//! The `fractal` kernel family's adapters (mirrors `crates/gilfree-kernels/src/kernels/fractal.rs`).
 
-use gilfree_core::kernels::fractal::{self, Window};
+use gilfree_kernels::kernels::fractal::{self, Window};
 use numpy::ndarray::Array2;
 use numpy::PyArray2;
 use pyo3::prelude::*;

@@ -1,4 +1,4 @@
-//! One file per kernel family, mirroring `crates/gilfree-core/src/kernels/`.
+//! One file per kernel family, mirroring `crates/gilfree-kernels/src/kernels/`.
 
 pub(crate) mod benchgame;
 pub(crate) mod fractal;

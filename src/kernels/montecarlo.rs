@@ -1,6 +1,6 @@
-//! `monte_carlo_pi`: the adapter over `gilfree_core::kernels::montecarlo`.
+//! `monte_carlo_pi`: the adapter over `gilfree_kernels::kernels::montecarlo`.
 
-use gilfree_core::kernels::montecarlo;
+use gilfree_kernels::kernels::montecarlo;
 use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 
@@ -47,7 +47,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Seed {
 /// seeded stream long-jumped ``k`` times (2**192 steps each), split into 8 lanes ``jump()``-ed
 /// 2**128 steps apart, so no two lanes ever overlap. Hits are exact integers, so the same
 /// ``(samples, seed)`` gives the bit-identical estimate for every ``threads`` value, pool size
-/// and CPU. The exact algorithm is in ``crates/gilfree-core/src/kernels/montecarlo.rs``.
+/// and CPU. The exact algorithm is in ``crates/gilfree-kernels/src/kernels/montecarlo.rs``.
 ///
 /// The estimate's standard error is ``4 * sqrt(p * (1 - p) / samples)`` with ``p = pi / 4``,
 /// about ``1.64 / sqrt(samples)``: 10**8 samples give ~4 correct digits.

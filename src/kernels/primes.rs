@@ -1,6 +1,6 @@
-//! `count_primes, primes`: adapters over `gilfree_core::kernels::primes`.
+//! `count_primes, primes`: adapters over `gilfree_kernels::kernels::primes`.
 
-use gilfree_core::kernels::primes;
+use gilfree_kernels::kernels::primes;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;

@@ -1,8 +1,8 @@
-//! `sum, mean, var, std, min, max, argmin, argmax`: adapters over `gilfree_core::kernels::reduce`.
+//! `sum, mean, var, std, min, max, argmin, argmax`: adapters over `gilfree_kernels::kernels::reduce`.
 
-use gilfree_core::engine::{Ctx, Threads};
-use gilfree_core::kernels::reduce;
-use gilfree_core::Error;
+use gilfree_kernels::engine::{Ctx, Threads};
+use gilfree_kernels::kernels::reduce;
+use gilfree_kernels::Error;
 use numpy::{Element, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
@@ -19,7 +19,7 @@ fn reduce_1d<T, R>(
     kernel: &'static str,
     threads: Threads,
     a: &PyReadonlyArray1<'_, T>,
-    f: impl FnOnce(&Ctx<'_>, &[T]) -> gilfree_core::Result<R> + Send,
+    f: impl FnOnce(&Ctx<'_>, &[T]) -> gilfree_kernels::Result<R> + Send,
 ) -> PyResult<R>
 where
     T: Element + Copy + Sync,
@@ -256,7 +256,7 @@ fn reduce_job<T, R, F>(
 where
     T: Element + Copy + Sync + 'static,
     R: for<'py> IntoPyObject<'py> + Send + 'static,
-    F: FnOnce(&Ctx<'_>, &[T]) -> gilfree_core::Result<R> + Send + 'static,
+    F: FnOnce(&Ctx<'_>, &[T]) -> gilfree_kernels::Result<R> + Send + 'static,
 {
     let view = View::of(a);
     if nonempty && view.len() == 0 {

@@ -1,8 +1,8 @@
 //! `gilfree._native._testing`: kernels that prove the call path's contracts from the test suite
 //! (and let the benchmark lab show a GIL-holding native call). Not public API.
 
-use gilfree_core::engine::{Ctx, Threads};
-use gilfree_core::kernels::testing;
+use gilfree_kernels::engine::{Ctx, Threads};
+use gilfree_kernels::kernels::testing;
 use pyo3::prelude::*;
 
 use crate::args::threads_arg;

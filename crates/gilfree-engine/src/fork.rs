@@ -5,7 +5,7 @@
 //! engine registers `pthread_atfork` handlers (once, on first use of the pool) that:
 //!
 //! * before the fork, take the engine's locks, in a fixed order (the pool's state, the queue of
-//!   `gilfree.Executor` tasks, then every live `Accumulator` whole: `shared::fork_prepare`), so
+//!   `gilfree.Executor` tasks, then whatever [`on_fork`] hooks took: every live `Accumulator`), so
 //!   no other thread is inside any of them at the fork and the child inherits them consistent —
 //!   as glibc does with `malloc`'s arenas;
 //! * after it, release them in the parent; in the child, release them too and forget the
@@ -26,7 +26,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -103,8 +103,52 @@ thread_local! {
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
+/// Locks that live outside the engine (the kernels crate's accumulators): `prepare` runs before
+/// the fork, after the engine's own locks are taken, and must take them all; `release` runs after
+/// it, in the parent and in the child, before the engine's locks are released, and must release
+/// them. Both run on the forking thread and must not panic or wait for anything but those locks.
+#[derive(Debug)]
+pub struct ForkHooks {
+    /// Takes the locks.
+    pub prepare: fn(),
+    /// Releases them.
+    pub release: fn(),
+}
+
+/// Registered hooks: a few slots filled without a lock (a fork can never catch one half-set).
+static HOOKS: [AtomicPtr<ForkHooks>; 4] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 4];
+
+/// Registers `hooks` with the fork handlers (once; registering the same hooks again does
+/// nothing), and installs the handlers.
+///
+/// # Panics
+///
+/// If more than four different hooks are registered (a bug in gilfree, not a user error).
+pub fn on_fork(hooks: &'static ForkHooks) {
+    install();
+    let ptr = std::ptr::from_ref(hooks).cast_mut();
+    for slot in &HOOKS {
+        match slot.compare_exchange(std::ptr::null_mut(), ptr, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return,
+            Err(existing) if existing == ptr => return,
+            Err(_) => {}
+        }
+    }
+    panic!("gilfree-engine: more than {} sets of fork hooks", HOOKS.len());
+}
+
+/// The registered hooks, in registration order.
+fn hooks() -> impl Iterator<Item = &'static ForkHooks> {
+    HOOKS.iter().filter_map(|slot| {
+        let ptr = slot.load(Ordering::SeqCst);
+        // SAFETY: a non-null slot holds a pointer made from a `&'static ForkHooks` (`on_fork`),
+        // valid for the life of the process and never written through.
+        (!ptr.is_null()).then(|| unsafe { &*ptr })
+    })
+}
+
 /// Registers the fork handlers, once per process (lock-free: a racing caller simply returns).
-pub(crate) fn install() {
+pub fn install() {
     if INSTALLED.load(Ordering::Relaxed) || INSTALLED.swap(true, Ordering::SeqCst) {
         return;
     }
@@ -131,20 +175,26 @@ extern "C" fn prepare() {
         }
         let held = (gate, pool::state(), tasks::queue());
         let _ = HELD.try_with(|h| *h.borrow_mut() = Some(held));
-        crate::shared::fork_prepare();
+        for hooks in hooks() {
+            (hooks.prepare)();
+        }
     });
 }
 
 extern "C" fn parent() {
     guarded(|| {
-        crate::shared::fork_release();
+        for hooks in hooks() {
+            (hooks.release)();
+        }
         let _ = HELD.try_with(|h| drop(h.borrow_mut().take()));
     });
 }
 
 extern "C" fn child() {
     guarded(|| {
-        crate::shared::fork_release();
+        for hooks in hooks() {
+            (hooks.release)();
+        }
         let _ = HELD.try_with(|h| {
             if let Some((gate, state, mut queue)) = h.borrow_mut().take() {
                 tasks::forget_queued_after_fork(&mut queue);

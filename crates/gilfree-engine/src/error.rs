@@ -1,4 +1,4 @@
-//! The one error type of the core. Every variant maps to exactly one Python exception in the
+//! The one error type of the engine and the kernels. Every variant maps to exactly one Python exception in the
 //! binding (`src/errors.rs`); the core itself knows nothing about Python.
 
 use std::fmt;
@@ -53,7 +53,7 @@ impl std::error::Error for Error {}
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Turns the payload of a caught panic into a message (panics carry `&str` or `String`).
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -8,6 +8,15 @@ use crate::Error;
 /// Tests that resize the process-wide pool must not interleave.
 static POOL_LOCK: Mutex<()> = Mutex::new(());
 
+/// `tasks` tasks, the one numbered `panic_at` panicking (as `gilfree._native._testing.panic`).
+fn panic_at(ctx: &Ctx<'_>, tasks: usize, panic_at: usize) -> crate::Result<usize> {
+    let out = ctx.map_tasks(tasks, |i| {
+        assert!(i != panic_at, "deliberate test panic in task {i}");
+        i
+    })?;
+    Ok(out.len())
+}
+
 fn at_most(k: usize) -> Threads {
     Threads::AtMost(NonZeroUsize::new(k).unwrap())
 }
@@ -138,7 +147,7 @@ fn a_panic_becomes_an_error_and_the_pool_survives() {
     let _g = POOL_LOCK.lock().unwrap();
     for threads in [Threads::Caller, Threads::Pool, at_most(2)] {
         let ctx = Ctx::new(threads, None);
-        let err = crate::kernels::testing::panic_at(&ctx, 100, 37).unwrap_err();
+        let err = panic_at(&ctx, 100, 37).unwrap_err();
         match err {
             Error::Panic(msg) => assert!(msg.contains("deliberate test panic"), "{msg}"),
             other => panic!("expected a panic error, got {other:?}"),
@@ -205,10 +214,11 @@ mod task_tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
+    use super::panic_at;
     use super::POOL_LOCK;
-    use crate::engine::tasks::{self, Completions, TaskGroup, Ticket};
-    use crate::engine::{interrupt_epoch, set_num_threads, Ctx};
+    use crate::tasks::{self, Completions, TaskGroup, Ticket};
     use crate::Error;
+    use crate::{interrupt_epoch, set_num_threads, Ctx};
 
     /// What a test task reports: its index, its outcome, and whether its owner cancelled it.
     type Done<R> = (usize, crate::Result<R>, bool);
@@ -400,9 +410,7 @@ mod task_tests {
         let _g = POOL_LOCK.lock().unwrap();
         let q = Arc::new(Completions::new());
         let group = TaskGroup::new();
-        spawn_into(&q, 0, ticket(&group).1, |ctx| {
-            crate::kernels::testing::panic_at(ctx, 10, 3)
-        });
+        spawn_into(&q, 0, ticket(&group).1, |ctx| panic_at(ctx, 10, 3));
         match &collect(&q, 1)[0].1 {
             Err(Error::Panic(msg)) => assert!(msg.contains("deliberate test panic"), "{msg}"),
             other => panic!("expected a panic error, got {other:?}"),

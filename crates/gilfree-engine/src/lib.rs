@@ -1,4 +1,16 @@
-//! The engine: one shared pool, fixed chunking, per-call cancellation and progress.
+//! # gilfree-engine
+//!
+//! The engine of gilfree, in pure Rust (no pyo3): one shared pool, fixed chunking, per-call
+//! cancellation and progress, independent tasks, and fork safety. The kernels
+//! (`gilfree-kernels`) and every binding run on it.
+//!
+//! ```
+//! use gilfree_engine::{Ctx, Threads};
+//!
+//! let ctx = Ctx::new(Threads::Pool, None);
+//! let squares = ctx.map_tasks(8, |i| i * i).unwrap();
+//! assert_eq!(squares, [0, 1, 4, 9, 16, 25, 36, 49]); // in task order, whatever the threads
+//! ```
 //!
 //! Every kernel runs inside a [`Ctx`] (one per call) and splits its work with
 //! [`Ctx::map_tasks`] or [`Ctx::map_chunks`]. Those are the only places that touch the pool,
@@ -19,8 +31,11 @@
 //! binding's SIGINT handler). Both are plain atomics read with `Relaxed` ordering between tasks:
 //! a task is never interrupted in the middle, so the cost is one load per task.
 
+#![deny(missing_docs)]
+
 mod ctx;
-pub(crate) mod fork;
+mod error;
+pub mod fork;
 mod pool;
 pub mod tasks;
 
@@ -31,6 +46,7 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use ctx::{Ctx, Poll, POLL_INTERVAL};
+pub use error::{panic_message, try_vec, zeroed_vec, Error, Result, Zeroable};
 pub use pool::{configured_threads, live_pool, set_num_threads, ThreadsSource, MAX_THREADS, NUM_THREADS_ENV};
 
 /// How many workers one call may use: the Python `threads=` argument.
@@ -48,10 +64,10 @@ pub enum Threads {
 impl Threads {
     /// The mapping from Python's `threads=` value: `None` is the pool, `Some(1)` the caller,
     /// `Some(k)` a cap, `Some(0)` an error.
-    pub fn from_request(request: Option<u64>) -> crate::Result<Self> {
+    pub fn from_request(request: Option<u64>) -> Result<Self> {
         match request {
             None => Ok(Threads::Pool),
-            Some(0) => Err(crate::Error::InvalidArgument {
+            Some(0) => Err(Error::InvalidArgument {
                 arg: "threads",
                 message: "must be None or an int >= 1, got 0".to_owned(),
             }),

@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gilfree_core::engine::tasks::{self, TaskGroup, Ticket};
-use gilfree_core::engine::{set_num_threads, Ctx, Threads};
-use gilfree_core::kernels::primes;
-use gilfree_core::shared::Accumulator;
+use gilfree_kernels::engine::tasks::{self, TaskGroup, Ticket};
+use gilfree_kernels::engine::{set_num_threads, Ctx, Threads};
+use gilfree_kernels::kernels::primes;
+use gilfree_kernels::shared::Accumulator;
 
 /// What a child does: every engine path that takes a lock or reads a lazy static.
 fn child_work(acc: &Accumulator<i64>) -> bool {

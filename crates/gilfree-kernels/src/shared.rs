@@ -703,7 +703,8 @@ impl<T: Value> Default for Accumulator<T> {
 // An add holds its shard's lock for a few instructions. If another thread forks at that instant,
 // the child's copy of the lock stays locked forever (its holder does not exist there), and the
 // child's next add or read on that accumulator would hang. So every live accumulator is
-// registered here, and the engine's fork handlers (`engine::fork`) lock them all before the fork
+// registered here, and the engine's fork handlers (`engine::fork`, through [`FORK_HOOKS`]) lock
+// them all before the fork
 // — each one whole, as a read does: `init`, then its shards in index order — and release them in
 // the parent and in the child. Nothing is held across the fork; the child inherits consistent
 // accumulators.
@@ -744,8 +745,14 @@ thread_local! {
     static HELD: std::cell::RefCell<Vec<Guard>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// The accumulators' part of the engine's fork handlers.
+static FORK_HOOKS: crate::engine::fork::ForkHooks = crate::engine::fork::ForkHooks {
+    prepare: fork_prepare,
+    release: fork_release,
+};
+
 /// Before `fork()`: locks the registry, then every live accumulator whole.
-pub(crate) fn fork_prepare() {
+fn fork_prepare() {
     let live = lock(&LIVE);
     let mut held: Vec<Guard> = Vec::new();
     for r in live.iter() {
@@ -761,7 +768,7 @@ pub(crate) fn fork_prepare() {
 
 /// After `fork()`, in the parent and in the child: releases what [`fork_prepare`] locked (the
 /// accumulators first, the registry last).
-pub(crate) fn fork_release() {
+fn fork_release() {
     let _ = HELD.try_with(|h| {
         let mut held = std::mem::take(&mut *h.borrow_mut());
         let live = held.pop();
@@ -780,7 +787,7 @@ impl<T: Value> Drop for Accumulator<T> {
 impl<T: Value> Accumulator<T> {
     /// An empty accumulator.
     pub fn new() -> Self {
-        crate::engine::fork::install();
+        crate::engine::fork::on_fork(&FORK_HOOKS);
         let locks: Box<Locks<T>> = Box::new(Locks {
             shards: (0..SHARDS).map(|_| OnceLock::new()).collect(),
             init: Mutex::new(()),

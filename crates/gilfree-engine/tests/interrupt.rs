@@ -1,8 +1,7 @@
 //! The interrupt epoch is process-wide, so this test gets a process of its own: bumping it would
 //! cancel whatever the unit tests in the same binary have in flight.
 
-use gilfree_core::engine::{interrupt_all, interrupt_epoch, Ctx, Threads};
-use gilfree_core::Error;
+use gilfree_engine::{interrupt_all, interrupt_epoch, Ctx, Error, Threads};
 
 #[test]
 fn interrupt_epoch_cancels_running_calls_only() {

@@ -338,7 +338,7 @@ fn a_cancelled_call_stops() {
     assert_eq!(count_primes(&c, 1_000_000_000), Err(Error::Cancelled));
 }
 
-/// `cargo test --release -p gilfree-core primes::test::zz_bench -- --ignored --nocapture`
+/// `cargo test --release -p gilfree-kernels primes::test::zz_bench -- --ignored --nocapture`
 #[test]
 #[ignore = "a benchmark, not a test"]
 fn zz_bench() {
@@ -417,7 +417,7 @@ fn zz_bench() {
 
 /// Near the largest n, where no reference is at hand: the bucket path, the wheel path and both
 /// segment sizes must agree on the same tasks (the first, one in the middle, the last).
-/// `cargo test --release -p gilfree-core primes::test::zz_huge -- --ignored --nocapture` (~1 min)
+/// `cargo test --release -p gilfree-kernels primes::test::zz_huge -- --ignored --nocapture` (~1 min)
 #[test]
 #[ignore = "slow: a minute of sieving near n = 10^15"]
 fn zz_huge_n_paths_agree() {
