@@ -16,8 +16,9 @@
 //! `ThreadPoolExecutor`'s (which wakes a Python thread, and takes the GIL, per task).
 //!
 //! Each kernel family's task forms (`_tasks.<kernel>`) live in that family's binding file, next
-//! to the direct form whose argument parsing they share; this file holds what they have in
-//! common: [`Job`], [`task_threads`] and the executor itself.
+//! to the direct form whose argument parsing they share, and are registered by the families'
+//! parent (`kernels::register`); this file holds what they have in common: [`Job`],
+//! [`task_threads`] and the executor itself, and imports no family.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -35,7 +36,6 @@ use pyo3::IntoPyObjectExt;
 use crate::args::threads_arg;
 use crate::call::{park_if_exiting, GilUser};
 use crate::errors::{to_pyerr, KernelError};
-use crate::kernels;
 
 /// Turns a finished task's output into its Python value (run by the dispatcher, GIL held).
 type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
@@ -300,16 +300,9 @@ fn deliverable<'py>(py: Python<'py>, c: Completion) -> PyResult<Bound<'py, PyTup
     PyTuple::new(py, [c.future, kind.into_py_any(py)?, value])
 }
 
-/// Registers `_Executor`, `_Job` and the `_tasks` submodule (every family's task forms).
+/// Registers `_Executor` and `_Job`. The families' task forms (`_tasks`) are registered by their
+/// parent, `kernels::register`: this file serves them and does not list them.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeExecutor>()?;
-    m.add_class::<Job>()?;
-    let t = PyModule::new(m.py(), "_tasks")?;
-    kernels::fractal::register_tasks(&t)?;
-    kernels::primes::register_tasks(&t)?;
-    kernels::montecarlo::register_tasks(&t)?;
-    kernels::benchgame::register_tasks(&t)?;
-    kernels::reduce::register_tasks(&t)?;
-    kernels::testing::register_tasks(&t)?;
-    m.add_submodule(&t)
+    m.add_class::<Job>()
 }

@@ -25,12 +25,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     array::warm_up(m.py())?;
     m.add("KernelError", m.py().get_type::<errors::KernelError>())?;
     runtime::register(m)?;
-    kernels::reduce::register(m)?;
-    kernels::fractal::register(m)?;
-    kernels::primes::register(m)?;
-    kernels::montecarlo::register(m)?;
-    kernels::benchgame::register(m)?;
-    kernels::testing::register(m)?;
+    kernels::register(m)?;
     lab::register(m)?;
     shared::register(m)?;
     executor::register(m)?;

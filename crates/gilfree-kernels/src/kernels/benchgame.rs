@@ -21,17 +21,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use crate::engine::Ctx;
-use crate::{simd, Error, Result};
-
-// ---------------------------------------------------------------------------------------------
-// Shared helpers
-
-/// A vector of `n` copies of `x`, or [`Error::OutOfMemory`] if it cannot be allocated.
-fn filled(n: usize, x: f64) -> Result<Vec<f64>> {
-    let mut v = crate::try_vec(n, &format!("a vector of {n} float64"))?;
-    v.resize(n, x);
-    Ok(v)
-}
+use crate::{simd, zeroed_vec, Error, Result};
 
 // ---------------------------------------------------------------------------------------------
 // spectral-norm
@@ -76,15 +66,19 @@ pub fn spectral_norm(ctx: &Ctx<'_>, n: usize) -> Result<f64> {
             message: format!("must be an int in [1, {SPECTRAL_MAX_N}], got {n}"),
         });
     }
-    let mut u = filled(n, 1.0)?;
-    let mut v = filled(n, 0.0)?;
-    let mut w = filled(n, 0.0)?;
+    // The three vectors in one allocation: all of it or none. Three separate ones could take the
+    // first two and fail on the third, leaving the process with no memory to spare at all (then
+    // even glibc aborts, allocating a thread's TLS); one refused request leaves everything.
+    let mut all = zeroed_vec::<f64>(n.saturating_mul(3), &format!("three vectors of {n} float64"))?;
+    let (u, rest) = all.split_at_mut(n);
+    let (v, w) = rest.split_at_mut(n);
+    u.fill(1.0);
     for _ in 0..SPECTRAL_ITERATIONS {
-        at_a_times(ctx, &u, &mut w, &mut v)?;
-        at_a_times(ctx, &v, &mut w, &mut u)?;
+        at_a_times(ctx, u, w, v)?;
+        at_a_times(ctx, v, w, u)?;
     }
     let (mut vbv, mut vv) = (0.0f64, 0.0f64);
-    for (&ui, &vi) in u.iter().zip(&v) {
+    for (&ui, &vi) in u.iter().zip(v.iter()) {
         vbv += ui * vi;
         vv += vi * vi;
     }
