@@ -36,10 +36,15 @@ pub(crate) fn is_bool(obj: &Bound<'_, PyAny>) -> bool {
 
 /// True for NumPy's masked values (`np.ma.masked`, a 0-d masked array): their "value" is a
 /// placeholder, and `float()` of one is nan (with only a warning).
-fn is_masked(obj: &Bound<'_, PyAny>) -> bool {
-    if obj.cast::<PyUntypedArray>().is_err() {
+/// Also what the input layer uses to refuse masked arrays (`array::Array1::from_py`).
+pub(crate) fn is_masked(obj: &Bound<'_, PyAny>) -> bool {
+    let Ok(array) = obj.cast::<PyUntypedArray>() else {
         return false; // MaskedArray is an ndarray subclass
+    };
+    if array.get_type().is(obj.py().get_type::<PyUntypedArray>()) {
+        return false; // a plain ndarray, the common case
     }
+    // A MaskedArray exists only if numpy.ma was imported.
     obj.py()
         .import("sys")
         .and_then(|sys| sys.getattr("modules"))

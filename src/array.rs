@@ -94,25 +94,11 @@ impl<'py> Array1<'py> {
 
 /// A masked array's mask would be ignored (every element read, masked or not): refused.
 fn refuse_masked(a: &Bound<'_, PyUntypedArray>, arg: &str) -> PyResult<()> {
-    let py = a.py();
-    if a.get_type().is(py.get_type::<PyUntypedArray>()) {
-        return Ok(()); // a plain ndarray, the common case
-    }
-    // A MaskedArray exists only if numpy.ma was imported.
-    let masked = py
-        .import("sys")?
-        .getattr("modules")?
-        .get_item("numpy.ma")
-        .ok()
-        .map(|ma| ma.getattr("MaskedArray"))
-        .transpose()?;
-    if let Some(masked) = masked {
-        if a.is_instance(&masked)? {
-            return Err(PyTypeError::new_err(format!(
-                "{arg} is a masked array: gilfree does not honour masks. Pass {arg}.compressed() to \
-                 drop the masked values, or {arg}.filled(value) to replace them"
-            )));
-        }
+    if crate::args::is_masked(a) {
+        return Err(PyTypeError::new_err(format!(
+            "{arg} is a masked array: gilfree does not honour masks. Pass {arg}.compressed() to \
+             drop the masked values, or {arg}.filled(value) to replace them"
+        )));
     }
     Ok(())
 }
