@@ -315,7 +315,7 @@ def test_every_strategy_has_a_result_or_a_reason(tiny_run: BenchResult) -> None:
             assert s.reason
             assert not s.runs
         else:
-            counts = [1] if s.name == "python-serial" else [1, 2]
+            counts = [1] if STRATEGIES[s.name].serial else [1, 2]
             assert [r.threads for r in s.runs] == counts
             assert all(len(r.times) == 3 and r.per_task is not None for r in s.runs)
     assert w.strategy("python-processes").status == "ok"

@@ -3,7 +3,8 @@
 ``gilfree bench`` runs the same work under every strategy (pure Python in threads and processes,
 native code holding the GIL, native code that takes it back, GIL-free kernels in a
 ``ThreadPoolExecutor``, gilfree's pool, Numba and Cython when installed) and reports time, speedup,
-efficiency, GIL-hold share and break-even task size. ``gilfree probe`` asks the same of your code.
+efficiency, GIL-hold share and break-even task size. ``gilfree probe`` asks the same of your code,
+and a :class:`Workload` puts your own function into ``gilfree bench``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gilfree.lab._bench import (
 )
 from gilfree.lab._gil import GilMonitor, GilReading
 from gilfree.lab._probe import ProbeResult, probe
+from gilfree.lab._user import Workload
 
 __all__ = [
     "SCHEMA",
@@ -33,6 +35,7 @@ __all__ = [
     "StrategyResult",
     "Sweep",
     "SweepPoint",
+    "Workload",
     "WorkloadResult",
     "bench",
     "probe",

@@ -17,6 +17,10 @@ How a workload is run:
    ``ThreadPoolExecutor(N)`` (native-nogil-executor) and with ``threads=N`` (native-pool). The
    break-even task size is where N threads start to beat one.
 
+Your own function runs the same way: wrap it in a :class:`gilfree.lab.Workload` (or name one
+as ``"module:attr"``); strategies whose label would not be true of it are left out, and it is
+probed (:func:`gilfree.probe`) before timing, so the report says whether it releases the GIL.
+
 Example:
     >>> from gilfree.lab import bench
     >>> result = bench("count_primes", threads=(1, 2), quick=True, repeat=1, sweep=False,
@@ -41,17 +45,20 @@ import platform
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import traceback
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import gilfree
 from gilfree._info import info
 from gilfree.lab import _metrics
-from gilfree.lab._gil import GilMonitor
+from gilfree.lab._gil import GilMonitor, gil_enabled
 from gilfree.lab._metrics import Crossing
+from gilfree.lab._probe import HOLDS_GIL_SHARE, probe
 from gilfree.lab._strategies import PROCESS_START_METHOD, STRATEGIES, Runner, Setup, Skip, Strategy
-from gilfree.lab._workloads import DEFAULT_WORKLOAD, WORKLOADS, Task, Workload
+from gilfree.lab._user import Workload, load_workloads, to_lab_workload
+from gilfree.lab._workloads import DEFAULT_WORKLOAD, WORKLOADS, LabWorkload, Task
 
 __all__ = [
     "SCHEMA",
@@ -83,10 +90,11 @@ class _Budget:
     sweep_seconds: float  # one sweep batch on one thread
     sweep_max_tasks: int
     repeat: int
+    probe_seconds: float  # min_time of the probe of a user's function (its 1-thread run)
 
 
-_FULL = _Budget(0.5, 0.1, 100_000, 0.02, 2000, 5)
-_QUICK = _Budget(0.2, 0.05, 50_000, 0.01, 1000, 3)
+_FULL = _Budget(0.5, 0.1, 100_000, 0.02, 2000, 5, 0.1)
+_QUICK = _Budget(0.2, 0.05, 50_000, 0.01, 1000, 3, 0.05)
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -214,6 +222,10 @@ class WorkloadResult:
         strategies: one :class:`StrategyResult` per strategy asked for, in registry order.
         sweep: the break-even sweep (None: not run).
         verdict: the one-line verdict.
+        probe: a user's workload: what :func:`gilfree.probe` measured of one task on one and
+            N threads before timing (``ProbeResult.to_dict()``); None for gilfree's own.
+        warnings: measured facts that contradict a row's name (a "nogil" row during which the
+            GIL was held, a "holding the GIL" row during which it was free).
     """
 
     name: str
@@ -227,6 +239,8 @@ class WorkloadResult:
     strategies: list[StrategyResult] = dataclasses.field(default_factory=list)
     sweep: Sweep | None = None
     verdict: str = ""
+    probe: dict[str, Any] | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     def strategy(self, name: str) -> StrategyResult:
         """The result of strategy ``name`` (KeyError if it was not asked for)."""
@@ -477,20 +491,37 @@ def _as_threads(threads: Sequence[int] | None, cores: int) -> tuple[int, ...]:
     return tuple(sorted(counts))
 
 
-def _as_workloads(workload: str | Workload | Sequence[str | Workload]) -> list[Workload]:
-    items = [workload] if isinstance(workload, (str, Workload)) else list(workload)
+AnyWorkload = str | Workload | LabWorkload
+
+
+def _as_workloads(workload: AnyWorkload | Sequence[AnyWorkload]) -> list[LabWorkload]:
+    if isinstance(workload, (str, Workload, LabWorkload)):
+        items: list[Any] = [workload]
+    elif isinstance(workload, Iterable):
+        items = list(workload)
+    else:
+        raise TypeError(f"a workload is a name, 'module:attr' or a gilfree.lab.Workload, got {workload!r}")
     if not items:
         raise ValueError("no workload given")
-    out: list[Workload] = []
+    out: list[LabWorkload] = []
     for item in items:
-        if isinstance(item, Workload):
+        if isinstance(item, LabWorkload):
             out.append(item)
+        elif isinstance(item, Workload):
+            out.append(to_lab_workload(item))
+        elif not isinstance(item, str):
+            raise TypeError(f"a workload is a name, 'module:attr' or a gilfree.lab.Workload, got {item!r}")
         elif item == "all":
             out.extend(WORKLOADS.values())
         elif item in WORKLOADS:
             out.append(WORKLOADS[item])
+        elif ":" in item:
+            out.extend(to_lab_workload(w) for w in load_workloads(item))
         else:
-            raise ValueError(f"unknown workload {item!r}: choose from {', '.join(WORKLOADS)} or 'all'")
+            raise ValueError(
+                f"unknown workload {item!r}: choose from {', '.join(WORKLOADS)}, 'all', or "
+                "'module:attr' naming your own gilfree.lab.Workload"
+            )
     return out
 
 
@@ -548,25 +579,33 @@ class _Lab:
         sweep: bool,
         cores: int,
         progress: _Progress,
+        explicit: bool = False,
     ) -> None:
         self.threads = threads
         self.repeat = repeat
         self.scale = scale
         self.budget = budget
         self.strategies = strategies
+        self.explicit = explicit  # the strategies were named: report those that do not apply
         self.do_sweep = sweep
         self.cores = cores
         self.progress = progress
         self.label = ""
         self.advanced = 0
 
-    # The progress bar counts steps: 1 calibration, per strategy 1 check + repeat per thread
-    # count, 1 per sweep size.
-    def steps(self, workload: Workload) -> int:
-        per_strategy = sum(1 + self.repeat * (1 if s.serial else len(self.threads)) for s in self.strategies)
-        swept = any(s.name in ("native-nogil-executor", "native-pool") for s in self.strategies)
-        sweep = len(workload.sweep_sizes) if swept and self.do_sweep and self.sweep_threads() > 1 else 0
-        return 1 + per_strategy + sweep
+    def strategies_for(self, workload: LabWorkload) -> list[Strategy]:
+        """The strategies run on ``workload``: those that do not apply to it (``skip``) are left
+        out, unless they were asked for by name (then they are reported as skipped)."""
+        return [s for s in self.strategies if self.explicit or s.name not in workload.skip]
+
+    # The progress bar counts steps: 1 calibration (and 1 probe), per strategy 1 check + repeat
+    # per thread count, 1 per sweep size.
+    def steps(self, workload: LabWorkload) -> int:
+        strategies = self.strategies_for(workload)
+        per_strategy = sum(1 + self.repeat * (1 if s.serial else len(self.threads)) for s in strategies)
+        swept = any(s.name in ("native-nogil-executor", "native-pool") for s in strategies)
+        sweep = workload.sweep_points if swept and self.do_sweep and self.sweep_threads() > 1 else 0
+        return 1 + int(workload.probe) + per_strategy + sweep
 
     def sweep_threads(self) -> int:
         fitting = [n for n in self.threads if n <= self.cores]
@@ -576,16 +615,21 @@ class _Lab:
         self.advanced += advance
         self.progress.update(f"{self.label} · {text}", advance)
 
-    def run_workload(self, workload: Workload, out: WorkloadResult) -> None:
+    def run_workload(self, workload: LabWorkload, out: WorkloadResult) -> None:
         self.label = workload.name
         top = max(self.threads)
         check = max(2, top)
-        uses_python = any(s.python for s in self.strategies)
+        strategies = self.strategies_for(workload)
+        python = workload.python
+        uses_python = python is not None and any(s.python for s in strategies)
 
         # 1. Calibrate, and compute the reference answers (the kernel at threads=1).
         self.status("calibrating")
         head = workload.tasks(check, self.scale)
-        workload.native(head[0], 1)  # warm-up
+        try:
+            workload.native(head[0], 1)  # warm-up
+        except Exception as exc:
+            raise _describe(exc, f"by the {workload.name} workload's function, on its first call") from None
         reference = [workload.canon(workload.native(t, 1)) for t in head]
         # The fastest of the calls made in ~10 ms: a call that another process preempted says
         # nothing about the task's cost.
@@ -601,10 +645,11 @@ class _Lab:
         out.native_tasks = _round_up(native_count, top)
         out.checked_tasks = check
         if uses_python:
+            assert python is not None
             python_seconds = math.inf
             for _ in range(2):  # the first call may pay for cold caches; one more if it is cheap
                 start = time.perf_counter()
-                workload.python(head[0])
+                python(head[0])
                 python_seconds = min(python_seconds, time.perf_counter() - start)
                 if python_seconds > 0.1:
                     break
@@ -614,12 +659,32 @@ class _Lab:
         tasks = workload.tasks(max(out.native_tasks, out.python_tasks or 0), self.scale)
         self.status("calibrated", advance=1)
 
+        # A user's function: does it release the GIL, and does it scale? Measured, not assumed.
+        if workload.probe:
+            self.status("probing the function")
+            n = self.sweep_threads()
+            try:
+                measured = probe(
+                    workload.native,
+                    head[0],
+                    1,
+                    threads=(1, n),
+                    repeat=min(self.repeat, 3),
+                    min_time=self.budget.probe_seconds,
+                    name=f"{workload.name}: {workload.title}",
+                )
+            except Exception as exc:
+                raise _describe(exc, f"by the {workload.name} workload's function, probed") from None
+            out.probe = measured.to_dict()
+            self.status("probed", advance=1)
+
         # 2-3. Check and time every strategy.
         setup = Setup(workload, self.progress.note)
-        for strategy in self.strategies:
-            result = StrategyResult(strategy.name, strategy.description)
+        for strategy in strategies:
+            description = workload.descriptions.get(strategy.name, strategy.description)
+            result = StrategyResult(strategy.name, description)
             out.strategies.append(result)
-            count = out.python_tasks if strategy.python else out.native_tasks
+            count = (out.python_tasks if strategy.python else None) or out.native_tasks
             assert count is not None
             counts = (1,) if strategy.serial else self.threads
             self.advanced = 0
@@ -632,11 +697,15 @@ class _Lab:
 
         # 4. The break-even sweep.
         n = self.sweep_threads()
-        wanted = [s.name for s in self.strategies if s.name in ("native-nogil-executor", "native-pool")]
+        wanted = [s.name for s in strategies if s.name in ("native-nogil-executor", "native-pool")]
         usable = [name for name in wanted if out.strategy(name).status == "ok"]
-        if self.do_sweep and n > 1 and usable:
+        if workload.plan_sweep is not None:
+            sizes = list(workload.plan_sweep(native_seconds, self.scale))
+        else:
+            sizes = list(workload.sweep_sizes)
+        if self.do_sweep and n > 1 and usable and sizes:
             out.sweep = Sweep(threads=n)
-            self._sweep(workload, out.sweep, usable)
+            self._sweep(workload, sizes, out.sweep, usable)
 
     def _run_strategy(
         self,
@@ -649,6 +718,9 @@ class _Lab:
         counts: tuple[int, ...],
     ) -> None:
         workload = setup.workload
+        if strategy.name in workload.skip:
+            result.status, result.reason = "skipped", workload.skip[strategy.name]
+            return
         self.status(f"{strategy.name}: preparing")
         try:
             runner: Runner = strategy.prepare(setup)
@@ -665,7 +737,7 @@ class _Lab:
         with _maybe_executor(strategy.executor, top) as executor:
             answers = runner(head, top, executor)
         for i, (got, want) in enumerate(zip(answers, reference, strict=True)):
-            if workload.canon(got) != want:
+            if not workload.same(workload.canon(got), want):
                 result.status = "wrong"
                 result.reason = (
                     f"wrong answer on task {i} {_short(head[i])}: "
@@ -693,7 +765,7 @@ class _Lab:
                     self.status(f"{strategy.name} ×{n}: run {r + 1}/{self.repeat}", advance=1)
         result.status = "ok"
 
-    def _sweep(self, workload: Workload, sweep: Sweep, usable: list[str]) -> None:
+    def _sweep(self, workload: LabWorkload, sizes: list[float], sweep: Sweep, usable: list[str]) -> None:
         n = sweep.threads
         native = workload.native
 
@@ -701,7 +773,7 @@ class _Lab:
             return native(task, 1)
 
         with _started_executor(n) as executor:
-            for size in workload.sweep_sizes:
+            for size in sizes:
                 self.status(f"break-even sweep ×{n}: size {size:.3g}")
                 task = workload.sweep_task(size)
                 native(task, 1)  # warm-up
@@ -745,6 +817,47 @@ class _Lab:
                 self.status(f"break-even sweep ×{n}: size {size:.3g}", advance=1)
 
 
+def _describe(exc: BaseException, where: str) -> BaseException:
+    """Mark ``exc`` as raised by a workload's own function, with a note saying where (Python
+    3.11+), and return it."""
+    with contextlib.suppress(AttributeError):
+        exc._gilfree_workload = True  # type: ignore[attr-defined]
+    add_note = getattr(exc, "add_note", None)
+    if add_note is not None:
+        add_note(f"raised {where} (gilfree bench)")
+    return exc
+
+
+def _raised_by_workload(exc: BaseException) -> bool:
+    return bool(getattr(exc, "_gilfree_workload", False))
+
+
+def _gil_warnings(out: WorkloadResult) -> list[str]:
+    """Rows whose name says what the GIL does, and whose measured GIL-hold share (the median over
+    all their timed runs, at every thread count) says otherwise."""
+    if not gil_enabled():
+        return []  # nothing holds a GIL that is disabled: the claims cannot be checked
+    found = []
+    for s in out.strategies:
+        claim = STRATEGIES[s.name].claims_gil if s.name in STRATEGIES else None
+        shares = [share for r in s.runs for share in r.gil_shares]
+        if claim is None or s.status != "ok" or not shares:
+            continue
+        share = _metrics.median(shares)
+        if claim == "released" and share >= HOLDS_GIL_SHARE:
+            found.append(
+                f"{s.name}: the GIL was held {share:.0%} of the time (measured, median of its runs), so "
+                "it did not run GIL-free: the function keeps the GIL, or its tasks are so short that the "
+                "executor's own Python code dominates"
+            )
+        elif claim == "held" and share < HOLDS_GIL_SHARE:
+            found.append(
+                f"{s.name}: the GIL was held only {share:.0%} of the time (measured, median of its "
+                "runs), so it did not keep the GIL as its name says"
+            )
+    return found
+
+
 def _finish(out: WorkloadResult, sweep_threads: int) -> None:
     """Derived metrics, break-even crossings and the verdict, from what was measured."""
     for s in out.strategies:
@@ -782,10 +895,14 @@ def _finish(out: WorkloadResult, sweep_threads: int) -> None:
             speed, eff, top = chosen.speedup_own, chosen.efficiency, chosen.threads
     break_even = out.sweep.break_even.get("native-nogil-executor") if out.sweep else None
     out.verdict = _metrics.verdict(threads=top, speedup=speed, efficiency=eff, break_even=break_even)
+    out.warnings = _gil_warnings(out)
+    if out.probe is not None and out.probe.get("kind") == "holds-gil":
+        # Measured: the function keeps the GIL, so "GIL-free threading" would be a false label.
+        out.verdict = f"not GIL-free: the function {out.probe['verdict']}"
 
 
 def bench(
-    workload: str | Workload | Sequence[str | Workload] = DEFAULT_WORKLOAD,
+    workload: AnyWorkload | Sequence[AnyWorkload] = DEFAULT_WORKLOAD,
     *,
     threads: Sequence[int] | None = None,
     repeat: int | None = None,
@@ -799,14 +916,17 @@ def bench(
 
     Arguments:
         workload: a name from ``gilfree.lab._workloads.WORKLOADS`` (``"mandelbrot"``,
-            ``"count_primes"``, ``"spectral_norm"``, ``"nbody"``, ``"sum"``), ``"all"``, a
-            ``Workload``, or a sequence of those.
+            ``"count_primes"``, ``"spectral_norm"``, ``"nbody"``, ``"sum"``), ``"all"``, your
+            own :class:`gilfree.lab.Workload`, ``"module:attr"`` naming one (or a list of
+            them) in an importable module, or a sequence of those.
         threads: the thread counts (1 is always added: it is every strategy's baseline). Default:
             1, 2 and powers of two up to the number of cores (and the core count itself).
         repeat: timed runs per strategy and thread count (default 5; 3 with ``quick``).
         scale: the task size, as a factor of the workload's default.
         quick: smaller budgets (about 0.2 s per Python run, 50 ms per native run).
-        strategies: names or shell patterns (``"native-*"``) from ``STRATEGIES``; default all.
+        strategies: names or shell patterns (``"native-*"``) from ``STRATEGIES``; default all
+            that apply (a user's workload leaves out those that would not be true of it: named
+            here, they are reported as skipped, with the reason).
         sweep: run the break-even sweep.
         progress: show a progress bar on stderr (rich when installed; terminals only).
 
@@ -860,6 +980,7 @@ def bench(
         sweep=sweep,
         cores=cores,
         progress=display,
+        explicit=strategies is not None,
     )
     load = facts["load_average"]
     if load is not None and load[0] > 0.5 * cores:
@@ -944,7 +1065,10 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=_name_list,
         default=[DEFAULT_WORKLOAD],
         metavar="NAME[,NAME]",
-        help=f"{', '.join(WORKLOADS)} or all (default {DEFAULT_WORKLOAD})",
+        help=(
+            f"{', '.join(WORKLOADS)} or all (default {DEFAULT_WORKLOAD}); or MODULE:ATTR, your own "
+            "gilfree.lab.Workload (the current directory is importable)"
+        ),
     )
     p.add_argument(
         "--threads",
@@ -987,6 +1111,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         except ImportError:
             print("gilfree bench: --plot needs matplotlib: pip install 'gilfree[bench]'", file=sys.stderr)
             return 2
+    # Like `python -m timeit` and `gilfree probe`: a MODULE:ATTR workload may live in the current
+    # directory. It stays on the path for the run: python-processes' workers import it too.
+    sys.path.insert(0, os.curdir)
     try:
         result = bench(
             args.workload,
@@ -998,11 +1125,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             sweep=not args.no_sweep,
             progress=True,
         )
-    except (TypeError, ValueError) as exc:
-        print(f"gilfree bench: error: {exc}", file=sys.stderr)
-        return 2
     except BenchInterrupted as stop:
         result = stop.result
+    except Exception as exc:
+        if not _raised_by_workload(exc):
+            if isinstance(exc, (TypeError, ValueError)):  # bad arguments, or a bad MODULE:ATTR
+                print(f"gilfree bench: error: {exc}", file=sys.stderr)
+                return 2
+            raise
+        print("gilfree bench: the workload's own function raised:", file=sys.stderr)
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.path.remove(os.curdir)
     _report.print_report(result)
     if args.json:
         result.to_json(args.json)

@@ -656,43 +656,78 @@ def make_statement(stmt: str, setup: str = "pass") -> tuple[Callable[[], object]
     return fn, namespace
 
 
-def _cmd_probe(args: argparse.Namespace) -> int:
-    stmt = "\n".join(args.stmt)
-    setup = "\n".join(args.setup) or "pass"
-    # Like `python -m timeit`: let the setup import modules from the current directory.
-    sys.path.insert(0, os.curdir)
+def _probe_workloads(args: argparse.Namespace) -> list[ProbeResult] | int:
+    """``--workload MODULE:ATTR``: probe one default task of each workload it names."""
+    from gilfree.lab._user import load_workloads
+
+    if args.stmt or args.setup:
+        args.probe_parser.error("give a statement or --workload, not both")
     try:
+        workloads = load_workloads(args.workload)
+    except (TypeError, ValueError) as exc:
+        print(f"gilfree probe: error: {exc}", file=sys.stderr)
+        return 2
+    results = []
+    for w in workloads:
         try:
-            fn, _ = make_statement(stmt, setup)
-        except SyntaxError as exc:
-            print(f"gilfree probe: syntax error in {exc.filename}: {exc.msg} ({exc.text!r})", file=sys.stderr)
-            return 2
-        except Exception:
-            print("gilfree probe: the setup raised:", file=sys.stderr)
-            traceback.print_exc()
-            return 1
-        try:
-            result = probe(
-                fn,
-                threads=args.threads,
-                repeat=args.repeat,
-                min_time=args.min_time,
-                number=args.number,
-                name=" / ".join(args.stmt),
+            results.append(
+                w.probe(threads=args.threads, repeat=args.repeat, min_time=args.min_time, number=args.number)
             )
         except Exception:
-            print("gilfree probe: the statement raised:", file=sys.stderr)
+            print(f"gilfree probe: the workload {w.name} raised:", file=sys.stderr)
             traceback.print_exc()
             return 1
+    return results
+
+
+def _probe_statement(args: argparse.Namespace) -> list[ProbeResult] | int:
+    if not args.stmt:
+        args.probe_parser.error("give a statement to probe (or --workload MODULE:ATTR)")
+    stmt = "\n".join(args.stmt)
+    setup = "\n".join(args.setup) or "pass"
+    try:
+        fn, _ = make_statement(stmt, setup)
+    except SyntaxError as exc:
+        print(f"gilfree probe: syntax error in {exc.filename}: {exc.msg} ({exc.text!r})", file=sys.stderr)
+        return 2
+    except Exception:
+        print("gilfree probe: the setup raised:", file=sys.stderr)
+        traceback.print_exc()
+        return 1
+    try:
+        result = probe(
+            fn,
+            threads=args.threads,
+            repeat=args.repeat,
+            min_time=args.min_time,
+            number=args.number,
+            name=" / ".join(args.stmt),
+        )
+    except Exception:
+        print("gilfree probe: the statement raised:", file=sys.stderr)
+        traceback.print_exc()
+        return 1
+    return [result]
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    # Like `python -m timeit`: let the setup (or the workload's module) import modules from the
+    # current directory.
+    sys.path.insert(0, os.curdir)
+    try:
+        results = _probe_workloads(args) if args.workload else _probe_statement(args)
     finally:
         sys.path.remove(os.curdir)
+    if isinstance(results, int):
+        return results
+    data: Any = results[0].to_dict() if len(results) == 1 else [r.to_dict() for r in results]
     if args.json == "-":
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps(data, indent=2))
         return 0
-    print(result.format())
+    print("\n\n".join(r.format() for r in results))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result.to_dict(), f, indent=2)
+            json.dump(data, f, indent=2)
             f.write("\n")
     return 0
 
@@ -708,7 +743,12 @@ def add_probe_parser(subparsers: Any) -> argparse.ArgumentParser:
             ' -s "import numpy as np; a = np.random.rand(10**7)" "np.sort(a)"'
         ),
     )
-    p.add_argument("stmt", nargs="+", metavar="STMT", help="statement to probe (several are joined as lines)")
+    p.add_argument("stmt", nargs="*", metavar="STMT", help="statement to probe (several are joined as lines)")
+    p.add_argument(
+        "--workload",
+        metavar="MODULE:ATTR",
+        help="probe one default task of your own gilfree.lab.Workload (or list of them) instead of STMT",
+    )
     p.add_argument(
         "-s",
         "--setup",
@@ -747,5 +787,5 @@ def add_probe_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"minimum length of a 1-thread run, for the calibration (default: {DEFAULT_MIN_TIME})",
     )
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE ('-': stdout only)")
-    p.set_defaults(func=_cmd_probe)
+    p.set_defaults(func=_cmd_probe, probe_parser=p)
     return p

@@ -106,8 +106,16 @@ def _notes(w: WorkloadResult, result: BenchResult) -> list[str]:
         )
     else:
         notes.append(f"{w.native_tasks} tasks per run; vs own 1T = 1-thread time / this one.")
+    if w.probe is not None:
+        one = w.probe["rows"][0]
+        notes.append(
+            f"probe (gilfree.probe, one task, before timing): {w.probe['verdict']} "
+            f"[1 thread: GIL held {one['gil_share']:.0%}, {one['cpu']:.2f} cores busy]"
+        )
+    notes.extend(f"warning: {text}" for text in w.warnings)
+    reference = "the kernel" if w.probe is None else "the function at one thread"
     notes.append(
-        f"every answer was checked against the kernel on {w.checked_tasks} tasks first; wall = median of "
+        f"every answer was checked against {reference} on {w.checked_tasks} tasks first; wall = median of "
         f"{result.settings['repeat']} runs after a warm-up, ± = half their range; GIL held = share of the "
         "run a heartbeat thread waited for the GIL."
     )
@@ -265,6 +273,7 @@ def format_list() -> str:
     lines = ["workloads:"]
     width = max(len(n) for n in WORKLOADS)
     lines += [f"  {name:<{width}}  {w.title}" for name, w in WORKLOADS.items()]
+    lines.append("  MODULE:ATTR  your own function: a gilfree.lab.Workload in an importable module")
     lines.append("strategies:")
     width = max(len(n) for n in STRATEGIES)
     lines += [f"  {name:<{width}}  {s.description}" for name, s in STRATEGIES.items()]

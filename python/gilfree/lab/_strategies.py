@@ -9,6 +9,11 @@ keeps one executor for the life of the program, so its start-up is not the work'
 ``python-processes`` is the exception: it starts its process pool inside the timed region, since
 paying for start-up (and pickling) is the point of showing it.
 
+A strategy whose name says what the GIL does (``native-holding-gil``, ``native-nogil-executor``,
+...) declares it in ``claims_gil``; the lab compares that claim with the GIL-hold share it
+measures and says so when they disagree (a user's function that does not release the GIL, a
+"holding" variant that does not hold it).
+
 Adding a strategy is one :func:`register` call:
 
     >>> from gilfree.lab._strategies import STRATEGIES, Strategy, register
@@ -30,11 +35,11 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import gilfree
 from gilfree._native import _lab
-from gilfree.lab._workloads import Task, Workload
+from gilfree.lab._workloads import LabWorkload, Task
 
 __all__ = [
     "PROCESS_START_METHOD",
@@ -80,7 +85,7 @@ class Setup:
     """What ``prepare`` gets: the workload, a way to print a note (``notify``), and the peers,
     loaded at most once per workload and shared by the strategies that use them."""
 
-    def __init__(self, workload: Workload, notify: Notify) -> None:
+    def __init__(self, workload: LabWorkload, notify: Notify) -> None:
         self.workload = workload
         self.notify = notify
         self._peers: dict[str, PeerImpl | Skip] = {}
@@ -132,6 +137,8 @@ class Strategy:
         executor: the runner wants a started ``ThreadPoolExecutor(threads)`` (else it gets None).
         warm_up: run the first tasks once, untimed, before the repeats.
         peer: the peer it uses ("numba", "cython"), whose version the lab reports.
+        claims_gil: what the name says about the GIL: ``"held"`` (threads take turns),
+            ``"released"``, or None (no claim). Checked against the measured GIL-hold share.
     """
 
     name: str
@@ -142,6 +149,7 @@ class Strategy:
     executor: bool = False
     warm_up: bool = True
     peer: str | None = None
+    claims_gil: Literal["held", "released"] | None = None
 
 
 #: Every strategy, in the order the lab runs and reports them.
@@ -167,8 +175,15 @@ def _in_executor(func: Callable[[Task], Any]) -> Runner:
 # --- pure Python -------------------------------------------------------------------------------
 
 
-def _python_serial(setup: Setup) -> Runner:
+def _twin(setup: Setup) -> Callable[[Task], Any]:
     python = setup.workload.python
+    if python is None:
+        raise Skip(f"the {setup.workload.name} workload has no pure-Python twin")
+    return python
+
+
+def _python_serial(setup: Setup) -> Runner:
+    python = _twin(setup)
 
     def run(tasks: Sequence[Task], threads: int, executor: ThreadPoolExecutor | None) -> list[Any]:
         return [python(t) for t in tasks]
@@ -177,7 +192,7 @@ def _python_serial(setup: Setup) -> Runner:
 
 
 def _python_threads(setup: Setup) -> Runner:
-    return _in_executor(setup.workload.python)
+    return _in_executor(_twin(setup))
 
 
 def _ignore_sigint() -> None:
@@ -192,7 +207,7 @@ def _python_processes(setup: Setup) -> Runner:
     if getattr(main, "__spec__", None) is None and main_file is not None and not os.path.exists(main_file):
         # "spawn" re-imports the main module in every worker, which cannot be done from stdin.
         raise Skip(f"process workers cannot re-import __main__ ({main_file})")
-    python = setup.workload.python
+    python = _twin(setup)
     context = multiprocessing.get_context(PROCESS_START_METHOD)
 
     def run(tasks: Sequence[Task], threads: int, executor: ThreadPoolExecutor | None) -> list[Any]:
@@ -217,6 +232,14 @@ def _python_processes(setup: Setup) -> Runner:
 
 def _native_mode(mode: str) -> Callable[[Setup], Runner]:
     def prepare(setup: Setup) -> Runner:
+        variants = setup.workload.gil_variants
+        if variants is not None:
+            # A user's function: _lab.call's modes act on gilfree's kernels only, so the row runs
+            # the variant the user gave, or does not run.
+            variant = variants.get(mode)
+            if variant is None:
+                raise Skip(f"no variant of {setup.workload.name} for this mode")
+            return _in_executor(variant)
         native = setup.workload.native
 
         def one(task: Task) -> Any:
@@ -225,6 +248,15 @@ def _native_mode(mode: str) -> Callable[[Setup], Runner]:
         return _in_executor(one)
 
     return prepare
+
+
+def _native_serial(setup: Setup) -> Runner:
+    native = setup.workload.native
+
+    def run(tasks: Sequence[Task], threads: int, executor: ThreadPoolExecutor | None) -> list[Any]:
+        return [native(t, 1) for t in tasks]
+
+    return run
 
 
 def _native_nogil_executor(setup: Setup) -> Runner:
@@ -253,11 +285,12 @@ def _gilfree_executor(setup: Setup) -> Runner:
         raise Skip(f"the {setup.workload.name} workload has no single kernel call to submit")
 
     def run(tasks: Sequence[Task], threads: int, executor: ThreadPoolExecutor | None) -> list[Any]:
-        # The executor shares gilfree's one pool: N threads means a pool of N for this run.
+        # The executor shares gilfree's one pool: N threads means a pool of N for this run; a
+        # callable without a native task form runs on the executor's Python threads, N of them.
         before = gilfree.get_num_threads()
         gilfree.set_num_threads(threads)
         try:
-            with gilfree.Executor() as ex:
+            with gilfree.Executor(max_workers=threads) as ex:
                 futures = [ex.submit(fn, *args, **kwargs) for fn, args, kwargs in map(kernel_call, tasks)]
                 return [f.result() for f in futures]
         finally:
@@ -304,6 +337,7 @@ for _strategy in (
         _python_threads,
         python=True,
         executor=True,
+        claims_gil="held",
     ),
     Strategy(
         "python-processes",
@@ -314,10 +348,17 @@ for _strategy in (
         warm_up=False,
     ),
     Strategy(
+        "native-serial",
+        "the kernel with threads=1, one task after another on the calling thread",
+        _native_serial,
+        serial=True,
+    ),
+    Strategy(
         "native-holding-gil",
         "the kernel built to keep the GIL (threads=1) in a ThreadPoolExecutor(N)",
         _native_mode("hold"),
         executor=True,
+        claims_gil="held",
     ),
     Strategy(
         "native-reacquire",
@@ -325,12 +366,14 @@ for _strategy in (
         "in a ThreadPoolExecutor(N)",
         _native_mode("reacquire"),
         executor=True,
+        claims_gil="held",
     ),
     Strategy(
         "native-nogil-executor",
         "the recipe: the GIL-free kernel with threads=1, one task per job, in a ThreadPoolExecutor(N)",
         _native_nogil_executor,
         executor=True,
+        claims_gil="released",
     ),
     Strategy(
         "native-pool",

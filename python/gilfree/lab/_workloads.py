@@ -4,7 +4,9 @@ and a pure-Python twin that computes the same answer for every task.
 A task is a small picklable tuple. ``native(task, threads)`` runs it with a gilfree kernel,
 ``python(task)`` with plain Python (the twin; a module-level function, so that a process pool can
 pickle it), and ``canon(result)`` turns either result into a value that compares with ``==`` (the
-lab checks every strategy's answers against the kernel's before it times anything). Tasks of one
+lab checks every strategy's answers against the kernel's before it times anything). A user's
+workload (:class:`gilfree.lab.Workload`) becomes a :class:`LabWorkload` too (``gilfree.lab._user``),
+with the strategies that do not apply to it listed in ``skip``. Tasks of one
 workload cost the same (the same size, shifted a little so that answers differ), so the cost per
 task is the same for every strategy and strategies that run different numbers of tasks compare by
 time per task.
@@ -25,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -369,34 +371,59 @@ def _close(result: Any) -> Any:
     return float(f"{result:.10g}")
 
 
+def _equal(a: Any, b: Any) -> bool:
+    return bool(a == b)
+
+
+#: How many sizes a planned break-even sweep has (``LabWorkload.plan_sweep``).
+SWEEP_POINTS = 11
+
+
 @dataclasses.dataclass(frozen=True)
-class Workload:
-    """One workload of the lab.
+class LabWorkload:
+    """One workload as the lab runs it: a stream of tasks (gilfree's own, or a user's
+    :class:`gilfree.lab.Workload` converted by ``gilfree.lab._user``).
 
     Attributes:
         name: the ``--workload`` name.
         title: a one-line description of one task.
-        native: ``native(task, threads)``: the task with a gilfree kernel.
-        python: ``python(task)``: the pure-Python twin (module level, picklable).
-        canon: makes results of both comparable with ``==``.
+        native: ``native(task, threads)``: the task with the native function (a gilfree kernel).
+        python: ``python(task)``: the pure-Python twin (module level, picklable); None: no twin.
+        canon: makes results of both comparable with ``same``.
         make_tasks: ``make_tasks(count, scale)``: ``count`` tasks of the default size times ``scale``.
         sweep_task: one task of ``size`` units of work, for the break-even sweep.
         sweep_sizes: the sweep's sizes, smallest to largest (~1 us to ~10 ms per task here).
         pool: whether the kernel takes ``threads=`` (the native-pool strategy applies).
-        kernel_call: ``kernel_call(task)`` -> ``(kernel, args, kwargs)``: the task as one gilfree
-            kernel call (what ``gilfree.Executor.submit`` takes to run it as a native task).
+        kernel_call: ``kernel_call(task)`` -> ``(kernel, args, kwargs)``: the task as one kernel
+            call (what ``gilfree.Executor.submit`` takes to run it as a native task).
+        same: ``same(canon(result), canon(reference)) -> bool``: do two answers agree.
+        gil_variants: None for gilfree's kernels (``_lab.call`` makes them hold or take back the
+            GIL); for a user's workload, the variants given, by mode (``"hold"``, ``"reacquire"``).
+        skip: strategies that do not apply, with the reason: left out of the table unless asked
+            for by name (then reported as skipped, with the reason).
+        descriptions: strategy descriptions that fit this workload better than the generic ones.
+        plan_sweep: ``plan_sweep(task_seconds, scale)``: the sweep's sizes, given one task's
+            measured time on one thread at the default size times ``scale`` (None: ``sweep_sizes``).
+        probe: run ``gilfree.probe`` on one task before timing (a user's function: whether it
+            releases the GIL is measured, not assumed).
     """
 
     name: str
     title: str
     native: Callable[[Task, int | None], Any]
-    python: Callable[[Task], Any]
+    python: Callable[[Task], Any] | None
     canon: Callable[[Any], Any]
     make_tasks: Callable[[int, float], list[Task]]
     sweep_task: Callable[[float], Task]
     sweep_sizes: Sequence[float]
     pool: bool = True
     kernel_call: Callable[[Task], KernelCall] | None = None
+    same: Callable[[Any, Any], bool] = _equal
+    gil_variants: Mapping[str, Callable[[Task], Any]] | None = None
+    skip: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    descriptions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    plan_sweep: Callable[[float, float], Sequence[float]] | None = None
+    probe: bool = False
 
     def tasks(self, count: int, scale: float = 1.0) -> list[Task]:
         """``count`` tasks of the default size times ``scale`` (> 0)."""
@@ -406,15 +433,20 @@ class Workload:
             raise ValueError(f"scale must be a positive number, got {scale}")
         return self.make_tasks(count, scale)
 
+    @property
+    def sweep_points(self) -> int:
+        """How many sizes the break-even sweep has (known before the sizes are planned)."""
+        return SWEEP_POINTS if self.plan_sweep is not None else len(self.sweep_sizes)
+
 
 def _geometric(lo: float, hi: float, steps: int) -> tuple[float, ...]:
     return tuple(lo * (hi / lo) ** (k / (steps - 1)) for k in range(steps))
 
 
-WORKLOADS: dict[str, Workload] = {
+WORKLOADS: dict[str, LabWorkload] = {
     w.name: w
     for w in (
-        Workload(
+        LabWorkload(
             "mandelbrot",
             "a {}x{} Mandelbrot image, max_iter {}".format(*_MANDEL),
             mandelbrot_native,
@@ -425,7 +457,7 @@ WORKLOADS: dict[str, Workload] = {
             _geometric(4, 1e6, 11),
             kernel_call=mandelbrot_call,
         ),
-        Workload(
+        LabWorkload(
             "count_primes",
             f"count the primes <= {_PRIMES_N:,}",
             count_primes_native,
@@ -436,7 +468,7 @@ WORKLOADS: dict[str, Workload] = {
             _geometric(1e3, 1e8, 11),
             kernel_call=count_primes_call,
         ),
-        Workload(
+        LabWorkload(
             "spectral_norm",
             f"the spectral norm of a {_SPECTRAL_N}x{_SPECTRAL_N} matrix",
             spectral_norm_native,
@@ -447,7 +479,7 @@ WORKLOADS: dict[str, Workload] = {
             _geometric(4, 1e6, 11),
             kernel_call=spectral_norm_call,
         ),
-        Workload(
+        LabWorkload(
             "nbody",
             f"a 5-body simulation of {_NBODY_STEPS:,} steps",
             nbody_native,
@@ -459,7 +491,7 @@ WORKLOADS: dict[str, Workload] = {
             pool=False,
             kernel_call=nbody_call,
         ),
-        Workload(
+        LabWorkload(
             "sum",
             f"the sum of {_SUM_LEN:,} int64 values",
             sum_native,
