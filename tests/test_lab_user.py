@@ -113,6 +113,15 @@ def test_docstring_examples() -> None:
     assert failed == 0
 
 
+def test_the_session_in_docs_lab_md() -> None:
+    path = pathlib.Path(__file__).resolve().parent.parent / "docs" / "lab.md"
+    test = doctest.DocTestParser().get_doctest(path.read_text(encoding="utf-8"), {}, "lab.md", str(path), 0)
+    assert len(test.examples) >= 8
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
+
+
 def test_public_names() -> None:
     import gilfree.lab
 
