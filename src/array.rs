@@ -94,7 +94,7 @@ impl<'py> Array1<'py> {
 
 /// A masked array's mask would be ignored (every element read, masked or not): refused.
 fn refuse_masked(a: &Bound<'_, PyUntypedArray>, arg: &str) -> PyResult<()> {
-    if crate::args::is_masked(a) {
+    if gilfree_pyo3::args::is_masked(a) {
         return Err(PyTypeError::new_err(format!(
             "{arg} is a masked array: gilfree does not honour masks. Pass {arg}.compressed() to \
              drop the masked values, or {arg}.filled(value) to replace them"

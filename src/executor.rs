@@ -20,22 +20,22 @@
 //! parent (`kernels::register`); this file holds what they have in common: [`Job`],
 //! [`task_threads`] and the executor itself, and imports no family.
 
+use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use gilfree_kernels::engine::tasks::{self, Completions, TaskGroup, Ticket};
-use gilfree_kernels::engine::{Ctx, Threads};
+use gilfree_kernels::engine::Ctx;
 use gilfree_kernels::Error;
-use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use pyo3::IntoPyObjectExt;
 
-use crate::args::threads_arg;
-use crate::call::{park_if_exiting, GilUser};
-use crate::errors::{to_pyerr, KernelError};
+use gilfree_pyo3::abi::{ForeignJob, TaskCtx};
+use gilfree_pyo3::{park_if_exiting, to_pyerr, CallGuard, KernelError};
 
 /// Turns a finished task's output into its Python value (run by the dispatcher, GIL held).
 type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
@@ -57,7 +57,7 @@ pub(crate) struct Job {
 
 impl Job {
     /// A job running `work` on a pool worker and turning its output into Python with `finish`.
-    pub(crate) fn new<R, W, F>(kernel: &'static str, work: W, finish: F) -> Job
+    fn new<R, W, F>(kernel: &'static str, work: W, finish: F) -> Job
     where
         R: Send + 'static,
         W: FnOnce(&Ctx<'_>) -> gilfree_kernels::Result<R> + Send + 'static,
@@ -74,14 +74,66 @@ impl Job {
         }
     }
 
-    /// A job whose output converts to Python as it is (a float, an int, a tuple...).
-    pub(crate) fn value<R, W>(kernel: &'static str, work: W) -> Job
-    where
-        R: for<'py> IntoPyObject<'py> + Send + 'static,
-        W: FnOnce(&Ctx<'_>) -> gilfree_kernels::Result<R> + Send + 'static,
-    {
-        Job::new(kernel, work, |py, out| out.into_py_any(py))
+    /// A job made by any extension through the runtime table's `make_job` (gilfree's own task
+    /// forms included: they use `gilfree_pyo3::task` like everyone else).
+    fn foreign(kernel: &'static str, job: Foreign) -> Job {
+        Job::new(
+            kernel,
+            move |ctx| {
+                let (epoch, task, group) = ctx.task_flags().ok_or(Error::Cancelled)?;
+                let tc = TaskCtx {
+                    epoch,
+                    task: std::ptr::from_ref(task),
+                    group: std::ptr::from_ref(group),
+                };
+                // SAFETY: the `ForeignJob::run` contract: called at most once, `tc` alive for
+                // the call; `run` never unwinds.
+                match unsafe { (job.0.run)(job.0.data, &tc) } {
+                    0 => Ok(job),
+                    _ => Err(Error::Cancelled),
+                }
+            },
+            |py, job: Foreign| {
+                // SAFETY: GIL held, after `run` returned 0, once (the `finish` contract).
+                let obj = unsafe { (job.0.finish)(job.0.data) };
+                // SAFETY: a new reference or null with an exception set (the contract).
+                unsafe { Bound::from_owned_ptr_or_err(py, obj) }.map(Bound::unbind)
+            },
+        )
     }
+}
+
+/// A [`ForeignJob`], freed (its `free`) exactly once, when dropped, wherever that happens: after
+/// its result was delivered, or unrun if its task was cancelled or its job never submitted.
+struct Foreign(ForeignJob);
+
+// SAFETY: the `ForeignJob` contract: `run` runs on a pool worker, `finish` on the dispatcher,
+// `free` on any thread — the job's data is made to move between threads.
+unsafe impl Send for Foreign {}
+
+impl Drop for Foreign {
+    fn drop(&mut self) {
+        // SAFETY: called once (this is the only owner), on any thread (the `free` contract).
+        unsafe { (self.0.free)(self.0.data) };
+    }
+}
+
+/// The runtime table's `make_job`: a `_Job` for another extension's task (or gilfree's own).
+pub(crate) unsafe extern "C" fn make_job(name: *const c_char, job: ForeignJob) -> *mut pyo3::ffi::PyObject {
+    let job = Foreign(job); // freed on every failure path below
+    let made = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the `make_job` contract: the GIL is held, `name` is a NUL-terminated string
+        // that lives for the process.
+        let (py, name) = unsafe { (Python::assume_attached(), CStr::from_ptr(name)) };
+        let kernel: &'static str = name.to_str().unwrap_or("task");
+        Bound::new(py, Job::foreign(kernel, job))
+            .map(Bound::into_ptr)
+            .unwrap_or_else(|err| {
+                err.restore(py);
+                std::ptr::null_mut()
+            })
+    }));
+    made.unwrap_or(std::ptr::null_mut())
 }
 
 #[pymethods]
@@ -107,23 +159,6 @@ impl Job {
             "submitted"
         };
         format!("<gilfree task {}() {state}>", self.kernel)
-    }
-}
-
-/// Checks a task form's `threads=`: parsed exactly as the direct call parses it (same
-/// TypeError/ValueError for bad values), then only `None` and `1` are accepted.
-pub(crate) fn task_threads(kernel: &str, obj: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    match threads_arg(obj)? {
-        Threads::Pool | Threads::Caller => Ok(()),
-        Threads::AtMost(k) => {
-            // The value as given (`k` is capped at usize::MAX).
-            let given = obj.map_or_else(|| k.to_string(), ToString::to_string);
-            Err(PyValueError::new_err(format!(
-                "{kernel}(): threads={given} is not available in gilfree.Executor: each task runs \
-                 on one pool worker (threads=None or threads=1), and many tasks run at once. Submit \
-                 several smaller tasks, or call gilfree.{kernel}(..., threads={given}) directly."
-            )))
-        }
     }
 }
 
@@ -229,8 +264,8 @@ impl NativeExecutor {
                 Duration::ZERO
             });
             // The dispatcher is a daemon thread: at interpreter exit it must not take the GIL
-            // back from these Rust frames (see call::begin_exit); it parks instead.
-            let _gil_user = GilUser::enter();
+            // back from these Rust frames (see gilfree_pyo3::host::begin_exit); it parks instead.
+            let _gil_user = CallGuard::enter();
             py.detach(|| {
                 park_if_exiting();
                 shared.queue.wait(timeout);

@@ -10,7 +10,8 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::call::{with_gil_mode, GilMode};
+use gilfree_pyo3::host::{exiting, with_gil_mode, GilMode};
+use gilfree_pyo3::CallGuard;
 
 /// ``call(mode, fn, /, *args, **kwargs)``: calls ``fn(*args, **kwargs)`` with the gilfree kernels
 /// it runs on this thread treating the GIL as ``mode`` says: ``"release"`` (what every call does),
@@ -83,9 +84,9 @@ impl Heartbeat {
                 while !flag.load(Ordering::Acquire) {
                     std::thread::sleep(interval);
                     let woke = Instant::now();
-                    let _gil_user = crate::call::GilUser::enter();
-                    if crate::call::exiting() {
-                        break; // never take the GIL during interpreter exit (call::begin_exit)
+                    let _gil_user = CallGuard::enter();
+                    if exiting() {
+                        break; // never take the GIL during interpreter exit (host::begin_exit)
                     }
                     Python::attach(|_| ());
                     let waited = woke.elapsed();

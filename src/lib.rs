@@ -1,14 +1,13 @@
 //! `gilfree._native`: the PyO3 binding of gilfree-engine and gilfree-kernels.
 //!
-//! Everything Python-shaped lives here and nowhere else: argument parsing and validation with the
-//! GIL held ([`args`], [`array`]), the one path every call takes ([`call::run`]:
-//! detach, wait, poll for signals, catch panics) and the one error mapping ([`errors`]). Each
-//! kernel family is one file in [`kernels`], mirroring `crates/gilfree-kernels/src/kernels/`.
+//! Written on the public crate `gilfree-pyo3` exactly as a user's extension would be: argument
+//! parsing (`gilfree_pyo3::args`, and [`array`] for NumPy input), the one path every call takes
+//! (`gilfree_pyo3::run`), the one error mapping, task forms (`gilfree_pyo3::task`). Each kernel
+//! family is one file in [`kernels`], mirroring `crates/gilfree-kernels/src/kernels/`. This
+//! module also *is* the runtime: it owns the pool and exports the capsule `_RUNTIME_API` that
+//! every other extension links to (`gilfree_pyo3::export`).
 
-mod args;
 mod array;
-mod call;
-mod errors;
 mod executor;
 mod kernels;
 mod lab;
@@ -21,9 +20,13 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    call::install_fork_handler();
+    gilfree_pyo3::host::install_fork_handler();
     array::warm_up(m.py())?;
-    m.add("KernelError", m.py().get_type::<errors::KernelError>())?;
+    let kernel_error = m.py().get_type::<gilfree_pyo3::KernelError>();
+    m.add("KernelError", &kernel_error)?;
+    // The process's runtime: this module's pool, epoch and lifecycle, for every extension built
+    // with gilfree-pyo3 or gilfree.h (the capsule `_RUNTIME_API`).
+    gilfree_pyo3::export(m, &kernel_error, executor::make_job)?;
     runtime::register(m)?;
     kernels::register(m)?;
     lab::register(m)?;

@@ -5,8 +5,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::args::positive_int;
-use crate::errors::to_pyerr;
+use gilfree_pyo3::args::positive_int;
+use gilfree_pyo3::to_pyerr;
 
 /// Sets the number of worker threads of gilfree's shared pool.
 ///
@@ -62,10 +62,10 @@ fn _interrupt() {
     engine::interrupt_all();
 }
 
-/// The interpreter is exiting (an `atexit` hook): see `call::begin_exit`.
+/// The interpreter is exiting (an `atexit` hook): see `gilfree_pyo3::host::begin_exit`.
 #[pyfunction]
 fn _at_exit(py: Python<'_>) {
-    crate::call::begin_exit(py);
+    gilfree_pyo3::host::begin_exit(py);
 }
 
 /// The facts `gilfree info` prints, as a dict.
@@ -106,7 +106,7 @@ fn _runtime_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
     )?;
     d.set_item("cpu_features", cpu_features())?;
-    d.set_item("detach_min_bytes", crate::call::DETACH_MIN_BYTES)?;
+    d.set_item("detach_min_bytes", gilfree_pyo3::DETACH_MIN_BYTES)?;
     d.set_item("reduce_chunk_len", gilfree_kernels::kernels::reduce::CHUNK_LEN)?;
     d.set_item(
         "reduce_min_chunks_per_worker",
@@ -144,5 +144,114 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_interrupt, m)?)?;
     m.add_function(wrap_pyfunction!(_at_exit, m)?)?;
     m.add_function(wrap_pyfunction!(_runtime_info, m)?)?;
+    register_signals(m)
+}
+
+/// The C-level half of gilfree's Ctrl-C handling.
+///
+/// Python's own SIGINT handler is Python code: it runs only when the main thread runs bytecode.
+/// A main thread inside native code that is not a gilfree call — a Cython `nogil` loop checking
+/// `gilfree_interrupted()`, say — would never let it run, and the interrupt epoch would never
+/// move. So, when gilfree chains its Python-level handler (``install_interrupt_handler``), it also
+/// puts [`on_sigint`] in front of the C handler Python installed: it moves the epoch at once (one
+/// atomic add: async-signal-safe) and then calls Python's C handler, which does what it always
+/// does (flags the signal for the Python-level handler). `signal.signal(SIGINT, ...)` by anyone
+/// reinstalls Python's C handler, removing ours; `install_interrupt_handler()` puts it back.
+#[cfg(unix)]
+mod sigint {
+    use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+    /// The handler we replaced (an address), and its `sa_flags`.
+    static PREV_HANDLER: AtomicUsize = AtomicUsize::new(0);
+    static PREV_FLAGS: AtomicI32 = AtomicI32::new(0);
+
+    extern "C" fn on_sigint(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
+        gilfree_kernels::engine::interrupt_all();
+        let prev = PREV_HANDLER.load(Ordering::Relaxed);
+        if prev == libc::SIG_DFL || prev == libc::SIG_IGN || prev == 0 {
+            return;
+        }
+        if PREV_FLAGS.load(Ordering::Relaxed) & libc::SA_SIGINFO != 0 {
+            // SAFETY: `prev` is the address of the `sa_sigaction` handler we replaced (SA_SIGINFO
+            // set): it has this signature and is valid for the process (Python's C handler).
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute::<usize, _>(prev) };
+            f(sig, info, uctx);
+        } else {
+            // SAFETY: as above, a plain `sa_handler`.
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute::<usize, _>(prev) };
+            f(sig);
+        }
+    }
+
+    fn current() -> Option<libc::sigaction> {
+        // SAFETY: a zeroed sigaction is a valid out-parameter; a null new action only queries.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            (libc::sigaction(libc::SIGINT, std::ptr::null(), &mut old) == 0).then_some(old)
+        }
+    }
+
+    fn ours() -> usize {
+        on_sigint as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) as usize
+    }
+
+    /// True if [`on_sigint`] is the process's SIGINT handler now.
+    pub(super) fn active() -> bool {
+        current().is_some_and(|a| a.sa_sigaction == ours())
+    }
+
+    /// Puts [`on_sigint`] in front of the current C handler; true if it is in place after.
+    pub(super) fn install() -> bool {
+        let Some(prev) = current() else {
+            return false;
+        };
+        if prev.sa_sigaction == ours() {
+            return true;
+        }
+        PREV_FLAGS.store(prev.sa_flags, Ordering::Relaxed);
+        PREV_HANDLER.store(prev.sa_sigaction, Ordering::Relaxed);
+        // SAFETY: `action` is fully initialised (zeroed, then the handler, flags and the mask of
+        // the handler it chains to); `on_sigint` only does async-signal-safe work itself.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = ours();
+            action.sa_flags = (prev.sa_flags | libc::SA_SIGINFO) & !libc::SA_RESETHAND;
+            action.sa_mask = prev.sa_mask;
+            libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut()) == 0
+        }
+    }
+}
+
+/// Puts gilfree's C-level SIGINT handler in front of Python's (see `sigint`); True if it is in
+/// place. Called by ``gilfree.install_interrupt_handler()``, after it chained the Python-level one.
+#[pyfunction]
+fn _install_sigint() -> bool {
+    #[cfg(unix)]
+    {
+        sigint::install()
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// True if gilfree's C-level SIGINT handler is the process's handler now.
+#[pyfunction]
+fn _sigint_c_handler_active() -> bool {
+    #[cfg(unix)]
+    {
+        sigint::active()
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+pub(crate) fn register_signals(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_install_sigint, m)?)?;
+    m.add_function(wrap_pyfunction!(_sigint_c_handler_active, m)?)?;
     Ok(())
 }

@@ -14,9 +14,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyInt, PyMemoryView, PyType};
 use pyo3::IntoPyObjectExt;
 
-use crate::args::{self, threads_arg};
 use crate::array::{Array1, View};
-use crate::call::run;
+use gilfree_pyo3::args::{self, threads_arg};
+use gilfree_pyo3::run;
 
 /// An int64 value ([`args::i64_arg`]).
 fn int64(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {

@@ -268,6 +268,11 @@ class _NativeFuture(cf.Future[Any]):
         _help_deliver(self, timeout)
         return super().exception(timeout)
 
+    def __repr__(self) -> str:
+        job = self._gf_job
+        kernel = job.kernel if job is not None else "?"
+        return f"{super().__repr__()[:-1]} native task {kernel}()>"
+
     def _gf_finish(self, kind: int, value: Any) -> None:
         """Delivers an outcome to a future that has a Condition (someone waited on it)."""
         if kind == _KIND_CANCELLED:
@@ -384,8 +389,36 @@ def _task_forms() -> dict[Callable[..., Any], Callable[..., _native._Job]]:
 _TASK_FORMS: Final = _task_forms()
 
 
+def register_task(func: Callable[..., Any], task_form: Callable[..., _native._Job]) -> None:
+    """Declare ``task_form`` the native task form of ``func`` for :class:`gilfree.Executor`.
+
+    ``task_form(*args, **kwargs)`` must validate the arguments of ``func(*args, **kwargs)`` and
+    return the task object of that call (made in Rust by ``gilfree_pyo3::task``; extensions built
+    with gilfree-pyo3 call this through ``gilfree_pyo3::register_task`` at import). From then on
+    ``executor.submit(func, ...)`` (and ``map``, and ``functools.partial`` of ``func``) runs the call
+    on gilfree's shared pool, without a Python thread, like gilfree's own kernels.
+
+    Raises:
+        TypeError: ``func`` is not hashable or ``task_form`` is not callable.
+
+    Example:
+        >>> import gilfree
+        >>> gilfree.Executor.is_native(gilfree.count_primes)  # gilfree's own kernels are
+        True
+        >>> gilfree.Executor.is_native(sorted)
+        False
+    """
+    if not callable(task_form):
+        raise TypeError(f"task_form must be callable, got {type(task_form).__name__}")
+    try:
+        hash(func)
+    except TypeError:
+        raise TypeError(f"func must be hashable, got {type(func).__name__}") from None
+    _TASK_FORMS[func] = task_form
+
+
 def _task_form(fn: object) -> Callable[..., _native._Job] | None:
-    """The task form of ``fn`` if it is a gilfree kernel, else None."""
+    """The task form of ``fn`` if it is a gilfree kernel or a registered one, else None."""
     try:
         form: Callable[..., _native._Job] | None = _TASK_FORMS.get(fn)  # type: ignore[call-overload]
         return form
@@ -510,6 +543,25 @@ class Executor(cf.Executor):
         pool = self._python_pool
         broken: str | bool = pool._broken if pool is not None else False
         return broken or self._broken_before_fork
+
+    @staticmethod
+    def is_native(fn: object) -> bool:
+        """True if ``submit(fn, ...)`` runs ``fn`` as a native task on gilfree's pool: a gilfree
+        kernel, a function registered with :func:`gilfree.register_task` (extensions built with
+        gilfree-pyo3 register theirs), or a ``functools.partial`` of one. False means a Python
+        worker thread runs it (as ``ThreadPoolExecutor`` would). A native task's future says so in
+        its ``repr`` (``... native task count_primes()>``).
+
+        Example:
+            >>> import functools, gilfree
+            >>> gilfree.Executor.is_native(functools.partial(gilfree.primes, 100))
+            True
+            >>> gilfree.Executor.is_native(print)
+            False
+        """
+        if _task_form(fn) is not None:
+            return True
+        return type(fn) is functools.partial and _task_form(fn.func) is not None
 
     def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> cf.Future[_T]:
         """Schedules ``fn(*args, **kwargs)`` and returns its future.

@@ -6,7 +6,10 @@ raises ``KeyboardInterrupt``. ``check_signals()`` does nothing on other threads,
 inside a ``ThreadPoolExecutor`` would keep computing after Ctrl-C, and ``with
 ThreadPoolExecutor() as ex:`` would hang at exit waiting for it.
 
-So gilfree chains a small SIGINT handler in front of Python's default one: it bumps a
+So gilfree chains a small SIGINT handler in front of Python's default one, at two levels. In C,
+in front of the handler Python installed: it bumps the epoch the moment the signal arrives, so
+native code that is not a gilfree call (a Cython ``nogil`` loop checking ``gilfree_interrupted()``,
+even on the main thread) sees it too. In Python: it bumps a
 process-wide *interrupt epoch* in the native engine (every call in flight, in every thread, stops
 at its next chunk and raises ``KeyboardInterrupt``) and then calls
 ``signal.default_int_handler``, so the main thread gets its ``KeyboardInterrupt`` exactly as
@@ -42,7 +45,10 @@ def interrupt() -> None:
 
 
 def _chained_sigint(signum: int, frame: FrameType | None) -> None:
-    _native._interrupt()
+    # The C-level handler (below) already moved the epoch when the signal arrived; moving it again
+    # now would also stop calls that started in between.
+    if not _native._sigint_c_handler_active():
+        _native._interrupt()
     signal.default_int_handler(signum, frame)
 
 
@@ -64,9 +70,10 @@ def install_interrupt_handler() -> bool:
     if threading.current_thread() is not threading.main_thread():
         return False
     current = signal.getsignal(signal.SIGINT)
-    if current is _chained_sigint:
-        return True
-    if current is not signal.default_int_handler:
-        return False
-    signal.signal(signal.SIGINT, _chained_sigint)
+    if current is not _chained_sigint:
+        if current is not signal.default_int_handler:
+            return False
+        signal.signal(signal.SIGINT, _chained_sigint)
+    # After signal.signal(), which (re)installs Python's C handler: ours goes in front of it.
+    _native._install_sigint()
     return True

@@ -24,12 +24,15 @@ __all__ = [
     "AtomicInt",
     "KernelError",
     "_Executor",
+    "_RUNTIME_API",
     "_Job",
     "__version__",
     "_at_exit",
+    "_install_sigint",
     "_interrupt",
     "_lab",
     "_runtime_info",
+    "_sigint_c_handler_active",
     "_tasks",
     "_testing",
     "argmax",
@@ -74,6 +77,8 @@ def get_num_threads() -> int:
 
 def _at_exit() -> None: ...
 def _interrupt() -> None: ...
+def _install_sigint() -> bool: ...
+def _sigint_c_handler_active() -> bool: ...
 def _runtime_info() -> dict[str, Any]: ...
 
 # --- reductions (src/kernels/reduce.rs) --------------------------------------------------------
@@ -159,8 +164,13 @@ class _TestingModule(Protocol):
     def spin(self, tasks: int, task_ms: int, *, threads: int | None = None) -> int: ...
     def spin_holding_gil(self, tasks: int, task_ms: int) -> int: ...
     def panic(self, tasks: int, panic_at: int, *, threads: int | None = None) -> int: ...
+    def runtime_capsule(self, major: int, minor: int) -> object: ...  # a PyCapsule
 
 _testing: _TestingModule
+
+#: The runtime's C ABI table (gilfree-pyo3's ``abi::RuntimeApi``; ``gilfree.h``), read by every
+#: extension built with gilfree-pyo3 or gilfree.h: one pool, budget and interrupt epoch per process.
+_RUNTIME_API: object  # a PyCapsule (types.CapsuleType from 3.13)
 
 # --- the lab's GIL modes (src/lab.rs) ------------------------------------------------------------
 

@@ -5,9 +5,9 @@ use gilfree_kernels::kernels::benchgame;
 use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::args::{int_arg, threads_arg};
-use crate::call::run;
-use crate::executor::{task_threads, Job};
+use gilfree_pyo3::args::{int_arg, threads_arg};
+use gilfree_pyo3::run;
+use gilfree_pyo3::task_threads;
 
 /// An int argument: `bool` and non-ints are `TypeError` (objects with `__index__`, such as NumPy
 /// An int in `lo..=hi`, else `ValueError` naming the argument and the range.
@@ -167,30 +167,34 @@ fn steps_arg(steps: &Bound<'_, PyAny>) -> PyResult<u64> {
 /// The task form of :func:`gilfree.spectral_norm` for ``gilfree.Executor`` (arguments checked
 /// now; ``threads`` must be None or 1).
 #[pyfunction(name = "spectral_norm", signature = (n, *, threads = None))]
-fn spectral_norm_task(n: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn spectral_norm_task<'py>(
+    py: Python<'py>,
+    n: &Bound<'_, PyAny>,
+    threads: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     let n = int_in_range(n, "n", 1, benchgame::SPECTRAL_MAX_N)?;
     task_threads("spectral_norm", threads)?;
-    Ok(Job::value("spectral_norm", move |ctx| {
-        benchgame::spectral_norm(ctx, n)
-    }))
+    gilfree_pyo3::task_value(py, "spectral_norm", move |ctx| benchgame::spectral_norm(ctx, n))
 }
 
 /// The task form of :func:`gilfree.fannkuch_redux` for ``gilfree.Executor`` (arguments checked
 /// now; ``threads`` must be None or 1).
 #[pyfunction(name = "fannkuch_redux", signature = (n, *, threads = None))]
-fn fannkuch_redux_task(n: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn fannkuch_redux_task<'py>(
+    py: Python<'py>,
+    n: &Bound<'_, PyAny>,
+    threads: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     let n = int_in_range(n, "n", benchgame::FANNKUCH_MIN_N, benchgame::FANNKUCH_MAX_N)?;
     task_threads("fannkuch_redux", threads)?;
-    Ok(Job::value("fannkuch_redux", move |ctx| {
-        benchgame::fannkuch_redux(ctx, n)
-    }))
+    gilfree_pyo3::task_value(py, "fannkuch_redux", move |ctx| benchgame::fannkuch_redux(ctx, n))
 }
 
 /// The task form of :func:`gilfree.nbody` for ``gilfree.Executor`` (``steps`` checked now).
 #[pyfunction(name = "nbody", signature = (steps))]
-fn nbody_task(steps: &Bound<'_, PyAny>) -> PyResult<Job> {
+fn nbody_task<'py>(py: Python<'py>, steps: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let steps = steps_arg(steps)?;
-    Ok(Job::value("nbody", move |ctx| benchgame::nbody(ctx, steps)))
+    gilfree_pyo3::task_value(py, "nbody", move |ctx| benchgame::nbody(ctx, steps))
 }
 
 /// Registers the family on the module.

@@ -5,10 +5,10 @@ use numpy::ndarray::Array2;
 use numpy::PyArray2;
 use pyo3::prelude::*;
 
-use crate::args::{f64_arg, positive_int, threads_arg};
-use crate::call::run;
-use crate::errors::{to_pyerr, KernelError};
-use crate::executor::{task_threads, Job};
+use gilfree_pyo3::args::{f64_arg, positive_int, threads_arg};
+use gilfree_pyo3::run;
+use gilfree_pyo3::task_threads;
+use gilfree_pyo3::{to_pyerr, KernelError};
 
 fn width_arg(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
     positive_int(obj, "width", "an int >= 1")
@@ -140,7 +140,8 @@ fn image(py: Python<'_>, counts: Vec<u16>, width: u64, height: u64) -> PyResult<
     text_signature = "(width, height, *, max_iter=256, xmin=-2.0, xmax=1.0, ymin=-1.5, ymax=1.5, threads=None)"
 )]
 #[allow(clippy::too_many_arguments)]
-fn mandelbrot_task(
+fn mandelbrot_task<'py>(
+    py: Python<'py>,
     #[pyo3(from_py_with = width_arg)] width: u64,
     #[pyo3(from_py_with = height_arg)] height: u64,
     #[pyo3(from_py_with = max_iter_arg)] max_iter: u64,
@@ -149,7 +150,7 @@ fn mandelbrot_task(
     #[pyo3(from_py_with = ymin_arg)] ymin: f64,
     #[pyo3(from_py_with = ymax_arg)] ymax: f64,
     threads: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Job> {
+) -> PyResult<Bound<'py, PyAny>> {
     task_threads("mandelbrot", threads)?;
     let window = Window {
         xmin,
@@ -158,11 +159,12 @@ fn mandelbrot_task(
         ymax,
     };
     fractal::validate(width, height, max_iter, window).map_err(|e| to_pyerr("mandelbrot", e))?;
-    Ok(Job::new(
+    gilfree_pyo3::task(
+        py,
         "mandelbrot",
         move |ctx| fractal::mandelbrot(ctx, width, height, max_iter, window),
         move |py, counts| Ok(image(py, counts, width, height)?.into_any().unbind()),
-    ))
+    )
 }
 
 /// Registers the family on the module.

@@ -4,9 +4,9 @@ use gilfree_kernels::kernels::montecarlo;
 use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::args::{int_arg, threads_arg};
-use crate::call::run;
-use crate::executor::{task_threads, Job};
+use gilfree_pyo3::args::{int_arg, threads_arg};
+use gilfree_pyo3::run;
+use gilfree_pyo3::task_threads;
 
 /// A Python int argument (`int` or anything with `__index__`, such as NumPy integers). `bool` and
 /// `samples`: an int in `1..2**64`; 0 and negatives are `ValueError`, `>= 2**64` `OverflowError`.
@@ -100,17 +100,18 @@ pub(crate) fn monte_carlo_pi_py<'py>(
     signature = (samples, *, seed = Seed(0), threads = None),
     text_signature = "(samples, *, seed=0, threads=None)"
 )]
-fn monte_carlo_pi_task(
+fn monte_carlo_pi_task<'py>(
+    py: Python<'py>,
     samples: &Bound<'_, PyAny>,
     seed: Seed,
     threads: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Job> {
+) -> PyResult<Bound<'py, PyAny>> {
     let samples = samples_arg(samples)?;
     task_threads("monte_carlo_pi", threads)?;
     let seed = seed.0;
-    Ok(Job::value("monte_carlo_pi", move |ctx| {
+    gilfree_pyo3::task_value(py, "monte_carlo_pi", move |ctx| {
         montecarlo::monte_carlo_pi(ctx, samples, seed)
-    }))
+    })
 }
 
 /// Registers the family on the module.

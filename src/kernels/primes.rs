@@ -5,10 +5,10 @@ use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::args::{int_arg, threads_arg};
-use crate::call::run;
-use crate::errors::to_pyerr;
-use crate::executor::{task_threads, Job};
+use gilfree_pyo3::args::{int_arg, threads_arg};
+use gilfree_pyo3::run;
+use gilfree_pyo3::task_threads;
+use gilfree_pyo3::to_pyerr;
 
 /// Parses `n`: an int (or an object with `__index__`, such as a NumPy integer) in
 /// `0..=10**15`. bool and float are `TypeError`; negative and too large values `ValueError`.
@@ -128,26 +128,33 @@ pub(crate) fn primes_py<'py>(
 /// The task form of :func:`gilfree.count_primes` for ``gilfree.Executor`` (arguments checked
 /// now; ``threads`` must be None or 1).
 #[pyfunction(name = "count_primes", signature = (n, *, threads = None))]
-fn count_primes_task(n: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn count_primes_task<'py>(
+    py: Python<'py>,
+    n: &Bound<'_, PyAny>,
+    threads: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     let n = n_arg("count_primes", n)?;
     task_threads("count_primes", threads)?;
-    Ok(Job::value("count_primes", move |ctx| {
-        primes::count_primes(ctx, n)
-    }))
+    gilfree_pyo3::task_value(py, "count_primes", move |ctx| primes::count_primes(ctx, n))
 }
 
 /// The task form of :func:`gilfree.primes` for ``gilfree.Executor`` (arguments checked now;
 /// ``threads`` must be None or 1). The list is built in a Rust vector on the worker and handed
 /// to NumPy without a copy.
 #[pyfunction(name = "primes", signature = (n, *, threads = None))]
-fn primes_task(n: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn primes_task<'py>(
+    py: Python<'py>,
+    n: &Bound<'_, PyAny>,
+    threads: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     let n = n_arg("primes", n)?;
     task_threads("primes", threads)?;
-    Ok(Job::new(
+    gilfree_pyo3::task(
+        py,
         "primes",
         move |ctx| primes::primes(ctx, n),
         |py, list| Ok(PyArray1::from_vec(py, list).into_any().unbind()),
-    ))
+    )
 }
 
 /// Registers the family on the module.

@@ -7,11 +7,11 @@ use numpy::{Element, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
-use crate::args::{ddof_arg, threads_arg};
 use crate::array::{Array1, View};
-use crate::call::run;
-use crate::errors::to_pyerr;
-use crate::executor::{task_threads, Job};
+use gilfree_pyo3::args::{ddof_arg, threads_arg};
+use gilfree_pyo3::run;
+use gilfree_pyo3::task_threads;
+use gilfree_pyo3::to_pyerr;
 
 /// Runs one reduction over a borrowed 1-D input through the call path.
 fn reduce_1d<T, R>(
@@ -247,15 +247,15 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// A reduction as a job: the input is validated and described now, read on a pool worker later.
 /// `nonempty`: the kernel has no value for an empty input (min, max, argmin, argmax), so an empty
 /// one is the direct call's ValueError, raised at submit.
-fn reduce_job<T, R, F>(
+fn reduce_job<'py, T, R, F>(
     kernel: &'static str,
-    a: &PyReadonlyArray1<'_, T>,
+    a: &PyReadonlyArray1<'py, T>,
     nonempty: bool,
     f: F,
-) -> PyResult<Job>
+) -> PyResult<Bound<'py, PyAny>>
 where
     T: Element + Copy + Sync + 'static,
-    R: for<'py> IntoPyObject<'py> + Send + 'static,
+    R: for<'x> IntoPyObject<'x> + Send + 'static,
     F: FnOnce(&Ctx<'_>, &[T]) -> gilfree_kernels::Result<R> + Send + 'static,
 {
     let view = View::of(a);
@@ -265,7 +265,8 @@ where
     // A strong reference to the (NumPy) array, so that its buffer outlives the task. It is owned
     // by the finish step, which the job keeps until the work returned.
     let keep: Py<PyAny> = a.as_any().clone().unbind();
-    Ok(Job::new(
+    gilfree_pyo3::task(
+        a.py(),
         kernel,
         move |ctx| {
             // SAFETY: the array is alive: `keep` (captured by the finish step below, which lives in
@@ -282,10 +283,10 @@ where
             drop(keep);
             r.into_py_any(py)
         },
-    ))
+    )
 }
 
-/// [`dispatch!`] for task forms: the same parsing, then a [`Job`] instead of a call.
+/// [`dispatch!`] for task forms: the same parsing, then a task (`gilfree_pyo3::task`) instead of a call.
 macro_rules! dispatch_task {
     ($kernel:literal, $a:ident, $threads:ident, $nonempty:expr, float: $float:expr, int: $int:expr $(,)?) => {{
         task_threads($kernel, $threads)?;
@@ -304,57 +305,63 @@ macro_rules! dispatch_task {
 /// The task form of :func:`gilfree.sum` (``threads`` must be None or 1). The array is read on a
 /// pool worker after ``submit`` returned: do not write to it until the future is done.
 #[pyfunction(name = "sum", signature = (a, *, threads = None))]
-fn sum_task(a: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn sum_task<'py>(a: &Bound<'py, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
     dispatch_task!("sum", a, threads, false, float: reduce::sum_float, int: reduce::sum_int)
 }
 
 /// The task form of :func:`gilfree.mean`.
 #[pyfunction(name = "mean", signature = (a, *, threads = None))]
-fn mean_task(a: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn mean_task<'py>(a: &Bound<'py, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
     dispatch_task!("mean", a, threads, false, float: reduce::mean_float, int: reduce::mean_int)
 }
 
 /// The task form of :func:`gilfree.var`.
 #[pyfunction(name = "var", signature = (a, *, ddof = 0, threads = None))]
-fn var_task(
-    a: &Bound<'_, PyAny>,
+fn var_task<'py>(
+    a: &Bound<'py, PyAny>,
     #[pyo3(from_py_with = ddof_arg)] ddof: i64,
     threads: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Job> {
+) -> PyResult<Bound<'py, PyAny>> {
     dispatch_task!("var", a, threads, false, any: move |ctx, s| reduce::var(ctx, s, ddof))
 }
 
 /// The task form of :func:`gilfree.std`.
 #[pyfunction(name = "std", signature = (a, *, ddof = 0, threads = None))]
-fn std_task(
-    a: &Bound<'_, PyAny>,
+fn std_task<'py>(
+    a: &Bound<'py, PyAny>,
     #[pyo3(from_py_with = ddof_arg)] ddof: i64,
     threads: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Job> {
+) -> PyResult<Bound<'py, PyAny>> {
     dispatch_task!("std", a, threads, false, any: move |ctx, s| reduce::std(ctx, s, ddof))
 }
 
 /// The task form of :func:`gilfree.min` (an empty array is refused at submit).
 #[pyfunction(name = "min", signature = (a, *, threads = None))]
-fn min_task(a: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn min_task<'py>(a: &Bound<'py, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
     dispatch_task!("min", a, threads, true, any: reduce::min)
 }
 
 /// The task form of :func:`gilfree.max` (an empty array is refused at submit).
 #[pyfunction(name = "max", signature = (a, *, threads = None))]
-fn max_task(a: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn max_task<'py>(a: &Bound<'py, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
     dispatch_task!("max", a, threads, true, any: reduce::max)
 }
 
 /// The task form of :func:`gilfree.argmin` (an empty array is refused at submit).
 #[pyfunction(name = "argmin", signature = (a, *, threads = None))]
-fn argmin_task(a: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn argmin_task<'py>(
+    a: &Bound<'py, PyAny>,
+    threads: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     dispatch_task!("argmin", a, threads, true, any: reduce::argmin)
 }
 
 /// The task form of :func:`gilfree.argmax` (an empty array is refused at submit).
 #[pyfunction(name = "argmax", signature = (a, *, threads = None))]
-fn argmax_task(a: &Bound<'_, PyAny>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn argmax_task<'py>(
+    a: &Bound<'py, PyAny>,
+    threads: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     dispatch_task!("argmax", a, threads, true, any: reduce::argmax)
 }
 

@@ -5,10 +5,10 @@ use gilfree_kernels::engine::{Ctx, Threads};
 use gilfree_kernels::kernels::testing;
 use pyo3::prelude::*;
 
-use crate::args::threads_arg;
-use crate::call::run;
-use crate::errors::to_pyerr;
-use crate::executor::{task_threads, Job};
+use gilfree_pyo3::args::threads_arg;
+use gilfree_pyo3::run;
+use gilfree_pyo3::task_threads;
+use gilfree_pyo3::to_pyerr;
 
 /// Busy-waits ``tasks`` tasks of ``task_ms`` ms on the call's workers, GIL released; returns the
 /// number of tasks that ran. Interruptible like every kernel.
@@ -46,18 +46,26 @@ fn panic(
 /// The task form of ``spin`` for ``gilfree.Executor``: ``spin(1, 0)`` is the empty kernel of
 /// the executor benchmark, ``spin(100000, 10)`` the 1000 s task of its cancellation tests.
 #[pyfunction(name = "spin", signature = (tasks, task_ms, *, threads = None))]
-fn spin_task(tasks: usize, task_ms: u64, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn spin_task<'py>(
+    py: Python<'py>,
+    tasks: usize,
+    task_ms: u64,
+    threads: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     task_threads("spin", threads)?;
-    Ok(Job::value("spin", move |ctx| testing::spin(ctx, tasks, task_ms)))
+    gilfree_pyo3::task_value(py, "spin", move |ctx| testing::spin(ctx, tasks, task_ms))
 }
 
 /// The task form of ``panic``: its future must get ``KernelError``.
 #[pyfunction(name = "panic", signature = (tasks, panic_at, *, threads = None))]
-fn panic_task(tasks: usize, panic_at: usize, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Job> {
+fn panic_task<'py>(
+    py: Python<'py>,
+    tasks: usize,
+    panic_at: usize,
+    threads: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     task_threads("panic", threads)?;
-    Ok(Job::value("panic", move |ctx| {
-        testing::panic_at(ctx, tasks, panic_at)
-    }))
+    gilfree_pyo3::task_value(py, "panic", move |ctx| testing::panic_at(ctx, tasks, panic_at))
 }
 
 /// Registers the test kernels' task forms on `gilfree._native._tasks`.
@@ -67,11 +75,20 @@ pub(crate) fn register_tasks(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// A capsule like ``gilfree._native._RUNTIME_API`` whose table claims ABI ``major.minor``: tests
+/// put it in place of the real one to check that extensions refuse a runtime they were not built
+/// for (``ImportError`` naming both versions). The table's entries are the real ones.
+#[pyfunction]
+fn runtime_capsule(py: Python<'_>, major: u32, minor: u32) -> PyResult<Bound<'_, PyAny>> {
+    gilfree_pyo3::capsule(py, gilfree_pyo3::table_with_version(major, minor))
+}
+
 /// Builds the `_testing` submodule.
 pub(crate) fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
     let m = PyModule::new(parent.py(), "_testing")?;
     m.add_function(wrap_pyfunction!(spin, &m)?)?;
     m.add_function(wrap_pyfunction!(spin_holding_gil, &m)?)?;
     m.add_function(wrap_pyfunction!(panic, &m)?)?;
+    m.add_function(wrap_pyfunction!(runtime_capsule, &m)?)?;
     parent.add_submodule(&m)
 }

@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use super::{chunk_count, pool, tasks, Threads, INTERRUPT_EPOCH};
+use super::{backend, chunk_count, tasks, Threads};
 use crate::error::panic_message;
 use crate::{try_vec, Error, Result};
 
@@ -29,6 +29,8 @@ pub struct Ctx<'a> {
     threads: Threads,
     cancelled: AtomicBool,
     epoch: u64,
+    /// The interrupt epoch of the backend the call started on.
+    epoch_source: &'static AtomicU64,
     done: AtomicU64,
     total: AtomicU64,
     poll: Option<Poll<'a>>,
@@ -58,7 +60,8 @@ impl<'a> Ctx<'a> {
         Ctx {
             threads,
             cancelled: AtomicBool::new(false),
-            epoch: INTERRUPT_EPOCH.load(Ordering::Relaxed),
+            epoch: backend::epoch().load(Ordering::Relaxed),
+            epoch_source: backend::epoch(),
             done: AtomicU64::new(0),
             total: AtomicU64::new(0),
             poll,
@@ -79,6 +82,7 @@ impl<'a> Ctx<'a> {
             threads: Threads::Caller,
             cancelled: AtomicBool::new(false),
             epoch,
+            epoch_source: backend::epoch(),
             done: AtomicU64::new(0),
             total: AtomicU64::new(0),
             poll: None,
@@ -87,6 +91,13 @@ impl<'a> Ctx<'a> {
             start: Instant::now(),
             last_poll: AtomicU64::new(0),
         }
+    }
+
+    /// For a task's context ([`Ctx::for_task`]): the interrupt epoch it started from and its two
+    /// external cancel flags (the task's own, its group's), so that a task run by another
+    /// shared object through the runtime's C ABI can watch the very same flags.
+    pub fn task_flags(&self) -> Option<(u64, &'a AtomicBool, &'a AtomicBool)> {
+        self.external.map(|[task, group]| (self.epoch, task, group))
     }
 
     /// The call's thread setting.
@@ -104,7 +115,7 @@ impl<'a> Ctx<'a> {
     #[inline(always)]
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
-            || INTERRUPT_EPOCH.load(Ordering::Relaxed) != self.epoch
+            || self.epoch_source.load(Ordering::Relaxed) != self.epoch
             || self
                 .external
                 .is_some_and(|[task, group]| task.load(Ordering::Relaxed) || group.load(Ordering::Relaxed))
@@ -202,9 +213,13 @@ impl<'a> Ctx<'a> {
         if wanted <= 1 {
             return self.run_on_caller(tasks, &f);
         }
-        let pool = pool::shared()?;
-        let workers = wanted.min(pool.current_num_threads());
-        if workers <= 1 {
+        let backend = backend::current();
+        // SAFETY (both calls): backend entries, valid for the process, never unwinding.
+        let on_worker = unsafe { (backend.on_worker)() } == 1;
+        let workers = wanted.min(unsafe { (backend.num_threads)() });
+        if workers <= 1 || on_worker {
+            // A call made on a pool worker (from inside another call's task) must not wait for
+            // the pool it occupies: it runs here.
             return self.run_on_caller(tasks, &f);
         }
 
@@ -213,47 +228,42 @@ impl<'a> Ctx<'a> {
         let mut slots: Vec<Option<R>> = try_vec(tasks, "the call's task results")?;
         slots.extend(std::iter::repeat_with(|| None).take(tasks));
         let mut failure: Option<Error> = None;
-        pool.in_place_scope(|scope| {
-            for _ in 0..workers {
-                let tx = tx.clone();
-                let (next, f) = (&next, &f);
-                scope.spawn(move |_| {
-                    let out = catch_unwind(AssertUnwindSafe(|| self.worker_loop(next, tasks, f)))
-                        .unwrap_or_else(|payload| Err(Error::Panic(panic_message(&*payload))));
-                    if out.is_err() {
-                        self.cancel(); // stop the other workers early
-                    }
-                    // The receiver lives until every worker has reported; a send cannot fail.
-                    let _ = tx.send(out);
-                });
+        let body = |_worker: usize| {
+            let out = catch_unwind(AssertUnwindSafe(|| self.worker_loop(&next, tasks, &f)))
+                .unwrap_or_else(|payload| Err(Error::Panic(panic_message(&*payload))));
+            if out.is_err() {
+                self.cancel(); // stop the other workers early
             }
-            drop(tx);
-            let mut reported = 0;
-            let mut last_poll = Instant::now();
-            while reported < workers {
-                match rx.recv_timeout(POLL_INTERVAL) {
-                    Ok(Ok(items)) => {
-                        reported += 1;
-                        for (i, r) in items {
-                            slots[i] = Some(r);
-                        }
+            // The receiver lives until every worker has reported; a send cannot fail.
+            let _ = tx.clone().send(out);
+        };
+        let running = Running::start(backend, workers, &body)?;
+        let mut reported = 0;
+        let mut last_poll = Instant::now();
+        while reported < workers {
+            match rx.recv_timeout(POLL_INTERVAL) {
+                Ok(Ok(items)) => {
+                    reported += 1;
+                    for (i, r) in items {
+                        slots[i] = Some(r);
                     }
-                    Ok(Err(e)) => {
-                        reported += 1;
-                        // A panic says more than the cancellation it caused elsewhere.
-                        if failure.is_none() || matches!(e, Error::Panic(_)) {
-                            failure = Some(e);
-                        }
+                }
+                Ok(Err(e)) => {
+                    reported += 1;
+                    // A panic says more than the cancellation it caused elsewhere.
+                    if failure.is_none() || matches!(e, Error::Panic(_)) {
+                        failure = Some(e);
                     }
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
-                if last_poll.elapsed() >= POLL_INTERVAL {
-                    self.poll_now();
-                    last_poll = Instant::now();
-                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
-        });
+            if last_poll.elapsed() >= POLL_INTERVAL {
+                self.poll_now();
+                last_poll = Instant::now();
+            }
+        }
+        drop(running); // every body has returned after this
         if let Some(e) = failure {
             return Err(e);
         }
@@ -312,5 +322,46 @@ impl<'a> Ctx<'a> {
             let start = i * chunk_len;
             f(start..len.min(start + chunk_len))
         })
+    }
+}
+
+/// A broadcast in flight on the backend; dropping it waits until every body returned, so the
+/// borrowed body (and what it borrows) outlives every use of it, also when the caller unwinds.
+struct Running {
+    backend: &'static backend::Backend,
+    handle: *mut backend::Broadcast,
+}
+
+impl Running {
+    /// Starts `workers` copies of `body` on the backend's pool.
+    fn start<B: Fn(usize) + Sync>(
+        backend: &'static backend::Backend,
+        workers: usize,
+        body: &B,
+    ) -> Result<Self> {
+        unsafe extern "C" fn trampoline<B: Fn(usize) + Sync>(data: *const std::ffi::c_void, worker: usize) {
+            // SAFETY: `data` is the `&B` given to `broadcast_start` below, alive until `Running`
+            // is dropped (which waits for every body).
+            let body = unsafe { &*data.cast::<B>() };
+            // A body catches its own panics; this keeps the `extern "C"` frame unwind-free.
+            let _ = catch_unwind(AssertUnwindSafe(|| body(worker)));
+        }
+        let data = std::ptr::from_ref(body).cast::<std::ffi::c_void>();
+        // SAFETY: a backend entry; `body` is `Sync` and outlives the broadcast (see `Drop`).
+        let handle = unsafe { (backend.broadcast_start)(workers, trampoline::<B>, data) };
+        if handle.is_null() {
+            return Err(Error::Pool("cannot start gilfree's pool".to_owned()));
+        }
+        Ok(Running { backend, handle })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // SAFETY: `handle` came from `broadcast_start` and is freed once, after its wait said 1.
+        unsafe {
+            while (self.backend.broadcast_wait)(self.handle, u64::MAX) != 1 {}
+            (self.backend.broadcast_free)(self.handle);
+        }
     }
 }

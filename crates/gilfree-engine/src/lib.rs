@@ -33,6 +33,7 @@
 
 #![deny(missing_docs)]
 
+pub mod backend;
 mod ctx;
 mod error;
 pub mod fork;
@@ -109,10 +110,35 @@ static INTERRUPT_EPOCH: AtomicU64 = AtomicU64::new(0);
 /// calls it from the SIGINT handler it chains in front of Python's default one, which is how a
 /// call made from a non-main Python thread learns of Ctrl-C.
 pub fn interrupt_all() {
-    INTERRUPT_EPOCH.fetch_add(1, Ordering::Relaxed);
+    backend::epoch().fetch_add(1, Ordering::Relaxed);
 }
 
 /// The current interrupt epoch (for diagnostics and tests).
 pub fn interrupt_epoch() -> u64 {
-    INTERRUPT_EPOCH.load(Ordering::Relaxed)
+    backend::epoch().load(Ordering::Relaxed)
+}
+
+/// The thread budget of the backend in use: the number of workers a call with `threads=None`
+/// gets (gilfree's `get_num_threads()`, also from another extension linked to the runtime).
+pub fn num_threads() -> usize {
+    // SAFETY: a backend entry (valid for the process, never unwinds).
+    unsafe { (backend::current().num_threads)() }
+}
+
+/// Resizes the shared pool of the backend in use (see [`set_num_threads`] for this library's
+/// own pool).
+///
+/// # Errors
+///
+/// [`Error::InvalidArgument`] unless `1 <= n <= MAX_THREADS`.
+pub fn set_shared_num_threads(n: usize) -> Result<()> {
+    // SAFETY: a backend entry (valid for the process, never unwinds).
+    if unsafe { (backend::current().set_num_threads)(n) } == 0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            arg: "n",
+            message: format!("must be between 1 and {MAX_THREADS}, got {n}"),
+        })
+    }
 }

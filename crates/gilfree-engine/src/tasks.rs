@@ -22,12 +22,13 @@
 //! cancelled too, not only the ones running).
 
 use std::collections::VecDeque;
+use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::{pool, Ctx, INTERRUPT_EPOCH};
+use super::{backend, pool, Ctx};
 use crate::error::panic_message;
 use crate::{Error, Result};
 
@@ -71,7 +72,7 @@ impl Ticket {
         Ticket {
             task,
             group,
-            epoch: INTERRUPT_EPOCH.load(Ordering::Relaxed),
+            epoch: backend::epoch().load(Ordering::Relaxed),
         }
     }
 
@@ -105,9 +106,15 @@ pub(super) fn forget_queued_after_fork(q: &mut VecDeque<Queued>) {
     QUEUED.store(0, Ordering::SeqCst);
 }
 
-/// Runs the oldest queued task, if any, on this thread; true if one ran. Called by pool workers
-/// only (never by a thread that holds the GIL: tasks never touch Python).
+/// Runs the oldest task queued on the backend in use, if any, on this thread; true if one ran.
+/// Called by pool workers only (never by a thread that holds the GIL: tasks never touch Python).
 pub(crate) fn run_one_queued() -> bool {
+    // SAFETY: a backend entry (valid for the life of the process, never unwinds).
+    unsafe { (backend::current().run_queued_task)() == 1 }
+}
+
+/// Runs the oldest task of this library's own queue, if any, on this thread; true if one ran.
+pub(crate) fn run_one_local() -> bool {
     if QUEUED.load(Ordering::Relaxed) == 0 {
         return false;
     }
@@ -123,6 +130,22 @@ pub(crate) fn run_one_queued() -> bool {
         task();
         true
     })
+}
+
+/// Queues `task` on this library's own FIFO and wakes an idle worker for it.
+pub(crate) fn queue_local(task: Queued) -> Result<()> {
+    let pool = pool::shared()?;
+    {
+        let mut q = queue();
+        q.push_back(task);
+        QUEUED.fetch_add(1, Ordering::Relaxed);
+    }
+    // One rayon job per task: an idle worker takes the oldest queued task (perhaps not this one,
+    // if a direct call's worker already ran it: then the job finds the queue shorter and returns).
+    pool.spawn(|| {
+        run_one_local();
+    });
+    Ok(())
 }
 
 /// The number of tasks waiting for a worker (for tests and diagnostics).
@@ -149,7 +172,6 @@ where
     W: FnOnce(&Ctx<'_>) -> Result<R> + Send + 'static,
     D: FnOnce(Result<R>, &Ticket) + Send + 'static,
 {
-    let pool = pool::shared()?;
     let task: Queued = Box::new(move || {
         let outcome = {
             let ctx = Ctx::for_task(ticket.epoch, &ticket.task, &ticket.group.cancelled);
@@ -163,17 +185,25 @@ where
         // rayon aborts the process on a panic that escapes a spawned job.
         let _ = catch_unwind(AssertUnwindSafe(|| done(outcome, &ticket)));
     });
-    {
-        let mut q = queue();
-        q.push_back(task);
-        QUEUED.fetch_add(1, Ordering::Relaxed);
+    // A thin pointer for the C ABI: the boxed closure, boxed again.
+    let data = Box::into_raw(Box::new(task)).cast::<c_void>();
+    // SAFETY: a backend entry; on success it calls `run_boxed(data)` exactly once, on failure
+    // never (and the box is ours again).
+    if unsafe { (backend::current().task_spawn)(run_boxed, data) } == 0 {
+        Ok(())
+    } else {
+        // SAFETY: not queued: `data` is still the box made above, owned here.
+        drop(unsafe { Box::from_raw(data.cast::<Queued>()) });
+        Err(Error::Pool("cannot start gilfree's pool".to_owned()))
     }
-    // One rayon job per task: an idle worker takes the oldest queued task (perhaps not this one,
-    // if a direct call's worker already ran it: then the job finds the queue shorter and returns).
-    pool.spawn(|| {
-        run_one_queued();
-    });
-    Ok(())
+}
+
+/// The [`backend::TaskRun`] of a task queued by [`spawn`].
+unsafe extern "C" fn run_boxed(data: *mut c_void) {
+    // SAFETY: `data` is the `Box<Queued>` made by `spawn`, handed over exactly once.
+    let task = unsafe { Box::from_raw(data.cast::<Queued>()) };
+    // The closure catches its own panics; this guard keeps the `extern "C"` frame unwind-free.
+    let _ = catch_unwind(AssertUnwindSafe(move || (*task)()));
 }
 
 /// A completion queue: many producers (pool workers) push, one consumer takes everything there

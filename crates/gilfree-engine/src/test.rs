@@ -487,3 +487,55 @@ fn a_queued_task_runs_between_chunks_of_a_long_direct_call() {
     );
     assert_eq!(tasks::queued(), 0);
 }
+
+/// A call made on a pool worker (from inside another call) runs on that worker: waiting for the
+/// pool it occupies could deadlock once every worker waits. Same results as at the top level.
+#[test]
+fn a_call_inside_a_call_runs_on_its_worker_without_deadlock() {
+    let _guard = POOL_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    set_num_threads(2).unwrap();
+    let outer = Ctx::new(Threads::Pool, None);
+    let sums = outer
+        .map_tasks(8, |i| {
+            let inner = Ctx::new(Threads::Pool, None);
+            inner
+                .map_tasks(100, |j| i * j)
+                .unwrap()
+                .into_iter()
+                .sum::<usize>()
+        })
+        .unwrap();
+    let expected: Vec<usize> = (0..8).map(|i| (0..100).map(|j| i * j).sum()).collect();
+    assert_eq!(sums, expected);
+}
+
+/// The backend seam: by default the engine runs on its own backend, whose broadcast runs every
+/// body exactly once, on pool workers, and whose wait reports completion.
+#[test]
+fn the_local_backend_broadcasts_every_body_once() {
+    use std::ffi::c_void;
+    let _guard = POOL_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    set_num_threads(2).unwrap();
+    assert!(backend::is_local());
+    let seen: Vec<AtomicUsize> = (0..5).map(|_| AtomicUsize::new(0)).collect();
+    unsafe extern "C" fn body(data: *const c_void, worker: usize) {
+        // SAFETY: `data` is `seen` below, alive until the wait returned 1.
+        let seen = unsafe { &*data.cast::<Vec<AtomicUsize>>() };
+        assert_eq!(unsafe { (backend::local().on_worker)() }, 1);
+        seen[worker].fetch_add(1, Ordering::SeqCst);
+    }
+    let b = backend::local();
+    // SAFETY: `seen` outlives the broadcast (we wait for it before it is dropped).
+    unsafe {
+        let handle = (b.broadcast_start)(5, body, std::ptr::from_ref(&seen).cast());
+        assert!(!handle.is_null());
+        while (b.broadcast_wait)(handle, 1_000_000) != 1 {}
+        (b.broadcast_free)(handle);
+        assert_eq!((b.on_worker)(), 0);
+    }
+    assert!(seen.iter().all(|n| n.load(Ordering::SeqCst) == 1));
+}
