@@ -47,6 +47,7 @@ from gilfree._native import (
     sum,
     var,
 )
+from gilfree._scaffold import get_crate_dir
 from gilfree.lab import probe
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "argmin",
     "count_primes",
     "fannkuch_redux",
+    "get_crate_dir",
     "get_num_threads",
     "info",
     "install_interrupt_handler",

@@ -7,6 +7,7 @@ import json
 import sys
 
 from gilfree._info import format_info, info
+from gilfree._scaffold import add_new_parser
 from gilfree.lab._bench import add_bench_parser
 from gilfree.lab._probe import add_probe_parser
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_info.set_defaults(func=_cmd_info)
     add_bench_parser(sub)
     add_probe_parser(sub)
+    add_new_parser(sub)
     return parser
 
 
