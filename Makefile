@@ -131,3 +131,7 @@ bench: build ## Run the benchmarks and the full GIL lab (installs the bench and 
 clean: ## Remove build products and the venv
 	cargo clean
 	rm -rf $(VENV) $(FT_VENV) dist python/gilfree/*.so .pytest_cache .ruff_cache .mypy_cache .hypothesis
+
+.PHONY: test-new
+test-new: ## `gilfree new` end to end: the wheel in a fresh venv, a Rust and a Cython project built and tested
+	PYTHON=$(PYTHON) bash scripts/test_new.sh
