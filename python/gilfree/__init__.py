@@ -21,6 +21,7 @@ import atexit as _atexit
 
 from gilfree import _native as _native_module
 from gilfree._executor import Executor
+from gilfree._include import get_include
 from gilfree._info import info
 from gilfree._interrupt import install_interrupt_handler, interrupt
 from gilfree._native import (
@@ -62,6 +63,7 @@ __all__ = [
     "count_primes",
     "fannkuch_redux",
     "get_crate_dir",
+    "get_include",
     "get_num_threads",
     "info",
     "install_interrupt_handler",
