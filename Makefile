@@ -132,6 +132,10 @@ clean: ## Remove build products and the venv
 	cargo clean
 	rm -rf $(VENV) $(FT_VENV) dist python/gilfree/*.so .pytest_cache .ruff_cache .mypy_cache .hypothesis
 
+.PHONY: examples-cython
+examples-cython: ## Build examples/ext-cython into .venv as a user would (needs `make build` first)
+	bash scripts/build_examples.sh cython
+
 .PHONY: test-new
 test-new: ## `gilfree new` end to end: the wheel in a fresh venv, a Rust and a Cython project built and tested
 	PYTHON=$(PYTHON) bash scripts/test_new.sh
