@@ -136,6 +136,10 @@ clean: ## Remove build products and the venv
 examples-cython: ## Build examples/ext-cython into .venv as a user would (needs `make build` first)
 	bash scripts/build_examples.sh cython
 
+.PHONY: examples-rust
+examples-rust: ## Build examples/ext-rust into .venv as a user would, `pip install` with maturin (needs `make build` first)
+	bash scripts/build_examples.sh rust
+
 .PHONY: test-new
 test-new: ## `gilfree new` end to end: the wheel in a fresh venv, a Rust and a Cython project built and tested
 	PYTHON=$(PYTHON) bash scripts/test_new.sh
