@@ -71,13 +71,19 @@ _TINY = dataclasses.replace(
     native_seconds=0.01,
     sweep_seconds=0.002,
     sweep_max_tasks=50,
-    probe_seconds=0.01,
+    probe_seconds=0.05,  # as --quick: the probe's GIL share is one run, steadier when longer
 )
 
 
 @pytest.fixture
 def tiny_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_bench, "_QUICK", _TINY)
+
+
+def certain(warnings: list[str]) -> list[str]:
+    """The warnings not put down to a busy machine (a thread waiting for a core waits for the GIL
+    too, so on a busy machine GIL-free code can read as holding it: the lab says so)."""
+    return [text for text in warnings if "too busy to tell" not in text]
 
 
 def tiny(workload: Any, **options: Any) -> BenchResult:
@@ -175,14 +181,17 @@ def test_make_args_once_per_size_and_scaled() -> None:
     assert lab.tasks(3, scale=0.5)[0] is tasks[0]
     assert calls == [500]
     assert len(lab.sweep_task(70.4)[0]) == 70  # int sizes stay ints
-    # The planned sweep: ~1 us to ~10 ms per task from the measured time, capped at 10^4 x size.
+    # The planned sweep: ~1 us to ~10 ms per task, from the measured times; at most 10^4 x size.
+    assert _user.plan_sizes(1000, 1e-4, 1.0)[0] == 10
+    assert _user.plan_sizes(1000, 1e-4, 1.0)[-1] == 100_000
+    assert _user.plan_sizes(1000, 1e-4, 2.0)[-1] == 10_000
+    assert _user.plan_sizes(1000, 1e-9, 1.0)[-1] == 10_000_000  # the cap
+    assert _user.plan_sizes(1000.0, 1e-4, 1.0)[0] == pytest.approx(10.0)
     assert lab.plan_sweep is not None
     sizes = list(lab.plan_sweep(1e-4, 1.0))
     assert sizes == sorted(sizes)
-    assert sizes[0] == 10
-    assert sizes[-1] == 100_000
     assert all(isinstance(s, int) for s in sizes)
-    assert list(lab.plan_sweep(1e-9, 1.0))[-1] == 10_000_000  # the cap
+    assert 1000 < sizes[-1] <= 10_000_000
 
 
 def test_canonical_compares_arrays_and_nan() -> None:
@@ -259,9 +268,9 @@ def test_measured_gil_shares_and_a_row_whose_name_is_not_borne_out(run: BenchRes
     assert (sort.strategy("python-threads").run(2).gil_share or 0.0) > 0.5
     # The 'holding' variant given was sha256 itself, which releases the GIL: the row's name is
     # not true of it, and the report says so.
-    assert len(sha.warnings) == 1
+    assert certain(sha.warnings) == [sha.warnings[0]]
     assert sha.warnings[0].startswith("native-holding-gil: the GIL was held only")
-    assert sort.warnings == []
+    assert certain(sort.warnings) == []
     assert "warning: native-holding-gil" in report_text(run)
 
 
@@ -375,13 +384,13 @@ def test_cli_bench_workload_from_a_module(
     before = list(sys.path)
     path = tmp_path / "out.json"
     argv = ["bench", "--quick", "--threads", "1,2", "--repeat", "1", "--no-sweep", "--json", str(path)]
-    assert main([*argv, "--workload", f"{user_module}:BOTH,{user_module}:SHA"]) == 0
+    assert main([*argv, "--workload", f"{user_module}:BOTH"]) == 0
     assert sys.path == before
     out = capsys.readouterr().out
     assert "sha: sha256(*make_args(32768))" in out
     assert "native-holding-gil" not in out
     data = json.loads(path.read_text(encoding="utf-8"))
-    assert [w["name"] for w in data["workloads"]] == ["sha", "sha2", "sha"]
+    assert [w["name"] for w in data["workloads"]] == ["sha", "sha2"]
     assert data["workloads"][0]["probe"] is not None
 
 
@@ -415,3 +424,44 @@ def test_cli_probe_workload(user_module: str, capsys: pytest.CaptureFixture[str]
     assert info.value.code == 2
     assert main(["probe", "--workload", f"{user_module}:NOPE"]) == 2
     assert "has no attribute" in capsys.readouterr().err
+
+
+# --- the example extensions (examples/ext-rust, examples/ext-cython), when installed ------------
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize(
+    ("package", "spec"),
+    [
+        ("gilfree_cython_example", "workloads_cython:COUNT_PRIMES"),
+        ("gilfree_rust_example", "workloads_rust:EDIT_DISTANCE"),
+    ],
+)
+def test_the_example_extensions_in_the_lab(
+    package: str, spec: str, tiny_budget: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip(package)
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    (workload,) = _user.load_workloads(spec)
+    names = [
+        "python-serial",
+        "native-holding-gil",
+        "native-nogil-executor",
+        "native-pool",
+        "gilfree-executor",
+    ]
+    (w,) = tiny(workload, repeat=3, strategies=names).workloads
+    status = {s.name: s.status for s in w.strategies}
+    if package == "gilfree_cython_example":  # it has the classic mistake: the lab shows it
+        assert set(status.values()) == {"ok"}, w.strategies
+        assert "has no native task form" in w.strategy("gilfree-executor").description
+        if gil_enabled():
+            assert (w.strategy("native-holding-gil").run(2).gil_share or 0.0) > 0.5
+    else:  # no such variant, and gilfree cannot make one: left out (here named, so skipped)
+        assert status.pop("native-holding-gil") == "skipped"
+        assert set(status.values()) == {"ok"}, w.strategies
+        assert "runs as a native task" in w.strategy("gilfree-executor").description
+    assert certain(w.warnings) == []
+    assert w.probe is not None
+    assert w.probe["rows"][0]["gil_share"] < 0.5

@@ -55,7 +55,7 @@ from gilfree._info import info
 from gilfree.lab import _metrics
 from gilfree.lab._gil import GilMonitor, gil_enabled
 from gilfree.lab._metrics import Crossing
-from gilfree.lab._probe import HOLDS_GIL_SHARE, probe
+from gilfree.lab._probe import BUSY_FRACTION, HOLDS_GIL_SHARE, probe
 from gilfree.lab._strategies import PROCESS_START_METHOD, STRATEGIES, Runner, Setup, Skip, Strategy
 from gilfree.lab._user import Workload, load_workloads, to_lab_workload
 from gilfree.lab._workloads import DEFAULT_WORKLOAD, WORKLOADS, LabWorkload, Task
@@ -95,6 +95,9 @@ class _Budget:
 
 _FULL = _Budget(0.5, 0.1, 100_000, 0.02, 2000, 5, 0.1)
 _QUICK = _Budget(0.2, 0.05, 50_000, 0.01, 1000, 3, 0.05)
+
+#: A planned sweep (a user's workload) goes no further than tasks of this many seconds.
+_PLANNED_SWEEP_STOP = 0.05
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -705,7 +708,10 @@ class _Lab:
             sizes = list(workload.sweep_sizes)
         if self.do_sweep and n > 1 and usable and sizes:
             out.sweep = Sweep(threads=n)
-            self._sweep(workload, sizes, out.sweep, usable)
+            # A planned sweep guesses how the cost grows with the size: it stops at sizes far
+            # above the ~10 ms it aims for, should the guess be short.
+            stop = _PLANNED_SWEEP_STOP if workload.plan_sweep is not None else None
+            self._sweep(workload, sizes, out.sweep, usable, stop)
 
     def _run_strategy(
         self,
@@ -765,7 +771,14 @@ class _Lab:
                     self.status(f"{strategy.name} ×{n}: run {r + 1}/{self.repeat}", advance=1)
         result.status = "ok"
 
-    def _sweep(self, workload: LabWorkload, sizes: list[float], sweep: Sweep, usable: list[str]) -> None:
+    def _sweep(
+        self,
+        workload: LabWorkload,
+        sizes: list[float],
+        sweep: Sweep,
+        usable: list[str],
+        stop_above: float | None = None,
+    ) -> None:
         n = sweep.threads
         native = workload.native
 
@@ -773,7 +786,7 @@ class _Lab:
             return native(task, 1)
 
         with _started_executor(n) as executor:
-            for size in sizes:
+            for index, size in enumerate(sizes):
                 self.status(f"break-even sweep ×{n}: size {size:.3g}")
                 task = workload.sweep_task(size)
                 native(task, 1)  # warm-up
@@ -784,6 +797,9 @@ class _Lab:
                     guess = min(guess, time.perf_counter() - start)  # the fastest: not preempted
                     calls += 1
                 guess = max(guess, 1e-7)
+                if stop_above is not None and guess > stop_above:
+                    self.status(f"break-even sweep ×{n}: stopped at {size:.3g}", advance=len(sizes) - index)
+                    break
                 count = math.ceil(self.budget.sweep_seconds / guess)
                 count = _round_up(min(max(count, 2 * n), self.budget.sweep_max_tasks), n)
                 batch = [task] * count
@@ -832,9 +848,21 @@ def _raised_by_workload(exc: BaseException) -> bool:
     return bool(getattr(exc, "_gilfree_workload", False))
 
 
-def _gil_warnings(out: WorkloadResult) -> list[str]:
+def _busy(out: WorkloadResult, load: Sequence[float] | None, cores: int) -> str | None:
+    """Why the machine counts as busy for this workload (None: it did not look busy)."""
+    if out.probe is not None:
+        free, needed = float(out.probe["free_cores"]), min(2, int(out.probe["cores"]))
+        if free < BUSY_FRACTION * needed:
+            return f"{free:.1f} of {out.probe['cores']} cores free during the probe"
+    if load is not None and load[0] > 0.5 * cores:
+        return f"load average {load[0]:.1f} on {cores} cores"
+    return None
+
+
+def _gil_warnings(out: WorkloadResult, busy: str | None = None) -> list[str]:
     """Rows whose name says what the GIL does, and whose measured GIL-hold share (the median over
-    all their timed runs, at every thread count) says otherwise."""
+    all their timed runs, at every thread count) says otherwise. ``busy``: why the machine looked
+    busy, if it did (a thread that waits for a core waits for the GIL too: shares read high)."""
     if not gil_enabled():
         return []  # nothing holds a GIL that is disabled: the claims cannot be checked
     found = []
@@ -845,11 +873,17 @@ def _gil_warnings(out: WorkloadResult) -> list[str]:
             continue
         share = _metrics.median(shares)
         if claim == "released" and share >= HOLDS_GIL_SHARE:
-            found.append(
+            text = (
                 f"{s.name}: the GIL was held {share:.0%} of the time (measured, median of its runs), so "
                 "it did not run GIL-free: the function keeps the GIL, or its tasks are so short that the "
                 "executor's own Python code dominates"
             )
+            if busy is not None:
+                text += (
+                    f" — or the machine was too busy to tell ({busy}: a thread that waits for a core "
+                    "waits for the GIL too); run again on a quieter machine"
+                )
+            found.append(text)
         elif claim == "held" and share < HOLDS_GIL_SHARE:
             found.append(
                 f"{s.name}: the GIL was held only {share:.0%} of the time (measured, median of its "
@@ -858,8 +892,9 @@ def _gil_warnings(out: WorkloadResult) -> list[str]:
     return found
 
 
-def _finish(out: WorkloadResult, sweep_threads: int) -> None:
-    """Derived metrics, break-even crossings and the verdict, from what was measured."""
+def _finish(out: WorkloadResult, sweep_threads: int, busy: str | None = None) -> None:
+    """Derived metrics, break-even crossings and the verdict, from what was measured (``busy``:
+    why the machine looked busy, if it did)."""
     for s in out.strategies:
         s.runs = [r for r in s.runs if r.times]
         for r in s.runs:
@@ -895,7 +930,7 @@ def _finish(out: WorkloadResult, sweep_threads: int) -> None:
             speed, eff, top = chosen.speedup_own, chosen.efficiency, chosen.threads
     break_even = out.sweep.break_even.get("native-nogil-executor") if out.sweep else None
     out.verdict = _metrics.verdict(threads=top, speedup=speed, efficiency=eff, break_even=break_even)
-    out.warnings = _gil_warnings(out)
+    out.warnings = _gil_warnings(out, busy)
     if out.probe is not None and out.probe.get("kind") == "holds-gil":
         # Measured: the function keeps the GIL, so "GIL-free threading" would be a false label.
         out.verdict = f"not GIL-free: the function {out.probe['verdict']}"
@@ -1000,11 +1035,11 @@ def bench(
             out = WorkloadResult(w.name, w.title, float(scale))
             result.workloads.append(out)
             lab.run_workload(w, out)
-            _finish(out, lab.sweep_threads())
+            _finish(out, lab.sweep_threads(), _busy(out, load, cores))
     except KeyboardInterrupt:
         result.interrupted = True
         for out in result.workloads:
-            _finish(out, lab.sweep_threads())
+            _finish(out, lab.sweep_threads(), _busy(out, load, cores))
         raise BenchInterrupted(result) from None
     finally:
         display.close()

@@ -31,6 +31,7 @@ import functools
 import importlib
 import math
 import pickle
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -41,10 +42,10 @@ from gilfree.lab._probe import ProbeResult, probe
 from gilfree.lab._strategies import STRATEGIES
 from gilfree.lab._workloads import KernelCall, LabWorkload, Task
 
-__all__ = ["Workload", "load_workloads", "to_lab_workload"]
+__all__ = ["Workload", "canonical", "load_workloads", "plan_sizes", "to_lab_workload"]
 
 #: The break-even sweep of a user's workload spans these per-task times on one thread, planned
-#: from the default task's measured time (cost is taken to grow about linearly with ``size``).
+#: from the default task's measured time and how the cost grows with ``size`` (measured too).
 _SWEEP_SECONDS = (1e-6, 1e-2)
 #: ...and never goes beyond this many times the default size (a cost that does not grow with
 #: ``size`` would otherwise ask ``make_args`` for enormous inputs).
@@ -78,8 +79,9 @@ class Workload:
             mistake), same arguments: the ``native-holding-gil`` row.
         reacquiring_gil: a variant that releases the GIL but takes it back around its work
             (Cython's ``with gil:`` in the loop): the ``native-reacquire`` row.
-        sweep: the task sizes of the break-even sweep; default: sizes planned from the default
-            task's measured time, so that one task takes about 1 µs to 10 ms; ``()``: no sweep.
+        sweep: the task sizes of the break-even sweep; default: sizes planned from measured task
+            times (at the default size and at a sixteenth of it) so that one task takes about
+            1 µs to 10 ms; ``()``: no sweep.
         title: what one task is, in one line (default: the call, e.g. ``sha256(*make_args(65536))``).
 
     Example:
@@ -236,18 +238,52 @@ def _scaled(w: Workload, scale: float) -> int | float:
     return max(1, round(size)) if isinstance(w.size, int) else size
 
 
-def _plan(w: Workload, task_seconds: float, scale: float) -> list[int | float]:
-    """Sizes whose tasks should take ~1 µs to ~10 ms on one thread, from one default task's time."""
-    base = _scaled(w, scale)
-    seconds = max(task_seconds, 1e-9)
+def _seconds(w: Workload, size: int | float) -> float:
+    """One task of ``size`` on one thread: the fastest of at least 3 calls (and ~10 ms)."""
+    args = w.args(size)
+    kwargs = {"threads": 1} if w.takes_threads else {}
+    w.fn(*args, **kwargs)  # warm-up
+    best, calls, begin = math.inf, 0, time.perf_counter()
+    while calls < 3 or (calls < 1000 and time.perf_counter() - begin < 0.01):
+        start = time.perf_counter()
+        w.fn(*args, **kwargs)
+        best = min(best, time.perf_counter() - start)
+        calls += 1
+    return best
+
+
+def plan_sizes(base: int | float, seconds: float, exponent: float) -> list[int | float]:
+    """The sweep's sizes: where a task of cost ``seconds * (size / base) ** exponent`` takes
+    ~1 µs to ~10 ms (11 sizes, at most 10^4 times ``base``; ints when ``base`` is an int).
+
+    Example:
+        >>> from gilfree.lab._user import plan_sizes
+        >>> plan_sizes(1000, 1e-4, 1.0)  # linear cost, 100 µs at 1000
+        [10, 25, 63, 158, 398, 1000, 2512, 6310, 15849, 39811, 100000]
+        >>> plan_sizes(1000, 1e-4, 2.0)[-1]  # quadratic: 10 ms at 10x the size
+        10000
+    """
     lo, hi = _SWEEP_SECONDS
     points = 11
     sizes: set[int | float] = set()
     for k in range(points):
         target = lo * (hi / lo) ** (k / (points - 1))
-        size = min(base * target / seconds, base * _SWEEP_MAX_FACTOR)
-        sizes.add(max(1, round(size)) if isinstance(w.size, int) else size)
+        size = min(base * (target / max(seconds, 1e-9)) ** (1.0 / exponent), base * _SWEEP_MAX_FACTOR)
+        sizes.add(max(1, round(size)) if isinstance(base, int) else size)
     return sorted(sizes)
+
+
+def _plan(w: Workload, task_seconds: float, scale: float) -> list[int | float]:
+    """The sweep's sizes, from the default task's measured time and one more measurement at a
+    sixteenth of its size: how the cost grows with ``size`` (the exponent, clamped to 0.5..3)."""
+    base = _scaled(w, scale)
+    small = max(1, round(base / 16)) if isinstance(base, int) else base / 16
+    exponent = 1.0
+    if small < base:
+        small_seconds = _seconds(w, small)
+        if small_seconds > 0 and task_seconds > small_seconds:
+            exponent = math.log(task_seconds / small_seconds) / math.log(base / small)
+    return plan_sizes(base, task_seconds, min(3.0, max(0.5, exponent)))
 
 
 _PEERS_REASON = (
