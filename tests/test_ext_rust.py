@@ -42,6 +42,12 @@ except ModuleNotFoundError:
         allow_module_level=True,
     )
 
+# The Cython example too, when it is installed: one pool for all three.
+try:
+    import gilfree_cython_example as cython_example
+except ModuleNotFoundError:
+    cython_example = None
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HANG_BOUND_S = 20.0
 
@@ -408,16 +414,22 @@ def pool_threads() -> int:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")
-def test_gilfree_and_the_extension_share_one_pool(restore_num_threads: int) -> None:
+def test_gilfree_and_the_extensions_share_one_pool(restore_num_threads: int) -> None:
+    """gilfree, this extension (and the Cython example, if installed) called in parallel: the
+    process has exactly get_num_threads() pool threads, and set_num_threads(k) sizes them all."""
     strings = random_strings(300, 100, seed=8)
     expected = ex.edit_distance_matrix(strings, threads=1)
     a = np.arange(4_000_000, dtype=np.float64)
+    primes = cython_example.count_primes_nogil(0, 300_000) if cython_example else None
 
     def both(_: int) -> bool:
-        return (
+        ok = (
             bool(gilfree.sum(a) == a.sum())
             and ex.edit_distance_matrix(strings).tobytes() == expected.tobytes()
         )
+        if cython_example is not None:
+            ok = ok and cython_example.count_primes(0, 300_000) == primes
+        return ok
 
     def settle(done: Any) -> int:
         deadline = time.monotonic() + HANG_BOUND_S
@@ -458,9 +470,75 @@ def test_gilfree_and_the_extension_share_one_pool(restore_num_threads: int) -> N
         size = gilfree.get_num_threads()
         peak = run_both(size)
         now = settle(lambda now, size=size: now == size)
-        print(f"\nset_num_threads({k}): {size} pool threads expected, {now} named gilfree-* (peak {peak})")
+        who = "gilfree, ext-rust" + (", ext-cython" if cython_example else "")
+        print(
+            f"\n{who}, set_num_threads({k}): {size} pool threads expected, "
+            f"{now} named gilfree-* (peak {peak})"
+        )
         assert now == size
         assert peak <= size
+
+
+# --- the runtime link, in child processes --------------------------------------------------------
+
+
+def run_child(script: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc
+
+
+@pytest.mark.parametrize("version", [(2, 0), (0, 7)])
+def test_an_abi_mismatch_is_a_clear_import_error(version: tuple[int, int]) -> None:
+    major, minor = version
+    proc = run_child(
+        f"""
+        import gilfree
+        from gilfree import _native
+        _native._RUNTIME_API = _native._testing.runtime_capsule({major}, {minor})
+        try:
+            import gilfree_rust_example
+        except ImportError as exc:
+            print("IMPORT_ERROR", exc)
+        else:
+            print("IMPORTED")
+        """
+    )
+    out = proc.stdout.strip()
+    assert out.startswith("IMPORT_ERROR gilfree_rust_example._native was built for gilfree runtime ABI 1."), (
+        out
+    )
+    assert f"provides ABI {major}.{minor}" in out, out
+
+
+def test_without_gilfree_it_runs_on_a_pool_of_its_own() -> None:
+    proc = run_child(
+        """
+        import sys
+        sys.modules["gilfree"] = None  # as if gilfree were not installed
+        import gilfree_rust_example as ex
+        print("LINKED", ex.runtime_linked())
+        print("VALUES", ex.edit_distance_matrix(["kitten", "sitting", "mitten"]).tolist())
+        print("PAIRS", ex.edit_distance_pairs(["flaw"] * 3000, ["lawn"] * 3000, threads=2).sum())
+        try:
+            ex._panic_in_kernel()
+        except RuntimeError as exc:
+            print("PANIC", type(exc).__name__, type(exc).__module__)
+        print("AFTER", ex.edit_distance_matrix(["a", "b"]).tolist())
+        """
+    )
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+    assert lines["LINKED"] == "False"
+    assert lines["VALUES"] == "[[0, 3, 1], [3, 0, 3], [1, 3, 0]]"
+    assert lines["PAIRS"] == "6000"
+    assert lines["PANIC"] == "KernelError gilfree"  # the stand-in, same name and base
+    assert lines["AFTER"] == "[[0, 1], [1, 0]]"
 
 
 # --- MemoryError ---------------------------------------------------------------------------------
