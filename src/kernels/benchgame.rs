@@ -1,12 +1,14 @@
 //! `spectral_norm, fannkuch_redux, nbody`: adapters over `gilfree_kernels::kernels::benchgame`.
 
-use gilfree_kernels::engine::Threads;
+use gilfree_kernels::engine::{Ctx, Threads};
 use gilfree_kernels::kernels::benchgame;
 use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 
 use gilfree_pyo3::args::{int_arg, threads_arg};
-use gilfree_pyo3::run;
+use gilfree_pyo3::Prepared;
+
+use super::PreparedValue;
 use gilfree_pyo3::task_threads;
 
 /// An int argument: `bool` and non-ints are `TypeError` (objects with `__index__`, such as NumPy
@@ -56,13 +58,19 @@ pub(crate) fn spectral_norm_py(
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<f64> {
+    prepare_spectral_norm(n, threads_arg(threads)?)?.run(py)
+}
+
+/// The one parsing of a `spectral_norm` call (direct call and task form).
+fn prepare_spectral_norm(n: &Bound<'_, PyAny>, threads: Threads) -> PyResult<PreparedValue!(f64)> {
     let n = int_in_range(n, "n", 1, benchgame::SPECTRAL_MAX_N)?;
-    let threads = threads_arg(threads)?;
     // 40 products of n² divisions: n <= 7 is too little to be worth releasing the GIL.
     let work = n.saturating_mul(n).saturating_mul(40);
-    run(py, "spectral_norm", threads, work, |ctx| {
+    Ok(Prepared::value("spectral_norm", move |ctx: &Ctx<'_>| {
         benchgame::spectral_norm(ctx, n)
     })
+    .threads(threads)
+    .work_bytes(work))
 }
 
 /// The Benchmarks Game's fannkuch-redux: ``(checksum, max_flips)`` over all permutations of n.
@@ -98,13 +106,19 @@ pub(crate) fn fannkuch_redux_py(
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<(i64, u32)> {
+    prepare_fannkuch_redux(n, threads_arg(threads)?)?.run(py)
+}
+
+/// The one parsing of a `fannkuch_redux` call (direct call and task form).
+fn prepare_fannkuch_redux(n: &Bound<'_, PyAny>, threads: Threads) -> PyResult<PreparedValue!((i64, u32))> {
     let n = int_in_range(n, "n", benchgame::FANNKUCH_MIN_N, benchgame::FANNKUCH_MAX_N)?;
-    let threads = threads_arg(threads)?;
     // n! permutations of ~16 bytes' worth of work each: n <= 5 stays attached.
     let work = (1..=n).product::<usize>().saturating_mul(16);
-    run(py, "fannkuch_redux", threads, work, |ctx| {
+    Ok(Prepared::value("fannkuch_redux", move |ctx: &Ctx<'_>| {
         benchgame::fannkuch_redux(ctx, n)
     })
+    .threads(threads)
+    .work_bytes(work))
 }
 
 /// The Benchmarks Game's n-body simulation: ``(energy_before, energy_after)``, GIL released.
@@ -140,13 +154,20 @@ pub(crate) fn fannkuch_redux_py(
 ///     True
 #[pyfunction(name = "nbody", signature = (steps))]
 pub(crate) fn nbody_py(py: Python<'_>, steps: &Bound<'_, PyAny>) -> PyResult<(f64, f64)> {
+    prepare_nbody(steps)?.run(py)
+}
+
+/// The one parsing of an `nbody` call (direct call and task form).
+fn prepare_nbody(steps: &Bound<'_, PyAny>) -> PyResult<PreparedValue!((f64, f64))> {
     let steps = steps_arg(steps)?;
     // ~100 ns a step: fewer than 32 steps stay attached.
     let work = usize::try_from(steps).unwrap_or(usize::MAX).saturating_mul(64);
     // Serial by nature: the core runs it on the calling thread whatever the setting.
-    run(py, "nbody", Threads::Caller, work, |ctx| {
-        benchgame::nbody(ctx, steps)
-    })
+    Ok(
+        Prepared::value("nbody", move |ctx: &Ctx<'_>| benchgame::nbody(ctx, steps))
+            .threads(Threads::Caller)
+            .work_bytes(work),
+    )
 }
 
 /// `steps`: an int in `0..2**64` (`TypeError` for bool and non-ints, `ValueError` below 0,
@@ -172,9 +193,9 @@ fn spectral_norm_task<'py>(
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let n = int_in_range(n, "n", 1, benchgame::SPECTRAL_MAX_N)?;
+    let prepared = prepare_spectral_norm(n, Threads::Caller)?;
     task_threads("spectral_norm", threads)?;
-    gilfree_pyo3::task_value(py, "spectral_norm", move |ctx| benchgame::spectral_norm(ctx, n))
+    prepared.task(py)
 }
 
 /// The task form of :func:`gilfree.fannkuch_redux` for ``gilfree.Executor`` (arguments checked
@@ -185,16 +206,15 @@ fn fannkuch_redux_task<'py>(
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let n = int_in_range(n, "n", benchgame::FANNKUCH_MIN_N, benchgame::FANNKUCH_MAX_N)?;
+    let prepared = prepare_fannkuch_redux(n, Threads::Caller)?;
     task_threads("fannkuch_redux", threads)?;
-    gilfree_pyo3::task_value(py, "fannkuch_redux", move |ctx| benchgame::fannkuch_redux(ctx, n))
+    prepared.task(py)
 }
 
 /// The task form of :func:`gilfree.nbody` for ``gilfree.Executor`` (``steps`` checked now).
 #[pyfunction(name = "nbody", signature = (steps))]
 fn nbody_task<'py>(py: Python<'py>, steps: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let steps = steps_arg(steps)?;
-    gilfree_pyo3::task_value(py, "nbody", move |ctx| benchgame::nbody(ctx, steps))
+    prepare_nbody(steps)?.task(py)
 }
 
 /// Registers the family on the module.

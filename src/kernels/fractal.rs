@@ -1,13 +1,14 @@
 //! The `fractal` kernel family's adapters (mirrors `crates/gilfree-kernels/src/kernels/fractal.rs`).
 
+use gilfree_kernels::engine::{Ctx, Threads};
 use gilfree_kernels::kernels::fractal::{self, Window};
 use numpy::ndarray::Array2;
 use numpy::PyArray2;
 use pyo3::prelude::*;
 
 use gilfree_pyo3::args::{f64_arg, positive_int, threads_arg};
-use gilfree_pyo3::run;
 use gilfree_pyo3::task_threads;
+use gilfree_pyo3::Prepared;
 use gilfree_pyo3::{to_pyerr, KernelError};
 
 fn width_arg(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
@@ -104,21 +105,39 @@ pub(crate) fn mandelbrot_py<'py>(
     #[pyo3(from_py_with = ymin_arg)] ymin: f64,
     #[pyo3(from_py_with = ymax_arg)] ymax: f64,
     threads: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyArray2<u16>>> {
-    let threads = threads_arg(threads)?;
+) -> PyResult<Py<PyAny>> {
     let window = Window {
         xmin,
         xmax,
         ymin,
         ymax,
     };
+    prepare(width, height, max_iter, window, threads_arg(threads)?)?.call(py)
+}
+
+/// The one parsing of a `mandelbrot` call, for the direct call and the task form alike.
+fn prepare(
+    width: u64,
+    height: u64,
+    max_iter: u64,
+    window: Window,
+    threads: Threads,
+) -> PyResult<
+    Prepared<
+        impl FnOnce(&Ctx<'_>) -> gilfree_kernels::Result<Vec<u16>> + Send + 'static,
+        impl FnOnce(Python<'_>, Vec<u16>) -> PyResult<Py<PyAny>> + Send + 'static,
+    >,
+> {
+    fractal::validate(width, height, max_iter, window).map_err(|e| to_pyerr("mandelbrot", e))?;
     // A work estimate in pixel-iterations: a tiny image (< 2048) stays on this thread with the GIL.
     let work = width.saturating_mul(height).saturating_mul(max_iter);
-    let work = usize::try_from(work).unwrap_or(usize::MAX);
-    let counts = run(py, "mandelbrot", threads, work, |ctx| {
-        fractal::mandelbrot(ctx, width, height, max_iter, window)
-    })?;
-    image(py, counts, width, height)
+    Ok(Prepared::new(
+        "mandelbrot",
+        move |ctx: &Ctx<'_>| fractal::mandelbrot(ctx, width, height, max_iter, window),
+        move |py: Python<'_>, counts| Ok(image(py, counts, width, height)?.into_any().unbind()),
+    )
+    .threads(threads)
+    .work_bytes(usize::try_from(work).unwrap_or(usize::MAX)))
 }
 
 /// The counts as a `(height, width)` array, without a copy.
@@ -158,13 +177,7 @@ fn mandelbrot_task<'py>(
         ymin,
         ymax,
     };
-    fractal::validate(width, height, max_iter, window).map_err(|e| to_pyerr("mandelbrot", e))?;
-    gilfree_pyo3::task(
-        py,
-        "mandelbrot",
-        move |ctx| fractal::mandelbrot(ctx, width, height, max_iter, window),
-        move |py, counts| Ok(image(py, counts, width, height)?.into_any().unbind()),
-    )
+    prepare(width, height, max_iter, window, threads_arg(threads)?)?.task(py)
 }
 
 /// Registers the family on the module.

@@ -1,4 +1,9 @@
-//! One file per kernel family, mirroring `crates/gilfree-kernels/src/kernels/`.
+//! One file per kernel family, mirroring `crates/gilfree-kernels/src/kernels/`. Each kernel is
+//! parsed once, by a `prepare_*` function, into a `gilfree_pyo3::Prepared` kernel from which its
+//! direct form and its `gilfree.Executor` task form both come.
+
+// `prepare_*` return `Prepared<impl FnOnce(..), impl FnOnce(..)>`: long to spell, not complex.
+#![allow(clippy::type_complexity)]
 
 pub(crate) mod benchgame;
 pub(crate) mod fractal;
@@ -8,6 +13,18 @@ pub(crate) mod reduce;
 pub(crate) mod testing;
 
 use pyo3::prelude::*;
+
+/// The type of a prepared kernel whose output `R` converts to Python as it is
+/// (`gilfree_pyo3::Prepared::value`): what each family's `prepare_<kernel>` returns.
+macro_rules! PreparedValue {
+    ($r:ty) => {
+        gilfree_pyo3::Prepared<
+            impl FnOnce(&gilfree_kernels::engine::Ctx<'_>) -> gilfree_kernels::Result<$r> + Send + 'static,
+            gilfree_pyo3::IntoPy<$r>,
+        >
+    };
+}
+pub(crate) use PreparedValue;
 
 /// The registry of kernel families, in their parent: every family's direct forms on the module,
 /// and their task forms (for `gilfree.Executor`) on its `_tasks` submodule.

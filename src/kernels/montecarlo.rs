@@ -1,11 +1,14 @@
 //! `monte_carlo_pi`: the adapter over `gilfree_kernels::kernels::montecarlo`.
 
+use gilfree_kernels::engine::{Ctx, Threads};
 use gilfree_kernels::kernels::montecarlo;
 use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 
 use gilfree_pyo3::args::{int_arg, threads_arg};
-use gilfree_pyo3::run;
+use gilfree_pyo3::Prepared;
+
+use super::PreparedValue;
 use gilfree_pyo3::task_threads;
 
 /// A Python int argument (`int` or anything with `__index__`, such as NumPy integers). `bool` and
@@ -84,13 +87,20 @@ pub(crate) fn monte_carlo_pi_py<'py>(
     seed: Seed,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<f64> {
+    prepare(samples, seed, threads_arg(threads)?)?.run(py)
+}
+
+/// The one parsing of a `monte_carlo_pi` call (direct call and task form).
+fn prepare(samples: &Bound<'_, PyAny>, seed: Seed, threads: Threads) -> PyResult<PreparedValue!(f64)> {
     let samples = samples_arg(samples)?;
-    let threads = threads_arg(threads)?;
     // Two 8-byte draws per sample: tiny calls (< 128 samples) stay attached.
     let work = usize::try_from(samples.saturating_mul(16)).unwrap_or(usize::MAX);
-    run(py, "monte_carlo_pi", threads, work, |ctx| {
-        montecarlo::monte_carlo_pi(ctx, samples, seed.0)
+    let seed = seed.0;
+    Ok(Prepared::value("monte_carlo_pi", move |ctx: &Ctx<'_>| {
+        montecarlo::monte_carlo_pi(ctx, samples, seed)
     })
+    .threads(threads)
+    .work_bytes(work))
 }
 
 /// The task form of :func:`gilfree.monte_carlo_pi` for ``gilfree.Executor`` (arguments checked
@@ -106,12 +116,9 @@ fn monte_carlo_pi_task<'py>(
     seed: Seed,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let samples = samples_arg(samples)?;
+    let prepared = prepare(samples, seed, Threads::Caller)?;
     task_threads("monte_carlo_pi", threads)?;
-    let seed = seed.0;
-    gilfree_pyo3::task_value(py, "monte_carlo_pi", move |ctx| {
-        montecarlo::monte_carlo_pi(ctx, samples, seed)
-    })
+    prepared.task(py)
 }
 
 /// Registers the family on the module.

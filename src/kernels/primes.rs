@@ -1,12 +1,15 @@
 //! `count_primes, primes`: adapters over `gilfree_kernels::kernels::primes`.
 
+use gilfree_kernels::engine::{Ctx, Threads};
 use gilfree_kernels::kernels::primes;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use gilfree_pyo3::args::{int_arg, threads_arg};
-use gilfree_pyo3::run;
+use gilfree_pyo3::{run, Prepared};
+
+use super::PreparedValue;
 use gilfree_pyo3::task_threads;
 use gilfree_pyo3::to_pyerr;
 
@@ -63,11 +66,17 @@ pub(crate) fn count_primes_py(
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<u64> {
+    prepare_count_primes(n, threads_arg(threads)?)?.run(py)
+}
+
+/// The one parsing of a `count_primes` call (direct call and task form).
+fn prepare_count_primes(n: &Bound<'_, PyAny>, threads: Threads) -> PyResult<PreparedValue!(u64)> {
     let n = n_arg("count_primes", n)?;
-    let threads = threads_arg(threads)?;
-    run(py, "count_primes", threads, work_bytes(n), |ctx| {
-        primes::count_primes(ctx, n)
-    })
+    Ok(
+        Prepared::value("count_primes", move |ctx: &Ctx<'_>| primes::count_primes(ctx, n))
+            .threads(threads)
+            .work_bytes(work_bytes(n)),
+    )
 }
 
 /// The primes less than or equal to ``n``, in increasing order, as a uint64 NumPy array.
@@ -133,9 +142,9 @@ fn count_primes_task<'py>(
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let n = n_arg("count_primes", n)?;
+    let prepared = prepare_count_primes(n, Threads::Caller)?;
     task_threads("count_primes", threads)?;
-    gilfree_pyo3::task_value(py, "count_primes", move |ctx| primes::count_primes(ctx, n))
+    prepared.task(py)
 }
 
 /// The task form of :func:`gilfree.primes` for ``gilfree.Executor`` (arguments checked now;
@@ -149,12 +158,15 @@ fn primes_task<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let n = n_arg("primes", n)?;
     task_threads("primes", threads)?;
-    gilfree_pyo3::task(
-        py,
+    // The direct form shares the parsing (`n_arg`) but not this work: it sieves first and writes
+    // into an array NumPy allocates (huge pages: a quarter of the first-touch cost), which a task,
+    // converted later on the dispatcher, cannot do without holding a NumPy array on a worker.
+    Prepared::new(
         "primes",
-        move |ctx| primes::primes(ctx, n),
-        |py, list| Ok(PyArray1::from_vec(py, list).into_any().unbind()),
+        move |ctx: &Ctx<'_>| primes::primes(ctx, n),
+        |py: Python<'_>, list: Vec<u64>| Ok(PyArray1::from_vec(py, list).into_any().unbind()),
     )
+    .task(py)
 }
 
 /// Registers the family on the module.

@@ -9,43 +9,92 @@ use pyo3::IntoPyObjectExt;
 
 use crate::array::{Array1, View};
 use gilfree_pyo3::args::{ddof_arg, threads_arg};
-use gilfree_pyo3::run;
 use gilfree_pyo3::task_threads;
 use gilfree_pyo3::to_pyerr;
+use gilfree_pyo3::Prepared;
 
-/// Runs one reduction over a borrowed 1-D input through the call path.
-fn reduce_1d<T, R>(
-    py: Python<'_>,
+/// The one parsing of a reduction call (direct call and task form): the input validated and
+/// described now, read on the pool (a direct call) or on a worker (a task) later. `nonempty`:
+/// the kernel has no value for an empty input (min, max, argmin, argmax): `ValueError` now.
+fn prepare_1d<'py, T, R, F>(
     kernel: &'static str,
+    a: PyReadonlyArray1<'py, T>,
+    nonempty: bool,
     threads: Threads,
-    a: &PyReadonlyArray1<'_, T>,
-    f: impl FnOnce(&Ctx<'_>, &[T]) -> gilfree_kernels::Result<R> + Send,
-) -> PyResult<R>
+    f: F,
+) -> PyResult<
+    Prepared<
+        impl FnOnce(&Ctx<'_>) -> gilfree_kernels::Result<R> + Send + 'static,
+        impl FnOnce(Python<'_>, R) -> PyResult<Py<PyAny>> + Send + 'static,
+    >,
+>
 where
-    T: Element + Copy + Sync,
-    R: Send,
+    T: Element + Copy + Sync + 'static,
+    R: for<'x> IntoPyObject<'x> + Send + 'static,
+    F: FnOnce(&Ctx<'_>, &[T]) -> gilfree_kernels::Result<R> + Send + 'static,
 {
-    let view = View::of(a);
-    run(py, kernel, threads, view.nbytes(), |ctx| {
-        // SAFETY: `a` (a read-only borrow of the array, which keeps it alive) outlives `run`.
+    let view = View::of(&a);
+    if nonempty && view.len() == 0 {
+        return Err(to_pyerr(kernel, Error::EmptyInput));
+    }
+    let bytes = view.nbytes();
+    // A strong reference to the (NumPy) array, so that its buffer outlives the work. It is owned
+    // by the finish step, which lives until the work returned (and is dropped with the GIL held).
+    let keep: Py<PyAny> = a.as_any().clone().unbind();
+    let work = move |ctx: &Ctx<'_>| {
+        // SAFETY: the array is alive: `keep` (owned by the finish step below, which outlives
+        // this closure's run, in a direct call and in a task alike) holds a strong reference to
+        // it. NumPy frees or moves an array's buffer only when the array dies, or in
+        // `ndarray.resize`, which refuses while other references exist (ours) unless given
+        // `refcheck=False`, which NumPy documents as unsafe. The dtype and shape were checked
+        // with the GIL held. The program must not write to the array while a call reads it: that
+        // would be a data race in any language.
         unsafe { view.with_slice(ctx, |s| f(ctx, s)) }
-    })
+    };
+    let finish = move |py: Python<'_>, r: R| {
+        drop(keep);
+        r.into_py_any(py)
+    };
+    Ok(Prepared::new(kernel, work, finish)
+        .threads(threads)
+        .work_bytes(bytes))
 }
 
-/// Dispatches on the input's dtype; `float` and `int` are closures `|ctx, slice| ...` (pasted
-/// once per dtype, so each is instantiated for its element type).
-macro_rules! dispatch {
-    ($py:ident, $kernel:literal, $a:ident, $threads:ident, float: $float:expr, int: $int:expr $(,)?) => {{
-        let threads = threads_arg($threads)?;
+/// Dispatches on the input's dtype to [`prepare_1d`], then `$then` on the prepared kernel `$p`;
+/// `float` and `int` are closures `|ctx, slice| ...` (pasted once per dtype, so each is
+/// instantiated for its element type).
+macro_rules! with_prepared {
+    ($kernel:literal, $a:ident, $threads:expr, $nonempty:expr, float: $float:expr, int: $int:expr, |$p:ident| $then:expr) => {{
+        let threads = $threads;
         match Array1::from_py($a, "a")? {
-            Array1::F32(x) => reduce_1d($py, $kernel, threads, &x, $float)?.into_bound_py_any($py),
-            Array1::F64(x) => reduce_1d($py, $kernel, threads, &x, $float)?.into_bound_py_any($py),
-            Array1::I32(x) => reduce_1d($py, $kernel, threads, &x, $int)?.into_bound_py_any($py),
-            Array1::I64(x) => reduce_1d($py, $kernel, threads, &x, $int)?.into_bound_py_any($py),
+            Array1::F32(x) => {
+                let $p = prepare_1d($kernel, x, $nonempty, threads, $float)?;
+                $then
+            }
+            Array1::F64(x) => {
+                let $p = prepare_1d($kernel, x, $nonempty, threads, $float)?;
+                $then
+            }
+            Array1::I32(x) => {
+                let $p = prepare_1d($kernel, x, $nonempty, threads, $int)?;
+                $then
+            }
+            Array1::I64(x) => {
+                let $p = prepare_1d($kernel, x, $nonempty, threads, $int)?;
+                $then
+            }
         }
     }};
-    ($py:ident, $kernel:literal, $a:ident, $threads:ident, any: $any:expr $(,)?) => {
-        dispatch!($py, $kernel, $a, $threads, float: $any, int: $any)
+}
+
+/// A direct call: the prepared kernel run now, its value returned.
+macro_rules! dispatch {
+    ($py:ident, $kernel:literal, $a:ident, $threads:ident, $nonempty:expr, float: $float:expr, int: $int:expr $(,)?) => {
+        with_prepared!($kernel, $a, threads_arg($threads)?, $nonempty, float: $float, int: $int,
+            |p| p.run($py)?.into_bound_py_any($py))
+    };
+    ($py:ident, $kernel:literal, $a:ident, $threads:ident, $nonempty:expr, any: $any:expr $(,)?) => {
+        dispatch!($py, $kernel, $a, $threads, $nonempty, float: $any, int: $any)
     };
 }
 
@@ -81,7 +130,7 @@ pub(crate) fn sum_py<'py>(
     a: &Bound<'py, PyAny>,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    dispatch!(py, "sum", a, threads, float: reduce::sum_float, int: reduce::sum_int)
+    dispatch!(py, "sum", a, threads, false, float: reduce::sum_float, int: reduce::sum_int)
 }
 
 /// The arithmetic mean of a 1-D array as a Python float, computed without the GIL.
@@ -104,7 +153,7 @@ pub(crate) fn mean_py<'py>(
     a: &Bound<'py, PyAny>,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    dispatch!(py, "mean", a, threads, float: reduce::mean_float, int: reduce::mean_int)
+    dispatch!(py, "mean", a, threads, false, float: reduce::mean_float, int: reduce::mean_int)
 }
 
 /// The variance of a 1-D array, ``sum((x - mean)**2) / (n - ddof)``, in one pass over memory.
@@ -133,7 +182,7 @@ pub(crate) fn var_py<'py>(
     #[pyo3(from_py_with = ddof_arg)] ddof: i64,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    dispatch!(py, "var", a, threads, any: |ctx, s| reduce::var(ctx, s, ddof))
+    dispatch!(py, "var", a, threads, false, any: move |ctx, s| reduce::var(ctx, s, ddof))
 }
 
 /// The standard deviation of a 1-D array: the square root of :func:`gilfree.var`.
@@ -149,7 +198,7 @@ pub(crate) fn std_py<'py>(
     #[pyo3(from_py_with = ddof_arg)] ddof: i64,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    dispatch!(py, "std", a, threads, any: |ctx, s| reduce::std(ctx, s, ddof))
+    dispatch!(py, "std", a, threads, false, any: move |ctx, s| reduce::std(ctx, s, ddof))
 }
 
 /// The smallest element of a 1-D array (a Python float or int). NaN propagates as in NumPy: any
@@ -170,7 +219,7 @@ pub(crate) fn min_py<'py>(
     a: &Bound<'py, PyAny>,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    dispatch!(py, "min", a, threads, any: reduce::min)
+    dispatch!(py, "min", a, threads, true, any: reduce::min)
 }
 
 /// The largest element of a 1-D array (a Python float or int). NaN propagates as in NumPy.
@@ -188,7 +237,7 @@ pub(crate) fn max_py<'py>(
     a: &Bound<'py, PyAny>,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    dispatch!(py, "max", a, threads, any: reduce::max)
+    dispatch!(py, "max", a, threads, true, any: reduce::max)
 }
 
 /// The index of the first smallest element; if ``a`` holds a NaN, the index of the first NaN
@@ -207,7 +256,7 @@ pub(crate) fn argmin_py<'py>(
     a: &Bound<'py, PyAny>,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    dispatch!(py, "argmin", a, threads, any: reduce::argmin)
+    dispatch!(py, "argmin", a, threads, true, any: reduce::argmin)
 }
 
 /// The index of the first largest element; if ``a`` holds a NaN, the index of the first NaN
@@ -226,7 +275,7 @@ pub(crate) fn argmax_py<'py>(
     a: &Bound<'py, PyAny>,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    dispatch!(py, "argmax", a, threads, any: reduce::argmax)
+    dispatch!(py, "argmax", a, threads, true, any: reduce::argmax)
 }
 
 /// Registers the family on the module.
@@ -244,58 +293,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 // --- task forms (gilfree.Executor) -----------------------------------------------------------
 
-/// A reduction as a job: the input is validated and described now, read on a pool worker later.
-/// `nonempty`: the kernel has no value for an empty input (min, max, argmin, argmax), so an empty
-/// one is the direct call's ValueError, raised at submit.
-fn reduce_job<'py, T, R, F>(
-    kernel: &'static str,
-    a: &PyReadonlyArray1<'py, T>,
-    nonempty: bool,
-    f: F,
-) -> PyResult<Bound<'py, PyAny>>
-where
-    T: Element + Copy + Sync + 'static,
-    R: for<'x> IntoPyObject<'x> + Send + 'static,
-    F: FnOnce(&Ctx<'_>, &[T]) -> gilfree_kernels::Result<R> + Send + 'static,
-{
-    let view = View::of(a);
-    if nonempty && view.len() == 0 {
-        return Err(to_pyerr(kernel, Error::EmptyInput));
-    }
-    // A strong reference to the (NumPy) array, so that its buffer outlives the task. It is owned
-    // by the finish step, which the job keeps until the work returned.
-    let keep: Py<PyAny> = a.as_any().clone().unbind();
-    gilfree_pyo3::task(
-        a.py(),
-        kernel,
-        move |ctx| {
-            // SAFETY: the array is alive: `keep` (captured by the finish step below, which lives in
-            // this job until this closure returned) holds a strong reference to it. NumPy frees or
-            // moves an array's buffer only when the array dies, or in `ndarray.resize`, which
-            // refuses while other references exist (ours) unless given `refcheck=False`, which
-            // NumPy documents as unsafe. The dtype and shape were checked, and the buffer borrowed
-            // read-only, with the GIL held at submit, as the direct call does. As for the direct
-            // call (which reads with the GIL released too), the program must not write to the
-            // array while a task reads it: that would be a data race in any language.
-            unsafe { view.with_slice(ctx, |s| f(ctx, s)) }
-        },
-        move |py, r| {
-            drop(keep);
-            r.into_py_any(py)
-        },
-    )
-}
-
-/// [`dispatch!`] for task forms: the same parsing, then a task (`gilfree_pyo3::task`) instead of a call.
+/// A task form: the same parsing as the direct call, then a task instead of a call.
 macro_rules! dispatch_task {
     ($kernel:literal, $a:ident, $threads:ident, $nonempty:expr, float: $float:expr, int: $int:expr $(,)?) => {{
         task_threads($kernel, $threads)?;
-        match Array1::from_py($a, "a")? {
-            Array1::F32(x) => reduce_job($kernel, &x, $nonempty, $float),
-            Array1::F64(x) => reduce_job($kernel, &x, $nonempty, $float),
-            Array1::I32(x) => reduce_job($kernel, &x, $nonempty, $int),
-            Array1::I64(x) => reduce_job($kernel, &x, $nonempty, $int),
-        }
+        with_prepared!($kernel, $a, Threads::Caller, $nonempty, float: $float, int: $int, |p| p.task($a.py()))
     }};
     ($kernel:literal, $a:ident, $threads:ident, $nonempty:expr, any: $any:expr $(,)?) => {
         dispatch_task!($kernel, $a, $threads, $nonempty, float: $any, int: $any)

@@ -6,7 +6,9 @@ use gilfree_kernels::kernels::testing;
 use pyo3::prelude::*;
 
 use gilfree_pyo3::args::threads_arg;
-use gilfree_pyo3::run;
+use gilfree_pyo3::Prepared;
+
+use super::PreparedValue;
 use gilfree_pyo3::task_threads;
 use gilfree_pyo3::to_pyerr;
 
@@ -14,11 +16,13 @@ use gilfree_pyo3::to_pyerr;
 /// number of tasks that ran. Interruptible like every kernel.
 #[pyfunction(signature = (tasks, task_ms, *, threads = None))]
 fn spin(py: Python<'_>, tasks: usize, task_ms: u64, threads: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
-    let threads = threads_arg(threads)?;
-    // Always long enough to be worth detaching: this kernel exists to be long.
-    run(py, "spin", threads, usize::MAX, |ctx| {
-        testing::spin(ctx, tasks, task_ms)
-    })
+    prepare_spin(tasks, task_ms, threads_arg(threads)?).run(py)
+}
+
+/// The one preparation of a `spin` call (direct call and task form). Always long enough to be
+/// worth detaching: this kernel exists to be long.
+fn prepare_spin(tasks: usize, task_ms: u64, threads: Threads) -> PreparedValue!(usize) {
+    Prepared::value("spin", move |ctx: &Ctx<'_>| testing::spin(ctx, tasks, task_ms)).threads(threads)
 }
 
 /// The same busy wait on the calling thread **holding the GIL** throughout: the "native code that
@@ -37,10 +41,15 @@ fn panic(
     panic_at: usize,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<usize> {
-    let threads = threads_arg(threads)?;
-    run(py, "panic", threads, usize::MAX, |ctx| {
+    prepare_panic(tasks, panic_at, threads_arg(threads)?).run(py)
+}
+
+/// The one preparation of a `panic` call (direct call and task form).
+fn prepare_panic(tasks: usize, panic_at: usize, threads: Threads) -> PreparedValue!(usize) {
+    Prepared::value("panic", move |ctx: &Ctx<'_>| {
         testing::panic_at(ctx, tasks, panic_at)
     })
+    .threads(threads)
 }
 
 /// The task form of ``spin`` for ``gilfree.Executor``: ``spin(1, 0)`` is the empty kernel of
@@ -53,7 +62,7 @@ fn spin_task<'py>(
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     task_threads("spin", threads)?;
-    gilfree_pyo3::task_value(py, "spin", move |ctx| testing::spin(ctx, tasks, task_ms))
+    prepare_spin(tasks, task_ms, Threads::Caller).task(py)
 }
 
 /// The task form of ``panic``: its future must get ``KernelError``.
@@ -65,7 +74,7 @@ fn panic_task<'py>(
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     task_threads("panic", threads)?;
-    gilfree_pyo3::task_value(py, "panic", move |ctx| testing::panic_at(ctx, tasks, panic_at))
+    prepare_panic(tasks, panic_at, Threads::Caller).task(py)
 }
 
 /// Registers the test kernels' task forms on `gilfree._native._tasks`.
