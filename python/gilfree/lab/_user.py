@@ -162,7 +162,7 @@ class Workload:
             >>> import hashlib
             >>> from gilfree.lab import Workload
             >>> w = Workload("sha256", hashlib.sha256, lambda n: (bytes(n),), 1 << 16)
-            >>> r = w.probe(threads=(1, 2), repeat=1, min_time=0.02)
+            >>> r = w.probe(threads=(1, 2), repeat=1, min_time=0.05)
             >>> r.name, r.rows[0].gil_share < 0.5
             ('sha256: ...sha256(*make_args(65536))', True)
         """
