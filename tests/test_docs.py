@@ -58,3 +58,21 @@ def test_markdown_sessions(doc: str) -> None:
     runner.run(test)
     failed, _ = runner.summarize(verbose=False)
     assert failed == 0
+
+
+def test_extending_sessions() -> None:
+    """docs/extending.md's session runs against the example extensions as installed."""
+    import importlib.util
+
+    missing = [
+        m for m in ("gilfree_rust_example", "gilfree_cython_example") if importlib.util.find_spec(m) is None
+    ]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)} (make examples-rust examples-cython)")
+    text = (ROOT / "docs/extending.md").read_text(encoding="utf-8")
+    test = doctest.DocTestParser().get_doctest(text, {}, "extending.md", str(ROOT / "docs/extending.md"), 0)
+    assert test.examples
+    runner = doctest.DocTestRunner(optionflags=FLAGS)
+    runner.run(test)
+    failed, _ = runner.summarize(verbose=False)
+    assert failed == 0

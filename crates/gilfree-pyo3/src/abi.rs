@@ -118,7 +118,8 @@ pub struct RuntimeApi {
     /// (`threads`: 0 the whole budget, 1 the calling thread, k at most k workers), waiting in
     /// slices and checking for Ctrl-C meanwhile. Call it with or without the GIL, from any thread.
     /// 0 on success; -1 with a Python exception set (KeyboardInterrupt, gilfree.KernelError for a
-    /// body that returned nonzero, ValueError for chunk 0, MemoryError, RuntimeError).
+    /// body that returned nonzero — KeyboardInterrupt if Ctrl-C came meanwhile: the body stopped
+    /// for it —, ValueError for chunk 0, MemoryError, RuntimeError).
     pub parallel_for: unsafe extern "C" fn(
         name: *const c_char,
         n: usize,

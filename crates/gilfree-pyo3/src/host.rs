@@ -202,6 +202,7 @@ pub(crate) unsafe extern "C" fn parallel_for(
                 1 => Threads::Caller,
                 k => std::num::NonZeroUsize::new(k).map_or(Threads::Pool, Threads::AtMost),
             };
+            let since = gilfree_engine::interrupt_epoch();
             // The first chunk whose body failed: (code, start, end).
             let failed: Mutex<Option<(c_int, usize, usize)>> = Mutex::new(None);
             let stop = AtomicI32::new(0);
@@ -226,6 +227,19 @@ pub(crate) unsafe extern "C" fn parallel_for(
             let failed = failed.into_inner().unwrap_or_else(PoisonError::into_inner);
             match (outcome, failed) {
                 (Ok(_), None) => 0,
+                // A body that stopped because of Ctrl-C (it checked the epoch, as it should):
+                // KeyboardInterrupt, or what Python's handler raises (see `call::run`).
+                (_, Some(_)) if gilfree_engine::interrupt_epoch() != since => {
+                    py.check_signals()
+                        .err()
+                        .unwrap_or_else(|| {
+                            PyKeyboardInterrupt::new_err(format!(
+                                "gilfree: {name}() was interrupted (SIGINT received while it ran)"
+                            ))
+                        })
+                        .restore(py);
+                    -1
+                }
                 // A failed body cancelled the others: that, not the cancellation, is the error.
                 (_, Some((code, start, end))) => {
                     crate::errors::kernel_error_new(
