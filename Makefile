@@ -46,12 +46,15 @@ demo: build ## Build everything and run the demo: info, an example, the GIL lab 
 		  || echo "demo: no plot: matplotlib is not installed (pip install 'gilfree[bench]')" >&2)
 
 .PHONY: test
-test: ## Build and run every test: lint, cargo, pytest with the Numba/Cython peers, the wheel, CPython's futures suite, free-threaded 3.13t
+test: ## Build and run every test: lint, cargo, the example extensions, pytest with the Numba/Cython peers, the wheel, gilfree new, CPython's futures suite, free-threaded 3.13t
 	$(MAKE) --no-print-directory build EXTRAS=test,lint,bench,peers
 	$(MAKE) --no-print-directory lint-check
 	cargo test --release -p gilfree-engine -p gilfree-kernels
+	# The example extensions, built into .venv as a user builds them: pytest tests them installed.
+	$(MAKE) --no-print-directory examples-rust examples-cython
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-wheel
+	$(MAKE) --no-print-directory test-new
 	$(MAKE) --no-print-directory test-cpython
 	$(MAKE) --no-print-directory test-ft
 
@@ -112,6 +115,10 @@ lint: build lint-check ## cargo fmt/clippy, ruff check/format, mypy, and stubtes
 lint-check: ## `make lint` without the build (the extension must be installed already)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo fmt --manifest-path examples/ext-rust/Cargo.toml -- --check
+	CARGO_TARGET_DIR=target/examples cargo clippy --manifest-path examples/ext-rust/Cargo.toml --all-targets -- -D warnings
+	# gilfree-pyo3's rustdoc is its manual: no broken links or warnings.
+	RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p gilfree-pyo3 -p gilfree-engine
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m mypy python/gilfree

@@ -16,8 +16,8 @@
 //! while it starts and while it exits (it registers and unregisters its stack guard for the
 //! stack-overflow handler). A fork at that instant leaves it locked in the child, and the child's
 //! first new thread — its rebuilt pool's — hangs. So pool threads are spawned by
-//! [`spawn_pool_thread`], which counts threads that are starting or exiting, and passes a gate
-//! at both ends; `prepare` closes the gate and waits until none is (at most [`SETTLE_WAIT`]).
+//! `spawn_pool_thread`, which counts threads that are starting or exiting, and passes a gate
+//! at both ends; `prepare` closes the gate and waits until none is (at most `SETTLE_WAIT`).
 //!
 //! The critical sections behind all these locks are a few instructions long and never wait for
 //! anything (not the GIL, not another lock), so the handlers never wait long, and cannot
