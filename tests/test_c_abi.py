@@ -390,8 +390,13 @@ static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "abiprobe", NULL, -1, me
 
 PyMODINIT_FUNC PyInit_abiprobe(void)
 {
+    PyObject *m;
     if (gilfree_import() < 0) return NULL;
-    return PyModule_Create(&def);
+    m = PyModule_Create(&def);
+#ifdef Py_GIL_DISABLED
+    if (m != NULL) PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED);
+#endif
+    return m;
 }
 """
 
@@ -419,7 +424,7 @@ def build_probe(tmp: Path, header: Path = HEADER) -> Path:
     out = tmp / ("abiprobe" + sysconfig.get_config_var("EXT_SUFFIX"))
     cc = _compiler()
     assert cc is not None
-    cmd = [cc, "-shared", "-fPIC", "-O1", "-std=c99", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter",
+    cmd = [cc, "-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter",
            "-Wno-missing-field-initializers", "-Wno-cast-function-type",
            f"-I{header.parent}", f"-I{_python_headers()}", str(src), "-o", str(out)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
