@@ -310,8 +310,6 @@ static inline int gilfree_raise_interrupted(const char *name)
 static inline int gilfree_parallel_for(const char *name, size_t n, size_t chunk, size_t threads,
                                        gilfree_chunk_body body, void *data)
 {
-    uint64_t since;
-    int rc;
     if (gilfree_runtime_api == NULL) {
         PyGILState_STATE gil = PyGILState_Ensure();
         PyErr_SetString(PyExc_RuntimeError,
@@ -319,19 +317,7 @@ static inline int gilfree_parallel_for(const char *name, size_t n, size_t chunk,
         PyGILState_Release(gil);
         return -1;
     }
-    since = gilfree_epoch();
-    rc = gilfree_runtime_api->parallel_for(name, n, chunk, threads, body, data);
-    if (rc != 0 && gilfree_interrupted(since)) {
-        /* Ctrl-C during the call: KeyboardInterrupt, also when a body stopped because of it and
-         * returned nonzero (which the runtime reports as gilfree.KernelError). */
-        PyGILState_STATE gil = PyGILState_Ensure();
-        if (PyErr_ExceptionMatches(gilfree_runtime_api->kernel_error)) {
-            PyErr_Clear();
-            gilfree_raise_interrupted(name);
-        }
-        PyGILState_Release(gil);
-    }
-    return rc;
+    return gilfree_runtime_api->parallel_for(name, n, chunk, threads, body, data);
 }
 
 /*
