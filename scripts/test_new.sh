@@ -71,7 +71,6 @@ step "a fresh venv with the wheel and pytest"
 t=$(now)
 "$PYTHON" -m venv "$WORK/venv"
 VPY="$WORK/venv/bin/python"
-"$VPY" -m pip install --quiet --upgrade pip
 "$VPY" -m pip install --quiet "$WHEEL" "pytest>=8"
 record "venv + wheel + pytest" "$(since "$t")"
 mkdir -p "$WORK/projects"

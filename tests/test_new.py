@@ -206,7 +206,7 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _cli.main(["new", "demo", "--dir", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
     assert "a Rust extension" in out
-    assert "pip install ." in out
+    assert 'pip install ".[test]"' in out
     assert _cli.main(["new", "demo", "--cython", "--dir", str(tmp_path / "c")]) == 0
     assert "a Cython extension" in capsys.readouterr().out
     assert files(tmp_path / "c") == CYTHON_FILES

@@ -283,7 +283,7 @@ def _cmd_new(args: argparse.Namespace) -> int:
         print(f"  gilfree-pyo3 from {crate_dir() / 'gilfree-pyo3'}")
     print("next:")
     print(f"  cd {shown}")
-    print("  pip install .")
+    print('  pip install ".[test]"')
     print("  pytest")
     return 0
 
@@ -297,7 +297,7 @@ def add_new_parser(subparsers: Any) -> argparse.ArgumentParser:
             "Create a project with one GIL-free kernel on gilfree's shared pool: parallel, Ctrl-C-able,"
             " deterministic at any thread count, with its tests and a README. Rust (maturin, PyO3,"
             " gilfree-pyo3) by default, or Cython (setuptools) with --cython. Then: cd NAME &&"
-            " pip install . && pytest"
+            ' pip install ".[test]" && pytest'
         ),
     )
     p.add_argument("name", metavar="NAME", help="the project's name, also its module's (e.g. my_kernels)")
