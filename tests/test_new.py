@@ -101,9 +101,9 @@ def test_cython_project(tmp_path: Path) -> None:
 def test_generated_text_is_complete_and_valid(tmp_path: Path, cython: bool) -> None:
     dest = new_project("demo", cython=cython, directory=tmp_path / "demo")
     for path in dest.rglob("*"):
-        if path.is_file():
+        if path.is_file() and "gilfree_include" not in path.parts:  # (copies of gilfree's files)
             text = path.read_text(encoding="utf-8")
-            assert "{{" not in text, path
+            assert not re.search(r"\{\{[a-z_]+\}\}", text), path
             assert "__name__" not in path.name, path
             if path.suffix in (".py", ".pyi"):
                 ast.parse(text, filename=str(path))
