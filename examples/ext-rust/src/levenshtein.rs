@@ -12,6 +12,11 @@
 //! exact Levenshtein distance (insertions, deletions, substitutions, each of cost 1), the same as
 //! the textbook O(m·n) table (the unit tests check it against one).
 //!
+//! Each step waits for the previous one (a chain of dependent integer operations), so the matrix
+//! runs one pattern against two texts at a time: two independent chains, interleaved, keep the
+//! CPU about twice as busy. That, and looking up characters below 256 in a direct table, is all
+//! the tuning there is.
+//!
 //! # Cancellation
 //!
 //! A pair of long strings can take seconds, so the kernel does not rely on the checks that
@@ -116,6 +121,9 @@ struct Pattern {
     words: usize,
     /// The class of each character below 256 (most text), by direct lookup.
     latin1: [Mask; 256],
+    /// For patterns of one word: the mask of each character below 256, by direct lookup (the
+    /// hot loop of short strings then loads one word per character, nothing else).
+    latin1_masks: [u64; 256],
     /// The other characters of the pattern, sorted, with their class.
     others: Vec<(u32, Mask)>,
     /// `words` mask words per dense character.
@@ -133,6 +141,7 @@ impl Default for Pattern {
             len: 0,
             words: 1,
             latin1: [Mask::Absent; 256],
+            latin1_masks: [0; 256],
             others: Vec::new(),
             dense: Vec::new(),
             positions: Vec::new(),
@@ -231,7 +240,29 @@ impl Pattern {
                 Mask::Absent => {} // every character of `s` was classified above
             }
         }
+        if words == 1 {
+            for (mask, class) in self.latin1_masks.iter_mut().zip(&self.latin1) {
+                *mask = match class {
+                    Mask::Dense(k) => self.dense[*k as usize],
+                    Mask::Sparse(_) | Mask::Absent => 0,
+                };
+            }
+        }
         Ok(())
+    }
+
+    /// For a pattern of one word: the mask of character `c`.
+    #[inline(always)]
+    fn mask1(&self, c: u32) -> u64 {
+        if c < 256 {
+            self.latin1_masks[c as usize]
+        } else {
+            match self.lookup(c) {
+                Mask::Dense(k) => self.dense[k as usize],
+                // With one word every character of the pattern is dense.
+                Mask::Sparse(_) | Mask::Absent => 0,
+            }
+        }
     }
 
     /// The class of character `c`.
@@ -248,15 +279,81 @@ impl Pattern {
     }
 }
 
-/// The state of the bit-parallel algorithm for one pattern, reused from pair to pair.
+/// The state of the blocked algorithm for one text: the column's vertical deltas, the mask of
+/// a sparse character (built for one column and cleared after it), and the distance so far.
 #[derive(Debug, Default)]
-struct Scratch {
+struct Column {
     vp: Vec<u64>,
     vn: Vec<u64>,
-    /// The mask of a sparse character, built for one column and cleared after it.
     sparse: Vec<u64>,
-    /// The mask of an absent character.
+    dist: u64,
+}
+
+impl Column {
+    /// The state before the first text character, for `p`.
+    fn reset(&mut self, p: &Pattern) -> Result<()> {
+        refill(&mut self.vp, p.words, !0, "the distance state")?;
+        refill(&mut self.vn, p.words, 0, "the distance state")?;
+        if self.sparse.len() != p.words {
+            refill(&mut self.sparse, p.words, 0, "the distance state")?;
+        }
+        self.dist = p.len as u64;
+        Ok(())
+    }
+
+    /// Builds the mask of `class` if it is a sparse character; returns the positions to clear.
+    #[inline(always)]
+    fn set_sparse<'p>(&mut self, p: &'p Pattern, class: Mask) -> &'p [u32] {
+        let Mask::Sparse(k) = class else { return &[] };
+        let span = &p.spans[k as usize];
+        let positions = &p.positions[span.start as usize..span.end as usize];
+        for &pos in positions {
+            self.sparse[pos as usize / WORD] |= 1 << (pos as usize % WORD);
+        }
+        positions
+    }
+
+    #[inline(always)]
+    fn clear_sparse(&mut self, positions: &[u32]) {
+        for &pos in positions {
+            self.sparse[pos as usize / WORD] = 0;
+        }
+    }
+}
+
+/// The state of the bit-parallel algorithm for one pattern, reused from pair to pair: two
+/// texts' columns (see [`blocked_x2`]) and the mask of an absent character.
+#[derive(Debug, Default)]
+struct Scratch {
+    a: Column,
+    b: Column,
     zeros: Vec<u64>,
+}
+
+impl Scratch {
+    fn reset(&mut self, p: &Pattern, both: bool) -> Result<()> {
+        self.a.reset(p)?;
+        if both {
+            self.b.reset(p)?;
+        }
+        if self.zeros.len() != p.words {
+            refill(&mut self.zeros, p.words, 0, "the distance state")?;
+        }
+        Ok(())
+    }
+}
+
+/// The masks of a character of class `class`, for a text whose sparse buffer is `sparse`.
+#[inline(always)]
+fn masks<'a>(p: &'a Pattern, class: Mask, sparse: &'a [u64], zeros: &'a [u64]) -> &'a [u64] {
+    match class {
+        Mask::Dense(k) => {
+            let start = k as usize * p.words;
+            &p.dense[start..start + p.words]
+        }
+        Mask::Sparse(_) => sparse,
+        Mask::Absent => zeros,
+    }
 }
 
 /// The Levenshtein distance between `pattern` and `text`.
@@ -271,111 +368,249 @@ fn distance(
     scratch: &mut Scratch,
     budget: &mut Budget<'_, '_>,
 ) -> Result<u32> {
+    budget.spend(PAIR_COST)?;
     let dist = if pattern.len == 0 {
-        budget.spend(PAIR_COST)?;
         text.len() as u64
     } else if pattern.len <= WORD {
-        budget.spend(PAIR_COST)?;
         one_word(pattern, text, budget)?
     } else {
-        budget.spend(PAIR_COST)?;
         blocked(pattern, text, scratch, budget)?
     };
-    u32::try_from(dist).map_err(|_| Error::Overflow(format!("a distance of {dist} does not fit in uint32")))
+    to_u32(dist)
+}
+
+/// The state of the one-word algorithm for one text: the column's vertical deltas and the
+/// distance so far.
+struct Lane {
+    vp: u64,
+    vn: u64,
+    dist: u64,
+}
+
+impl Lane {
+    fn new(pattern_len: usize) -> Self {
+        Lane {
+            vp: !0,
+            vn: 0,
+            dist: pattern_len as u64,
+        }
+    }
+
+    /// One text character, whose mask in the pattern is `x`; `last` is the pattern's last bit.
+    #[inline(always)]
+    fn step(&mut self, x: u64, last: u64) {
+        let (vp, vn) = (self.vp, self.vn);
+        let d0 = ((x & vp).wrapping_add(vp) ^ vp) | x | vn;
+        let hp = vn | !(d0 | vp);
+        let hn = d0 & vp;
+        // The distance never goes below zero: it is the table's bottom entry of this column.
+        self.dist = (self.dist + u64::from(hp & last != 0)).wrapping_sub(u64::from(hn & last != 0));
+        let hp = (hp << 1) | 1;
+        let hn = hn << 1;
+        self.vp = hn | !(d0 | hp);
+        self.vn = hp & d0;
+    }
+
+    /// Every character of `text`, checking for cancellation every [`CHECK_EVERY`] of them.
+    fn run(&mut self, p: &Pattern, text: &[u32], last: u64, budget: &mut Budget<'_, '_>) -> Result<()> {
+        for chunk in text.chunks(CHECK_EVERY as usize) {
+            for &c in chunk {
+                self.step(p.mask1(c), last);
+            }
+            budget.spend(chunk.len() as u64)?;
+        }
+        Ok(())
+    }
 }
 
 /// Patterns of at most 64 characters: the whole column in one word.
 fn one_word(p: &Pattern, text: &[u32], budget: &mut Budget<'_, '_>) -> Result<u64> {
     let last = 1u64 << (p.len - 1);
-    let (mut vp, mut vn) = (!0u64, 0u64);
-    let mut dist = p.len as u64;
-    for chunk in text.chunks(CHECK_EVERY as usize) {
-        for &c in chunk {
-            let x = match p.lookup(c) {
-                Mask::Dense(k) => p.dense[k as usize],
-                // With one word every character of the pattern is dense.
-                Mask::Sparse(_) | Mask::Absent => 0,
-            };
-            let d0 = ((x & vp).wrapping_add(vp) ^ vp) | x | vn;
-            let hp = vn | !(d0 | vp);
-            let hn = d0 & vp;
-            dist += u64::from(hp & last != 0);
-            dist -= u64::from(hn & last != 0);
-            let hp = (hp << 1) | 1;
-            let hn = hn << 1;
-            vp = hn | !(d0 | hp);
-            vn = hp & d0;
+    let mut lane = Lane::new(p.len);
+    lane.run(p, text, last, budget)?;
+    Ok(lane.dist)
+}
+
+/// [`one_word`] for two texts at once. One text's steps form a chain, each waiting for the
+/// previous one; two independent chains interleaved keep the CPU busy about twice as well.
+fn one_word_x2(p: &Pattern, t1: &[u32], t2: &[u32], budget: &mut Budget<'_, '_>) -> Result<(u64, u64)> {
+    let last = 1u64 << (p.len - 1);
+    let (mut a, mut b) = (Lane::new(p.len), Lane::new(p.len));
+    let common = t1.len().min(t2.len());
+    let chunk = CHECK_EVERY as usize / 2;
+    for (c1, c2) in t1[..common].chunks(chunk).zip(t2[..common].chunks(chunk)) {
+        for (&x, &y) in c1.iter().zip(c2) {
+            a.step(p.mask1(x), last);
+            b.step(p.mask1(y), last);
         }
-        budget.spend(chunk.len() as u64)?;
+        budget.spend(2 * c1.len() as u64)?;
     }
-    Ok(dist)
+    a.run(p, &t1[common..], last, budget)?;
+    b.run(p, &t2[common..], last, budget)?;
+    Ok((a.dist, b.dist))
+}
+
+/// The distances between `pattern` and each of `texts`, into `out` (of the same length).
+fn distances(
+    pattern: &Pattern,
+    texts: &[Chars],
+    out: &mut [u32],
+    scratch: &mut Scratch,
+    budget: &mut Budget<'_, '_>,
+) -> Result<()> {
+    if pattern.len > 0 {
+        let mut text_pairs = texts.chunks_exact(2);
+        let mut out_pairs = out.chunks_exact_mut(2);
+        for (t, o) in (&mut text_pairs).zip(&mut out_pairs) {
+            budget.spend(2 * PAIR_COST)?;
+            let (d1, d2) = if pattern.len <= WORD {
+                one_word_x2(pattern, &t[0], &t[1], budget)?
+            } else {
+                blocked_x2(pattern, &t[0], &t[1], scratch, budget)?
+            };
+            (o[0], o[1]) = (to_u32(d1)?, to_u32(d2)?);
+        }
+        let (texts, out) = (text_pairs.remainder(), out_pairs.into_remainder());
+        for (dst, text) in out.iter_mut().zip(texts) {
+            *dst = distance(pattern, text, scratch, budget)?;
+        }
+        return Ok(());
+    }
+    for (dst, text) in out.iter_mut().zip(texts) {
+        *dst = distance(pattern, text, scratch, budget)?; // the empty pattern
+    }
+    Ok(())
+}
+
+fn to_u32(dist: u64) -> Result<u32> {
+    u32::try_from(dist).map_err(|_| Error::Overflow(format!("a distance of {dist} does not fit in uint32")))
 }
 
 /// Longer patterns: the column in `words` words, carries passed from one word to the next.
 fn blocked(p: &Pattern, text: &[u32], s: &mut Scratch, budget: &mut Budget<'_, '_>) -> Result<u64> {
-    let words = p.words;
-    refill(&mut s.vp, words, !0, "the distance state")?;
-    refill(&mut s.vn, words, 0, "the distance state")?;
-    if s.sparse.len() != words {
-        refill(&mut s.sparse, words, 0, "the distance state")?;
-        refill(&mut s.zeros, words, 0, "the distance state")?;
-    }
+    s.reset(p, false)?;
     let last = 1u64 << ((p.len - 1) % WORD);
-    let mut dist = p.len as u64;
+    run_blocked(p, text, &mut s.a, &s.zeros, last, budget)?;
+    Ok(s.a.dist)
+}
+
+/// Every character of `text` on the column `col`.
+fn run_blocked(
+    p: &Pattern,
+    text: &[u32],
+    col: &mut Column,
+    zeros: &[u64],
+    last: u64,
+    budget: &mut Budget<'_, '_>,
+) -> Result<()> {
     for &c in text {
-        let delta = match p.lookup(c) {
-            Mask::Dense(k) => {
-                let start = k as usize * words;
-                column(&p.dense[start..start + words], &mut s.vp, &mut s.vn, last)
-            }
-            Mask::Sparse(k) => {
-                let span = &p.spans[k as usize];
-                let positions = &p.positions[span.start as usize..span.end as usize];
-                for &pos in positions {
-                    s.sparse[pos as usize / WORD] |= 1 << (pos as usize % WORD);
-                }
-                let delta = column(&s.sparse, &mut s.vp, &mut s.vn, last);
-                for &pos in positions {
-                    s.sparse[pos as usize / WORD] = 0;
-                }
-                delta
-            }
-            Mask::Absent => column(&s.zeros, &mut s.vp, &mut s.vn, last),
-        };
+        let class = p.lookup(c);
+        let positions = col.set_sparse(p, class);
+        let m = masks(p, class, &col.sparse, zeros);
+        let (hp, hn) = column(m, &mut col.vp, &mut col.vn, last);
+        col.clear_sparse(positions);
         // The distance never goes below zero: it is the table's bottom entry of this column.
-        dist = dist.wrapping_add_signed(delta);
-        budget.spend(words as u64)?;
+        col.dist = (col.dist + hp).wrapping_sub(hn);
+        budget.spend(p.words as u64)?;
     }
-    Ok(dist)
+    Ok(())
+}
+
+/// [`blocked`] for two texts at once: two independent chains of word steps, interleaved.
+fn blocked_x2(
+    p: &Pattern,
+    t1: &[u32],
+    t2: &[u32],
+    s: &mut Scratch,
+    budget: &mut Budget<'_, '_>,
+) -> Result<(u64, u64)> {
+    s.reset(p, true)?;
+    let last = 1u64 << ((p.len - 1) % WORD);
+    let common = t1.len().min(t2.len());
+    let (a, b, zeros) = (&mut s.a, &mut s.b, &s.zeros);
+    for (&c1, &c2) in t1[..common].iter().zip(&t2[..common]) {
+        let (class1, class2) = (p.lookup(c1), p.lookup(c2));
+        let (pos1, pos2) = (a.set_sparse(p, class1), b.set_sparse(p, class2));
+        let (m1, m2) = (
+            masks(p, class1, &a.sparse, zeros),
+            masks(p, class2, &b.sparse, zeros),
+        );
+        let [(hp1, hn1), (hp2, hn2)] =
+            column_x2([m1, m2], [&mut a.vp, &mut b.vp], [&mut a.vn, &mut b.vn], last);
+        a.clear_sparse(pos1);
+        b.clear_sparse(pos2);
+        a.dist = (a.dist + hp1).wrapping_sub(hn1);
+        b.dist = (b.dist + hp2).wrapping_sub(hn2);
+        budget.spend(2 * p.words as u64)?;
+    }
+    run_blocked(p, &t1[common..], a, zeros, last, budget)?;
+    run_blocked(p, &t2[common..], b, zeros, last, budget)?;
+    Ok((a.dist, b.dist))
+}
+
+/// One step of one word: the word's masks `pm`, its vertical deltas `vp`/`vn` (updated), and
+/// the horizontal carries into it (from the word below; row 0 grows by one per column, so the
+/// first word gets `hp = 1`). Returns the word's horizontal deltas before the shift.
+#[inline(always)]
+fn word_step(pm: u64, vp: &mut u64, vn: &mut u64, hp_carry: u64, hn_carry: u64) -> (u64, u64) {
+    let x = pm | hn_carry;
+    let d0 = ((x & *vp).wrapping_add(*vp) ^ *vp) | x | *vn;
+    let hp = *vn | !(d0 | *vp);
+    let hn = d0 & *vp;
+    let hp_shifted = (hp << 1) | hp_carry;
+    let hn_shifted = (hn << 1) | hn_carry;
+    *vp = hn_shifted | !(d0 | hp_shifted);
+    *vn = hp_shifted & d0;
+    (hp, hn)
 }
 
 /// One column of the blocked algorithm: updates the vertical deltas `vp`/`vn` of every word for
-/// one text character whose pattern masks are `masks`, and returns the change of the distance
-/// (-1, 0 or +1).
+/// one text character whose pattern masks are `masks`, and returns whether the distance (the
+/// bottom entry, bit `last` of the last word) goes up and whether it goes down.
 #[inline(always)]
-fn column(masks: &[u64], vp: &mut [u64], vn: &mut [u64], last: u64) -> i64 {
+fn column(masks: &[u64], vp: &mut [u64], vn: &mut [u64], last: u64) -> (u64, u64) {
     let words = vp.len();
-    // Row 0 of the table grows by one per column (the empty prefix of the pattern).
     let (mut hp_carry, mut hn_carry) = (1u64, 0u64);
     for (w, ((&pm, vp), vn)) in masks.iter().zip(vp.iter_mut()).zip(vn.iter_mut()).enumerate() {
-        let x = pm | hn_carry;
-        let d0 = ((x & *vp).wrapping_add(*vp) ^ *vp) | x | *vn;
-        let hp = *vn | !(d0 | *vp);
-        let hn = d0 & *vp;
-        let (hp_in, hn_in) = (hp_carry, hn_carry);
+        let (hp, hn) = word_step(pm, vp, vn, hp_carry, hn_carry);
         if w + 1 < words {
-            hp_carry = hp >> 63;
-            hn_carry = hn >> 63;
+            (hp_carry, hn_carry) = (hp >> 63, hn >> 63);
         } else {
-            hp_carry = u64::from(hp & last != 0);
-            hn_carry = u64::from(hn & last != 0);
+            (hp_carry, hn_carry) = (u64::from(hp & last != 0), u64::from(hn & last != 0));
         }
-        let hp = (hp << 1) | hp_in;
-        let hn = (hn << 1) | hn_in;
-        *vp = hn | !(d0 | hp);
-        *vn = hp & d0;
     }
-    hp_carry as i64 - hn_carry as i64
+    (hp_carry, hn_carry)
+}
+
+/// [`column`] for two texts: the same words, two independent carry chains.
+#[inline(always)]
+fn column_x2(masks: [&[u64]; 2], vp: [&mut [u64]; 2], vn: [&mut [u64]; 2], last: u64) -> [(u64, u64); 2] {
+    let words = masks[0].len();
+    let [m1, m2] = masks;
+    let [vp1, vp2] = vp;
+    let [vn1, vn2] = vn;
+    let (m1, m2, vp1, vp2, vn1, vn2) = (
+        &m1[..words],
+        &m2[..words],
+        &mut vp1[..words],
+        &mut vp2[..words],
+        &mut vn1[..words],
+        &mut vn2[..words],
+    );
+    let mut carry = [(1u64, 0u64); 2];
+    for w in 0..words {
+        let (hp1, hn1) = word_step(m1[w], &mut vp1[w], &mut vn1[w], carry[0].0, carry[0].1);
+        let (hp2, hn2) = word_step(m2[w], &mut vp2[w], &mut vn2[w], carry[1].0, carry[1].1);
+        carry = if w + 1 < words {
+            [(hp1 >> 63, hn1 >> 63), (hp2 >> 63, hn2 >> 63)]
+        } else {
+            [
+                (u64::from(hp1 & last != 0), u64::from(hn1 & last != 0)),
+                (u64::from(hp2 & last != 0), u64::from(hn2 & last != 0)),
+            ]
+        };
+    }
+    carry
 }
 
 /// The plain O(m·n) dynamic-programming table, for tests and as the definition.
@@ -438,7 +673,8 @@ fn plan_matrix(lens: &[usize]) -> Result<(Vec<Piece>, u64)> {
         let (mut start, mut acc) = (row + 1, 0u64);
         for col in row + 1..n {
             acc = acc.saturating_add(cost(lens[row], lens[col]));
-            if acc >= target {
+            // An even number of strings per piece: the kernel takes them two at a time.
+            if acc >= target && (col + 1 - start) % 2 == 0 {
                 push(
                     &mut pieces,
                     Piece {
@@ -508,10 +744,13 @@ pub fn matrix(ctx: &Ctx<'_>, strings: &[Chars]) -> Result<Vec<u32>> {
             pattern.set(&strings[piece.row])?;
             let mut scratch = Scratch::default();
             let mut budget = Budget::new(ctx);
-            for (dst, text) in slot.iter_mut().zip(&strings[piece.cols.clone()]) {
-                *dst = distance(&pattern, text, &mut scratch, &mut budget)?;
-            }
-            Ok(())
+            distances(
+                &pattern,
+                &strings[piece.cols.clone()],
+                &mut slot,
+                &mut scratch,
+                &mut budget,
+            )
         })?;
         done.into_iter().collect::<Result<()>>()?;
     }
@@ -755,6 +994,27 @@ mod tests {
                 Threads::AtMost(std::num::NonZeroUsize::new(2).unwrap()),
             ] {
                 assert_eq!(matrix(&Ctx::new(threads, None), &s).unwrap(), caller);
+            }
+        }
+    }
+
+    #[test]
+    fn matrix_of_long_strings_with_rare_characters() {
+        // Several words per pattern and characters rare enough to be sparse: the two-texts-at-once
+        // path with every kind of mask, and texts of different lengths (the tails).
+        let mut rng = Rng(13);
+        let alphabet: Vec<u32> = "abé".chars().map(u32::from).chain(0x400..0x500).collect();
+        let s: Vec<Chars> = (0..9).map(|_| rng.string(400, &alphabet)).collect();
+        for threads in [Threads::Caller, Threads::Pool] {
+            let got = matrix(&Ctx::new(threads, None), &s).unwrap();
+            for i in 0..s.len() {
+                for j in 0..s.len() {
+                    assert_eq!(
+                        u64::from(got[i * s.len() + j]),
+                        reference(&s[i], &s[j]),
+                        "({i}, {j})"
+                    );
+                }
             }
         }
     }
