@@ -54,7 +54,7 @@ test: ## Build and run every test: lint, cargo, the example extensions, pytest w
 	$(MAKE) --no-print-directory examples-rust examples-cython
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-wheel
-	$(MAKE) --no-print-directory test-new
+	GILFREE_WHEEL=$$(ls $(CURDIR)/dist/gilfree-*.whl) $(MAKE) --no-print-directory test-new
 	$(MAKE) --no-print-directory test-cpython
 	$(MAKE) --no-print-directory test-ft
 

@@ -5,7 +5,8 @@
 # `pip install .` and checked with its own `pytest`. Only the package registries are reached
 # (PyPI for Python packages, crates.io for the Rust project's dependencies).
 #
-# Usage: bash scripts/test_new.sh            (PYTHON=python3.12 bash scripts/test_new.sh: another Python)
+# Usage: bash scripts/test_new.sh            (PYTHON=python3.12 bash scripts/test_new.sh: another Python;
+#        GILFREE_WHEEL=dist/gilfree-...whl bash scripts/test_new.sh: that wheel, not a new build)
 #
 # Cargo's output is kept between runs in target/test-new (GILFREE_TEST_NEW_TARGET to move it): one
 # target dir for gilfree's wheel, one for the generated projects. Timings are printed at the end.
@@ -41,9 +42,17 @@ finish() {
 }
 trap finish EXIT
 
-step "gilfree's wheel (pip wheel --no-deps) -> $WORK/dist"
 t=$(now)
-CARGO_TARGET_DIR="$TARGET/gilfree" "$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$WORK/dist" "$ROOT"
+mkdir -p "$WORK/dist"
+if [ -n "${GILFREE_WHEEL:-}" ]; then
+    # A wheel already built by `pip wheel` (make test-wheel, just before in `make test`): the same
+    # artefact a user installs, without building it twice.
+    step "gilfree's wheel: $GILFREE_WHEEL"
+    cp "$GILFREE_WHEEL" "$WORK/dist/"
+else
+    step "gilfree's wheel (pip wheel --no-deps) -> $WORK/dist"
+    CARGO_TARGET_DIR="$TARGET/gilfree" "$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$WORK/dist" "$ROOT"
+fi
 record "gilfree wheel" "$(since "$t")"
 WHEEL=$(ls "$WORK"/dist/gilfree-*.whl)
 echo "$WHEEL"

@@ -166,7 +166,14 @@ mod sigint {
     static PREV_FLAGS: AtomicI32 = AtomicI32::new(0);
 
     extern "C" fn on_sigint(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
+        // Python's handler first (it flags the signal), then the epoch: a thread that sees the
+        // new epoch and runs check_signals() then finds the flag set, so Python's handler raises
+        // its exception once (never a second KeyboardInterrupt later).
+        chain(sig, info, uctx);
         gilfree_kernels::engine::interrupt_all();
+    }
+
+    fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
         let prev = PREV_HANDLER.load(Ordering::Relaxed);
         if prev == libc::SIG_DFL || prev == libc::SIG_IGN || prev == 0 {
             return;

@@ -297,6 +297,46 @@ static PyObject *parallel_sum(PyObject *self, PyObject *args)
     return PyLong_FromUnsignedLongLong(total);
 }
 
+/* A body that runs a parallel_for of its own over its chunk, on the pool worker it runs on. */
+struct nested_job { unsigned long long *slots; size_t chunk; };
+
+static int nested_body(void *data, size_t start, size_t end)
+{
+    struct nested_job *outer = (struct nested_job *)data;
+    size_t inner_chunk = 97;
+    size_t len = end - start, slots = (len + inner_chunk - 1) / inner_chunk;
+    struct sum_job inner = {calloc(slots ? slots : 1, sizeof(unsigned long long)), inner_chunk, (size_t)-1};
+    unsigned long long s = 0;
+    if (inner.slots == NULL) return 2;
+    if (gilfree_parallel_for("probe.inner", len, inner_chunk, 0, sum_body, &inner) < 0) {
+        free(inner.slots);
+        return 3;
+    }
+    for (size_t i = 0; i < slots; i++) s += inner.slots[i];
+    free(inner.slots);
+    /* The inner loop summed 0..len; shift to start..end. */
+    outer->slots[start / outer->chunk] = s + (unsigned long long)start * len;
+    return 0;
+}
+
+static PyObject *nested_sum(PyObject *self, PyObject *args)
+{
+    Py_ssize_t n, chunk;
+    int rc;
+    if (!PyArg_ParseTuple(args, "nn", &n, &chunk)) return NULL;
+    size_t slots = ((size_t)n + (size_t)chunk - 1) / (size_t)chunk;
+    struct nested_job job = {calloc(slots ? slots : 1, sizeof(unsigned long long)), (size_t)chunk};
+    if (job.slots == NULL) return PyErr_NoMemory();
+    Py_BEGIN_ALLOW_THREADS
+    rc = gilfree_parallel_for("probe.nested", (size_t)n, (size_t)chunk, 0, nested_body, &job);
+    Py_END_ALLOW_THREADS
+    unsigned long long total = 0;
+    for (size_t i = 0; i < slots; i++) total += job.slots[i];
+    free(job.slots);
+    if (rc < 0) return NULL;
+    return PyLong_FromUnsignedLongLong(total);
+}
+
 /* A body that works until Ctrl-C (or gilfree.interrupt()) and then returns 1, as documented. */
 static uint64_t spin_since;
 
@@ -374,6 +414,7 @@ static PyObject *import_again(PyObject *self, PyObject *unused)
 
 static PyMethodDef methods[] = {
     {"parallel_sum", parallel_sum, METH_VARARGS, NULL},
+    {"nested_sum", nested_sum, METH_VARARGS, NULL},
     {"spin", spin, METH_VARARGS, NULL},
     {"facts", facts, METH_NOARGS, NULL},
     {"epoch", epoch, METH_NOARGS, NULL},
@@ -455,6 +496,8 @@ def test_a_c_extension_on_the_runtime(tmp_path: Path) -> None:
         want = n * (n - 1) // 2
         out["sums"] = [p.parallel_sum(n, 1000, t, -1, g) == want for t in (0, 1, 2, 3) for g in (0, 1)]
         out["empty"] = p.parallel_sum(0, 1000, 0, -1, False)
+        # parallel_for inside a body runs on that pool worker (no wait for its own pool).
+        out["nested"] = p.nested_sum(100_003, 10_000) == 100_003 * 100_002 // 2
         def error(*args, f=p.parallel_sum):
             try:
                 f(*args)
@@ -496,6 +539,7 @@ def test_a_c_extension_on_the_runtime(tmp_path: Path) -> None:
     assert facts["num_threads"] == out["budget"]
     assert all(out["sums"]), out["sums"]
     assert out["empty"] == 0
+    assert out["nested"] is True
     for failure in out["body_fails"]:
         assert failure is not None
         assert failure[0] == "KernelError", failure

@@ -20,7 +20,7 @@ from __future__ import annotations
 import atexit as _atexit
 
 from gilfree import _native as _native_module
-from gilfree._executor import Executor
+from gilfree._executor import Executor, register_task
 from gilfree._include import get_include
 from gilfree._info import info
 from gilfree._interrupt import install_interrupt_handler, interrupt
@@ -76,6 +76,7 @@ __all__ = [
     "nbody",
     "primes",
     "probe",
+    "register_task",
     "set_num_threads",
     "spectral_norm",
     "std",

@@ -19,12 +19,12 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "_RUNTIME_API",
     "Accumulator",
     "AtomicFloat",
     "AtomicInt",
     "KernelError",
     "_Executor",
-    "_RUNTIME_API",
     "_Job",
     "__version__",
     "_at_exit",

@@ -5,11 +5,10 @@ use gilfree_kernels::kernels::benchgame;
 use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 
-use gilfree_pyo3::args::{int_arg, threads_arg};
-use gilfree_pyo3::Prepared;
+use gilfree_pyo3::args::int_arg;
+use gilfree_pyo3::{Form, Prepared};
 
 use super::PreparedValue;
-use gilfree_pyo3::task_threads;
 
 /// An int argument: `bool` and non-ints are `TypeError` (objects with `__index__`, such as NumPy
 /// An int in `lo..=hi`, else `ValueError` naming the argument and the range.
@@ -58,12 +57,17 @@ pub(crate) fn spectral_norm_py(
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<f64> {
-    prepare_spectral_norm(n, threads_arg(threads)?)?.run(py)
+    prepare_spectral_norm(n, threads, Form::Direct)?.run(py)
 }
 
 /// The one parsing of a `spectral_norm` call (direct call and task form).
-fn prepare_spectral_norm(n: &Bound<'_, PyAny>, threads: Threads) -> PyResult<PreparedValue!(f64)> {
+fn prepare_spectral_norm(
+    n: &Bound<'_, PyAny>,
+    threads: Option<&Bound<'_, PyAny>>,
+    form: Form,
+) -> PyResult<PreparedValue!(f64)> {
     let n = int_in_range(n, "n", 1, benchgame::SPECTRAL_MAX_N)?;
+    let threads = form.threads("spectral_norm", threads)?;
     // 40 products of n² divisions: n <= 7 is too little to be worth releasing the GIL.
     let work = n.saturating_mul(n).saturating_mul(40);
     Ok(Prepared::value("spectral_norm", move |ctx: &Ctx<'_>| {
@@ -106,12 +110,17 @@ pub(crate) fn fannkuch_redux_py(
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<(i64, u32)> {
-    prepare_fannkuch_redux(n, threads_arg(threads)?)?.run(py)
+    prepare_fannkuch_redux(n, threads, Form::Direct)?.run(py)
 }
 
 /// The one parsing of a `fannkuch_redux` call (direct call and task form).
-fn prepare_fannkuch_redux(n: &Bound<'_, PyAny>, threads: Threads) -> PyResult<PreparedValue!((i64, u32))> {
+fn prepare_fannkuch_redux(
+    n: &Bound<'_, PyAny>,
+    threads: Option<&Bound<'_, PyAny>>,
+    form: Form,
+) -> PyResult<PreparedValue!((i64, u32))> {
     let n = int_in_range(n, "n", benchgame::FANNKUCH_MIN_N, benchgame::FANNKUCH_MAX_N)?;
+    let threads = form.threads("fannkuch_redux", threads)?;
     // n! permutations of ~16 bytes' worth of work each: n <= 5 stays attached.
     let work = (1..=n).product::<usize>().saturating_mul(16);
     Ok(Prepared::value("fannkuch_redux", move |ctx: &Ctx<'_>| {
@@ -193,9 +202,7 @@ fn spectral_norm_task<'py>(
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let prepared = prepare_spectral_norm(n, Threads::Caller)?;
-    task_threads("spectral_norm", threads)?;
-    prepared.task(py)
+    prepare_spectral_norm(n, threads, Form::Task)?.task(py)
 }
 
 /// The task form of :func:`gilfree.fannkuch_redux` for ``gilfree.Executor`` (arguments checked
@@ -206,9 +213,7 @@ fn fannkuch_redux_task<'py>(
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let prepared = prepare_fannkuch_redux(n, Threads::Caller)?;
-    task_threads("fannkuch_redux", threads)?;
-    prepared.task(py)
+    prepare_fannkuch_redux(n, threads, Form::Task)?.task(py)
 }
 
 /// The task form of :func:`gilfree.nbody` for ``gilfree.Executor`` (``steps`` checked now).

@@ -1,15 +1,14 @@
 //! `monte_carlo_pi`: the adapter over `gilfree_kernels::kernels::montecarlo`.
 
-use gilfree_kernels::engine::{Ctx, Threads};
+use gilfree_kernels::engine::Ctx;
 use gilfree_kernels::kernels::montecarlo;
 use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 
-use gilfree_pyo3::args::{int_arg, threads_arg};
-use gilfree_pyo3::Prepared;
+use gilfree_pyo3::args::int_arg;
+use gilfree_pyo3::{Form, Prepared};
 
 use super::PreparedValue;
-use gilfree_pyo3::task_threads;
 
 /// A Python int argument (`int` or anything with `__index__`, such as NumPy integers). `bool` and
 /// `samples`: an int in `1..2**64`; 0 and negatives are `ValueError`, `>= 2**64` `OverflowError`.
@@ -87,12 +86,18 @@ pub(crate) fn monte_carlo_pi_py<'py>(
     seed: Seed,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<f64> {
-    prepare(samples, seed, threads_arg(threads)?)?.run(py)
+    prepare(samples, seed, threads, Form::Direct)?.run(py)
 }
 
 /// The one parsing of a `monte_carlo_pi` call (direct call and task form).
-fn prepare(samples: &Bound<'_, PyAny>, seed: Seed, threads: Threads) -> PyResult<PreparedValue!(f64)> {
+fn prepare(
+    samples: &Bound<'_, PyAny>,
+    seed: Seed,
+    threads: Option<&Bound<'_, PyAny>>,
+    form: Form,
+) -> PyResult<PreparedValue!(f64)> {
     let samples = samples_arg(samples)?;
+    let threads = form.threads("monte_carlo_pi", threads)?;
     // Two 8-byte draws per sample: tiny calls (< 128 samples) stay attached.
     let work = usize::try_from(samples.saturating_mul(16)).unwrap_or(usize::MAX);
     let seed = seed.0;
@@ -116,9 +121,7 @@ fn monte_carlo_pi_task<'py>(
     seed: Seed,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let prepared = prepare(samples, seed, Threads::Caller)?;
-    task_threads("monte_carlo_pi", threads)?;
-    prepared.task(py)
+    prepare(samples, seed, threads, Form::Task)?.task(py)
 }
 
 /// Registers the family on the module.

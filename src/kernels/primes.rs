@@ -1,13 +1,13 @@
 //! `count_primes, primes`: adapters over `gilfree_kernels::kernels::primes`.
 
-use gilfree_kernels::engine::{Ctx, Threads};
+use gilfree_kernels::engine::Ctx;
 use gilfree_kernels::kernels::primes;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use gilfree_pyo3::args::{int_arg, threads_arg};
-use gilfree_pyo3::{run, Prepared};
+use gilfree_pyo3::{run, Form, Prepared};
 
 use super::PreparedValue;
 use gilfree_pyo3::task_threads;
@@ -66,12 +66,17 @@ pub(crate) fn count_primes_py(
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<u64> {
-    prepare_count_primes(n, threads_arg(threads)?)?.run(py)
+    prepare_count_primes(n, threads, Form::Direct)?.run(py)
 }
 
 /// The one parsing of a `count_primes` call (direct call and task form).
-fn prepare_count_primes(n: &Bound<'_, PyAny>, threads: Threads) -> PyResult<PreparedValue!(u64)> {
+fn prepare_count_primes(
+    n: &Bound<'_, PyAny>,
+    threads: Option<&Bound<'_, PyAny>>,
+    form: Form,
+) -> PyResult<PreparedValue!(u64)> {
     let n = n_arg("count_primes", n)?;
+    let threads = form.threads("count_primes", threads)?;
     Ok(
         Prepared::value("count_primes", move |ctx: &Ctx<'_>| primes::count_primes(ctx, n))
             .threads(threads)
@@ -142,9 +147,7 @@ fn count_primes_task<'py>(
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let prepared = prepare_count_primes(n, Threads::Caller)?;
-    task_threads("count_primes", threads)?;
-    prepared.task(py)
+    prepare_count_primes(n, threads, Form::Task)?.task(py)
 }
 
 /// The task form of :func:`gilfree.primes` for ``gilfree.Executor`` (arguments checked now;

@@ -110,7 +110,9 @@ static INTERRUPT_EPOCH: AtomicU64 = AtomicU64::new(0);
 /// calls it from the SIGINT handler it chains in front of Python's default one, which is how a
 /// call made from a non-main Python thread learns of Ctrl-C.
 pub fn interrupt_all() {
-    backend::epoch().fetch_add(1, Ordering::Relaxed);
+    // SeqCst: whatever the interrupting thread did before (a signal handler flagging the signal
+    // for Python) is visible to a thread that sees the new epoch. Rare, so the cost is nothing.
+    backend::epoch().fetch_add(1, Ordering::SeqCst);
 }
 
 /// The current interrupt epoch (for diagnostics and tests).

@@ -116,7 +116,8 @@ pub struct RuntimeApi {
     pub make_job: unsafe extern "C" fn(name: *const c_char, job: ForeignJob) -> *mut PyObject,
     /// Runs `body` over the chunks `[i*chunk, min((i+1)*chunk, n))` of `0..n` on the shared pool
     /// (`threads`: 0 the whole budget, 1 the calling thread, k at most k workers), waiting in
-    /// slices and checking for Ctrl-C meanwhile. Call it with or without the GIL, from any thread.
+    /// slices and checking for Ctrl-C meanwhile. Call it with or without the GIL, from any thread;
+    /// on a pool worker (inside a body) it runs the chunks there, in order.
     /// 0 on success; -1 with a Python exception set (KeyboardInterrupt, gilfree.KernelError for a
     /// body that returned nonzero — KeyboardInterrupt if Ctrl-C came meanwhile: the body stopped
     /// for it —, ValueError for chunk 0, MemoryError, RuntimeError).

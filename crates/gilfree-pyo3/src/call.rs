@@ -171,7 +171,7 @@ fn settle<R>(
     match outcome {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(EngineError::Cancelled)) => Err(PyKeyboardInterrupt::new_err(format!(
-            "gilfree: {name}() was interrupted (SIGINT received while it ran)"
+            "gilfree: {name}() was interrupted (Ctrl-C or gilfree.interrupt() while it ran)"
         ))),
         Ok(Err(err)) => Err(to_pyerr(name, err)),
         Err(payload) => Err(kernel_error_new(

@@ -191,6 +191,10 @@ pub(crate) unsafe extern "C" fn parallel_for(
     let name = unsafe { c_name(name) };
     let data = Data(data);
     catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: a backend entry (valid for the process, never unwinds).
+        if unsafe { (gilfree_engine::backend::current().on_worker)() } == 1 {
+            return parallel_for_on_worker(&name, n, chunk, body, data);
+        }
         // With or without the GIL on entry: attach is re-entrant, and `run` detaches for the work.
         Python::attach(|py| {
             if chunk == 0 {
@@ -234,7 +238,7 @@ pub(crate) unsafe extern "C" fn parallel_for(
                         .err()
                         .unwrap_or_else(|| {
                             PyKeyboardInterrupt::new_err(format!(
-                                "gilfree: {name}() was interrupted (SIGINT received while it ran)"
+                                "gilfree: {name}() was interrupted (Ctrl-C or gilfree.interrupt() while it ran)"
                             ))
                         })
                         .restore(py);
@@ -257,4 +261,41 @@ pub(crate) unsafe extern "C" fn parallel_for(
         })
     }))
     .unwrap_or(-1)
+}
+
+/// `parallel_for` called from a pool worker (a body that runs a loop of its own): the chunks run
+/// here, in order, without the GIL and without waiting for the pool this worker belongs to
+/// (which could deadlock). The GIL is taken only to report a failure.
+fn parallel_for_on_worker(name: &str, n: usize, chunk: usize, body: ChunkBody, data: Data) -> c_int {
+    let fail = |make: &dyn Fn(Python<'_>) -> PyErr| {
+        Python::attach(|py| make(py).restore(py));
+        -1
+    };
+    if chunk == 0 {
+        return fail(&|_| PyValueError::new_err(format!("{name}(): chunk must be >= 1, got 0")));
+    }
+    let ctx = gilfree_engine::Ctx::new(Threads::Caller, None);
+    let interrupted = |_: Python<'_>| PyKeyboardInterrupt::new_err(format!("gilfree: {name}() was interrupted"));
+    let mut start = 0;
+    while start < n {
+        if ctx.is_cancelled() {
+            return fail(&interrupted);
+        }
+        let end = n.min(start.saturating_add(chunk));
+        // SAFETY: the caller's contract: `body` may run on any thread.
+        let code = unsafe { body(data.ptr(), start, end) };
+        if code != 0 {
+            if ctx.is_cancelled() {
+                return fail(&interrupted); // the body stopped for Ctrl-C
+            }
+            return fail(&|py| {
+                crate::errors::kernel_error_new(
+                    py,
+                    format!("{name}(): the loop body returned {code} for [{start}, {end})"),
+                )
+            });
+        }
+        start = end;
+    }
+    0
 }

@@ -62,5 +62,5 @@ pub use errors::{kernel_error, kernel_error_new, to_pyerr, Error, KernelError};
 #[doc(hidden)]
 pub use link::{add_capsule, capsule, export, table_with_version, MakeJob};
 pub use link::{init, linked};
-pub use prepared::{IntoPy, Prepared};
+pub use prepared::{Form, IntoPy, Prepared};
 pub use task::{register_task, task, task_threads, task_value};

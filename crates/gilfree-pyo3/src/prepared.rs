@@ -3,6 +3,9 @@
 
 use gilfree_engine::{Ctx, Threads};
 use pyo3::exceptions::PyValueError;
+
+use crate::args::threads_arg;
+use crate::task::task_threads;
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
@@ -43,6 +46,32 @@ pub struct Prepared<W, F> {
     work_bytes: usize,
     work: W,
     finish: F,
+}
+
+/// Which form of a kernel a `prepare_<kernel>` prepares: they differ only in `threads=`, parsed
+/// in the same place of the argument order either way (so both forms raise the same exception
+/// for the same bad arguments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// The direct call: `threads=None|1|k` ([`threads_arg`]).
+    Direct,
+    /// The `gilfree.Executor` task form: `threads=None|1` only ([`task_threads`]); the task
+    /// runs on one worker.
+    Task,
+}
+
+impl Form {
+    /// Parses `threads=` for this form of kernel `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`threads_arg`] (direct) or [`task_threads`] (task).
+    pub fn threads(self, name: &str, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Threads> {
+        match self {
+            Form::Direct => threads_arg(threads),
+            Form::Task => task_threads(name, threads).map(|()| Threads::Caller),
+        }
+    }
 }
 
 /// The `finish` of [`Prepared::value`]: the output converted to Python as it is.

@@ -296,10 +296,13 @@ static inline int gilfree_raise_interrupted(const char *name)
  * and the result is the same at any thread count.
  *
  * Call it with or without the GIL, from any Python thread (the main thread, a ThreadPoolExecutor
- * worker), never from inside a body (pool workers do not take the GIL, and the call does). It
- * never holds the GIL while it waits: it waits in slices, running Python's signal handlers on the
- * main thread and watching the interrupt epoch everywhere. Body functions read `since` =
- * gilfree_epoch() taken before the call and return nonzero when gilfree_interrupted(since).
+ * worker). From inside a body (a pool worker) it runs the chunks on that worker, in order, without
+ * the GIL (it never waits for the pool it occupies). It never holds the GIL while it waits: it
+ * waits in slices, running Python's signal handlers on the main thread and watching the interrupt
+ * epoch everywhere. Body functions read `since` = gilfree_epoch() taken right before the call and
+ * return nonzero when gilfree_interrupted(since). (A Ctrl-C between that read and the call itself
+ * is reported as gilfree.KernelError, not KeyboardInterrupt: the runtime reads its own epoch at
+ * entry. The window is the length of a function call.)
  *
  * Returns 0 on success, or -1 with a Python exception set (taking the GIL to set it if needed):
  * KeyboardInterrupt on Ctrl-C (also when a body stopped because of it), gilfree.KernelError
