@@ -275,7 +275,8 @@ fn parallel_for_on_worker(name: &str, n: usize, chunk: usize, body: ChunkBody, d
         return fail(&|_| PyValueError::new_err(format!("{name}(): chunk must be >= 1, got 0")));
     }
     let ctx = gilfree_engine::Ctx::new(Threads::Caller, None);
-    let interrupted = |_: Python<'_>| PyKeyboardInterrupt::new_err(format!("gilfree: {name}() was interrupted"));
+    let interrupted =
+        |_: Python<'_>| PyKeyboardInterrupt::new_err(format!("gilfree: {name}() was interrupted"));
     let mut start = 0;
     while start < n {
         if ctx.is_cancelled() {
