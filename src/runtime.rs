@@ -257,8 +257,17 @@ fn _sigint_c_handler_active() -> bool {
     }
 }
 
+/// The gilfree calls in flight in this process (every extension's on the runtime), oldest first:
+/// ``(name, done, total, seconds, on_this_thread)`` each, ``done``/``total`` in tasks (chunks) as
+/// of the call's last poll (every 20 ms). What progress displays read.
+#[pyfunction]
+fn _calls() -> Vec<(String, u64, u64, f64, bool)> {
+    gilfree_pyo3::host::calls_in_flight()
+}
+
 pub(crate) fn register_signals(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_install_sigint, m)?)?;
     m.add_function(wrap_pyfunction!(_sigint_c_handler_active, m)?)?;
+    m.add_function(wrap_pyfunction!(_calls, m)?)?;
     Ok(())
 }

@@ -771,3 +771,29 @@ def test_forked_process_uses_and_resizes_its_own_pool() -> None:
         proc.join()
         pytest.fail("the forked child hung")
     assert proc.exitcode == 0
+
+
+@pytest.mark.timeout(60)
+def test_calls_in_flight_report_their_progress() -> None:
+    # Every detached call is listed by the runtime while it runs (name, tasks done/announced, age,
+    # whether it runs on the asking thread), for progress displays; and forgotten when it returns.
+    from gilfree._native import _calls, _testing
+
+    assert _calls() == []
+    worker = threading.Thread(target=_testing.spin, args=(40, 10), kwargs={"threads": 2})
+    worker.start()
+    seen: list[tuple[str, int, int, float, bool]] = []
+    deadline = time.monotonic() + 30
+    while worker.is_alive() and time.monotonic() < deadline:
+        seen.extend(_calls())
+        time.sleep(0.005)
+    worker.join()
+    assert _calls() == []
+    assert seen, "the call was never listed"
+    names = {name for name, *_ in seen}
+    assert names == {"spin"}
+    assert all(total in (0, 40) and 0 <= done <= total for _, done, total, _, _ in seen)
+    assert any(0 < done < 40 for _, done, _, _, _ in seen), "no progress between start and end was seen"
+    assert not any(mine for *_, mine in seen)  # it ran on another thread
+    ages = [age for _, _, _, age, _ in seen]
+    assert ages == sorted(ages) and ages[-1] > 0.1

@@ -17,12 +17,13 @@ use crate::{try_vec, Error, Result};
 /// 0.5 s promise, and costs the binding at most 50 brief GIL acquisitions a second.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
-/// What the calling thread runs every [`POLL_INTERVAL`]: return `true` to cancel the call.
+/// What the calling thread runs every [`POLL_INTERVAL`], given the call's progress (tasks done,
+/// tasks announced: [`Ctx::progress`]): return `true` to cancel the call.
 ///
 /// The binding's hook re-attaches to Python for a moment to run `check_signals()` (so Ctrl-C on
 /// the main thread raises `KeyboardInterrupt` promptly). It runs on the calling thread only,
 /// never on a pool worker: workers never wait for the GIL.
-pub type Poll<'a> = &'a (dyn Fn() -> bool + Sync);
+pub type Poll<'a> = &'a (dyn Fn((u64, u64)) -> bool + Sync);
 
 /// The context of one kernel call. Created by the binding, handed to the core kernel.
 pub struct Ctx<'a> {
@@ -163,7 +164,7 @@ impl<'a> Ctx<'a> {
     /// Runs the hook and cancels the call if it asks to.
     fn poll_now(&self) {
         if let Some(poll) = self.poll {
-            if poll() {
+            if poll(self.progress()) {
                 self.cancel();
             }
         }

@@ -123,7 +123,7 @@ fn poll_hook_can_cancel_a_call_on_the_calling_thread() {
     let _g = POOL_LOCK.lock().unwrap();
     let caller = std::thread::current().id();
     let polled_on = Mutex::new(Vec::new());
-    let hook = || {
+    let hook = |_progress: (u64, u64)| {
         polled_on.lock().unwrap().push(std::thread::current().id());
         true
     };

@@ -131,6 +131,15 @@ pub struct RuntimeApi {
     ) -> c_int,
     /// With the GIL held: sets `KeyboardInterrupt("gilfree: <name>() was interrupted")`.
     pub raise_interrupted: unsafe extern "C" fn(name: *const c_char),
+    /// A call named `name` (`len` bytes of UTF-8, not NUL-terminated) starts on this thread:
+    /// records it among the calls in flight (`gilfree._native._calls()`, what progress displays
+    /// read) and returns its token (0 if it could not be recorded: the other progress entries
+    /// then do nothing). No GIL needed.
+    pub progress_begin: unsafe extern "C" fn(name: *const c_char, len: usize) -> u64,
+    /// The call of `token` has done `done` of `total` tasks so far (called every poll, 20 ms).
+    pub progress_update: unsafe extern "C" fn(token: u64, done: u64, total: u64),
+    /// The call of `token` returned: forgets it.
+    pub progress_end: unsafe extern "C" fn(token: u64),
 }
 
 // SAFETY: the table is immutable once built; its pointers (the epoch, the KernelError type) are

@@ -110,9 +110,12 @@ where
     }
     // Counted from here to the return: this thread may take the GIL back from native frames.
     let _guard = CallGuard::enter();
+    // Among the calls in flight, with its progress, until it returns.
+    let progress = InFlight::begin(name);
     // An exception raised by a signal handler while we polled (KeyboardInterrupt, usually).
     let raised: Mutex<Option<PyErr>> = Mutex::new(None);
-    let poll = || {
+    let poll = |(done, total): (u64, u64)| {
+        progress.update(done, total);
         park_if_exiting();
         // Re-entrant: in the lab's Hold and Reacquire modes this thread already holds the GIL.
         Python::attach(|py| match py.check_signals() {
@@ -156,6 +159,28 @@ where
         raised = py.check_signals().err();
     }
     settle(py, name, outcome, raised)
+}
+
+/// A call among the runtime's calls in flight (`RuntimeApi::progress_*`), for as long as it lives.
+struct InFlight(u64);
+
+impl InFlight {
+    fn begin(name: &str) -> Self {
+        // SAFETY: a runtime table entry; `name` is `name.len()` bytes of UTF-8.
+        InFlight(unsafe { (api().progress_begin)(name.as_ptr().cast(), name.len()) })
+    }
+
+    fn update(&self, done: u64, total: u64) {
+        // SAFETY: a runtime table entry (valid for the process, never unwinds).
+        unsafe { (api().progress_update)(self.0, done, total) };
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        // SAFETY: a runtime table entry (valid for the process, never unwinds).
+        unsafe { (api().progress_end)(self.0) };
+    }
 }
 
 fn settle<R>(

@@ -52,6 +52,7 @@ pub(crate) unsafe extern "C" fn park_if_exiting() {
 pub fn install_fork_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        gilfree_engine::fork::on_fork(&FORK_HOOKS);
         #[cfg(unix)]
         // SAFETY: `after_fork_in_child` is an `extern "C" fn()` of this library, which Python
         // never unloads, and it cannot unwind (two atomic stores).
@@ -299,4 +300,124 @@ fn parallel_for_on_worker(name: &str, n: usize, chunk: usize, body: ChunkBody, d
         start = end;
     }
     0
+}
+
+/// One call in flight, as the progress registry knows it.
+#[derive(Clone, Debug)]
+struct InFlight {
+    token: u64,
+    name: String,
+    thread: ThreadId,
+    started: Instant,
+    done: u64,
+    total: u64,
+}
+
+/// The calls in flight in this process (every extension's, through the table), for progress
+/// displays. A few entries, locked for a few instructions at a time: at the start and end of a
+/// call, and once per poll (every 20 ms) while it runs; the fork handlers take it (see
+/// [`install_fork_handler`]).
+static IN_FLIGHT: Mutex<Vec<InFlight>> = Mutex::new(Vec::new());
+static NEXT_TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn in_flight() -> std::sync::MutexGuard<'static, Vec<InFlight>> {
+    IN_FLIGHT.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) unsafe extern "C" fn progress_begin(name: *const c_char, len: usize) -> u64 {
+    let name = if name.is_null() {
+        String::new()
+    } else {
+        // SAFETY: the table's contract: `len` bytes at `name`.
+        let bytes = unsafe { std::slice::from_raw_parts(name.cast::<u8>(), len) };
+        String::from_utf8_lossy(bytes).into_owned()
+    };
+    catch_unwind(AssertUnwindSafe(|| {
+        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        let mut calls = in_flight();
+        if calls.try_reserve(1).is_err() {
+            return 0;
+        }
+        calls.push(InFlight {
+            token,
+            name,
+            thread: std::thread::current().id(),
+            started: Instant::now(),
+            done: 0,
+            total: 0,
+        });
+        token
+    }))
+    .unwrap_or(0)
+}
+
+pub(crate) unsafe extern "C" fn progress_update(token: u64, done: u64, total: u64) {
+    if token == 0 {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if let Some(call) = in_flight().iter_mut().find(|c| c.token == token) {
+            call.done = done;
+            call.total = total;
+        }
+    }));
+}
+
+pub(crate) unsafe extern "C" fn progress_end(token: u64) {
+    if token == 0 {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| in_flight().retain(|c| c.token != token)));
+}
+
+/// The calls in flight: `(name, done, total, seconds, on_this_thread)` each, oldest first.
+#[doc(hidden)]
+pub fn calls_in_flight() -> Vec<(String, u64, u64, f64, bool)> {
+    let me = std::thread::current().id();
+    in_flight()
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                c.done,
+                c.total,
+                c.started.elapsed().as_secs_f64(),
+                c.thread == me,
+            )
+        })
+        .collect()
+}
+
+/// Fork safety of [`IN_FLIGHT`]: taken before a fork, released after it; in the child, the
+/// parent's calls (other threads) are forgotten.
+static FORK_HOOKS: gilfree_engine::fork::ForkHooks = gilfree_engine::fork::ForkHooks {
+    prepare: fork_prepare,
+    release: fork_release,
+};
+
+thread_local! {
+    static FORK_HELD: std::cell::RefCell<Option<std::sync::MutexGuard<'static, Vec<InFlight>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The process id at the last `fork_prepare`: `fork_release` runs in the child if its own differs.
+static FORKING_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn fork_prepare() {
+    FORKING_PID.store(std::process::id(), Ordering::SeqCst);
+    let guard = in_flight();
+    let _ = FORK_HELD.try_with(|h| *h.borrow_mut() = Some(guard));
+}
+
+fn fork_release() {
+    let _ = FORK_HELD.try_with(|h| {
+        if let Some(mut guard) = h.borrow_mut().take() {
+            // In the child only the forking thread exists, and it is in no call (it forked from
+            // Python): the parent's calls in flight are not this process's.
+            if std::process::id() != FORKING_PID.load(Ordering::SeqCst) {
+                guard.clear();
+            }
+            drop(guard);
+        }
+    });
 }

@@ -40,6 +40,9 @@ const fn local_table(kernel_error: *mut pyo3::ffi::PyObject, make_job: MakeJob) 
         make_job,
         parallel_for: host::parallel_for,
         raise_interrupted: host::raise_interrupted,
+        progress_begin: host::progress_begin,
+        progress_update: host::progress_update,
+        progress_end: host::progress_end,
     }
 }
 

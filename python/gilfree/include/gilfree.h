@@ -151,6 +151,15 @@ typedef struct GilfreeRuntimeApi {
                         gilfree_chunk_body body, void *data);
     /* With the GIL: sets KeyboardInterrupt("gilfree: <name>() was interrupted"). */
     void (*raise_interrupted)(const char *name);
+    /* A call named name (len bytes of UTF-8, not NUL-terminated) starts on this thread: recorded
+     * among the calls in flight (gilfree._native._calls(), what progress displays read); returns
+     * its token, or 0 if it could not be recorded (the other two then do nothing). No GIL needed.
+     * gilfree_parallel_for does this itself. */
+    uint64_t (*progress_begin)(const char *name, size_t len);
+    /* The call of token has done `done` of `total` tasks so far. */
+    void (*progress_update)(uint64_t token, uint64_t done, uint64_t total);
+    /* The call of token returned. */
+    void (*progress_end)(uint64_t token);
 } GilfreeRuntimeApi;
 
 /* This translation unit's pointer to the table: NULL until gilfree_import() succeeded. */

@@ -321,7 +321,7 @@ fn a_cancelled_call_stops_promptly() {
 fn the_calling_thread_polls_between_short_tasks() {
     // threads=1: the poll hook runs between tasks; it asks to stop on its first call (20 ms in).
     let polls = AtomicUsize::new(0);
-    let poll = || {
+    let poll = |_progress: (u64, u64)| {
         polls.fetch_add(1, Ordering::Relaxed);
         true
     };
