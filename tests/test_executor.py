@@ -15,7 +15,6 @@ import functools
 import gc
 import inspect
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _pool import pool_threads
 
 import gilfree
 from gilfree import _executor
@@ -426,18 +426,6 @@ def test_reductions_keep_their_array_alive(ex: gilfree.Executor) -> None:
 
 
 # --- many threads, many executors, one pool ----------------------------------------------------
-
-
-def pool_threads() -> int:
-    """The OS threads of this process named like the shared pool's workers (Linux only)."""
-    names = []
-    for task in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{task}/comm", encoding="utf-8") as f:
-                names.append(f.read().strip())
-        except OSError:  # the thread exited meanwhile
-            pass
-    return sum(1 for n in names if re.fullmatch(r"gilfree-\d+", n))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")

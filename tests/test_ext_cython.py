@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pool import CHILD_IMPORT
 from _sigint import Child, check_after, interrupt_child, posix_only
 
 import gilfree
@@ -296,29 +297,12 @@ def test_ctrl_c_in_thread_pool_executor_threads(fn: str, kwargs: str) -> None:
 
 # --- one pool per process --------------------------------------------------------------------------
 
-POOL_CHILD = """
+POOL_CHILD = (
+    CHILD_IMPORT
+    + """
 import json, os, time
 import gilfree
 import gilfree_cython_example as ex
-
-
-def pool_workers():
-    n = 0
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/comm") as f:
-                n += f.read().startswith("gilfree-")
-        except OSError:  # the thread exited meanwhile
-            pass
-    return n
-
-
-def settled_workers(expected, within_s=10.0):
-    deadline = time.monotonic() + within_s
-    while pool_workers() != expected and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return pool_workers()
-
 
 out = {"budget": gilfree.get_num_threads()}
 out["threads1"] = [ex.count_primes(0, 300_000, threads=1), pool_workers()]
@@ -331,6 +315,7 @@ for k in (3, 1, 2):
     out[f"after_set_{k}"] = [count, settled_workers(k if k > 1 else 0), ex.thread_budget()]
 print(json.dumps(out))
 """
+)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads by name in /proc/self/task")

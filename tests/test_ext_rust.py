@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _pool import pool_threads
 from _sigint import check_after, interrupt_call, interrupt_child, posix_only
 from hypothesis import given
 from hypothesis import strategies as st
@@ -399,18 +400,6 @@ def test_shutdown_cancel_futures_stops_running_tasks_inside_a_long_pair() -> Non
 
 
 # --- one pool per process ------------------------------------------------------------------------
-
-
-def pool_threads() -> int:
-    """The OS threads of this process named like the shared pool's workers (Linux only)."""
-    names = []
-    for task in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{task}/comm", encoding="utf-8") as f:
-                names.append(f.read().strip())
-        except OSError:  # the thread exited meanwhile
-            pass
-    return sum(1 for n in names if re.fullmatch(r"gilfree-\d+", n))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _pool import CHILD_IMPORT, pool_threads
 
 import gilfree
 from gilfree._native import _testing
@@ -49,19 +50,6 @@ MULTI_CHUNK_SUM = float(MULTI_CHUNK.size * (MULTI_CHUNK.size - 1) // 2)
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def gilfree_worker_threads() -> int:
-    """The number of live threads of this process named ``gilfree-<i>`` (the pool's workers)."""
-    n = 0
-    for comm in Path("/proc/self/task").glob("*/comm"):
-        try:
-            name = comm.read_text()
-        except OSError:  # the thread exited between the listing and the read
-            continue
-        if name.startswith("gilfree-"):
-            n += 1
-    return n
-
-
 def wait_for_workers(n: int, *, at_most: bool = False, within_s: float = 10.0) -> int:
     """Waits until exactly ``n`` (or, with ``at_most``, at most ``n``) pool workers are alive and
     returns the last count.
@@ -70,39 +58,24 @@ def wait_for_workers(n: int, *, at_most: bool = False, within_s: float = 10.0) -
     count lags the pool for a moment. The wait is a hang detector, not a timing.
     """
     deadline = time.monotonic() + within_s
-    count = gilfree_worker_threads()
+    count = pool_threads()
     while (count > n if at_most else count != n) and time.monotonic() < deadline:
         time.sleep(0.01)
-        count = gilfree_worker_threads()
+        count = pool_threads()
     return count
 
 
 # Prepended to child scripts: the same worker count, waiting for it to settle.
-CHILD_PRELUDE = """
+CHILD_PRELUDE = (
+    """
 import json, os, threading, time
 
 import numpy as np
 
 import gilfree
-
-
-def pool_workers():
-    n = 0
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/comm") as f:
-                n += f.read().startswith("gilfree-")
-        except OSError:  # the thread exited meanwhile
-            pass
-    return n
-
-
-def settled_workers(expected, within_s=10.0):
-    deadline = time.monotonic() + within_s
-    while pool_workers() != expected and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return pool_workers()
 """
+    + CHILD_IMPORT
+)
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -597,7 +570,7 @@ def test_many_python_threads_at_once(settled_pool: int) -> None:
 
     def sampler() -> None:
         while not stop_sampling.is_set():
-            max_workers[0] = max(max_workers[0], gilfree_worker_threads())
+            max_workers[0] = max(max_workers[0], pool_threads())
             time.sleep(0.001)
 
     def caller(i: int) -> None:
@@ -796,4 +769,5 @@ def test_calls_in_flight_report_their_progress() -> None:
     assert any(0 < done < 40 for _, done, _, _, _ in seen), "no progress between start and end was seen"
     assert not any(mine for *_, mine in seen)  # it ran on another thread
     ages = [age for _, _, _, age, _ in seen]
-    assert ages == sorted(ages) and ages[-1] > 0.1
+    assert ages == sorted(ages)
+    assert ages[-1] > 0.1
