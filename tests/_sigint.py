@@ -68,6 +68,33 @@ else:
 """
 
 
+# Two long calls in ThreadPoolExecutor threads that must both stop on Ctrl-C (the main thread waits
+# in the `with` block), then a call from a worker thread again. `{submit}` is the arguments of
+# pool.submit(...), `{after}` an expression whose value the AFTER line shows.
+THREAD_POOL_TEMPLATE = """
+{setup}
+from concurrent.futures import ThreadPoolExecutor
+futs = []
+try:
+    with ThreadPoolExecutor(2) as pool:
+        futs = [pool.submit({submit}) for _ in range(2)]
+        print("READY", flush=True)
+        [f.result() for f in futs]
+except KeyboardInterrupt:
+    # Reached only after the `with` block joined its threads: their native calls stopped.
+    caught = time.monotonic()
+    sent = float(sys.stdin.readline())
+    print(f"INTERRUPTED {{caught - sent:.6f}}", flush=True)
+else:
+    print("NOT INTERRUPTED", flush=True)
+    sys.exit(1)
+print("FUTURES", json.dumps([type(f.exception(timeout=0)).__name__ for f in futs]), flush=True)
+# A call started after the interrupt, from a worker thread again, is unaffected.
+with ThreadPoolExecutor(2) as pool:
+    print("AFTER", {after}, flush=True)
+"""
+
+
 class Child:
     """A Python child process whose stdout lines arrive on a queue while it runs."""
 
@@ -192,6 +219,15 @@ def interrupt_call(call: str, *, setup: str = "", after: str = "") -> Child:
     code; ``call`` is one line."""
     script = CALL_TEMPLATE.format(setup=textwrap.dedent(setup), call=call)
     return interrupt_child(script + textwrap.dedent(after) + CHILD_AFTER, after="")
+
+
+def interrupt_thread_pool(submit: str, after: str, *, setup: str = "", then: str = "") -> Child:
+    """:func:`interrupt_child` on :data:`THREAD_POOL_TEMPLATE`; the child's FUTURES line must show
+    two KeyboardInterrupts (asserted here). ``then`` runs after it, before :data:`CHILD_AFTER`."""
+    script = THREAD_POOL_TEMPLATE.format(setup=textwrap.dedent(setup), submit=submit, after=after)
+    child = interrupt_child(script + textwrap.dedent(then) + CHILD_AFTER, after="")
+    assert child.value("FUTURES") == '["KeyboardInterrupt", "KeyboardInterrupt"]', child.describe()
+    return child
 
 
 def check_after(child: Child, what: str) -> float:

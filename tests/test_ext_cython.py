@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from _pool import CHILD_IMPORT
-from _sigint import Child, check_after, interrupt_child, posix_only
+from _sigint import Child, check_after, interrupt_child, interrupt_thread_pool, posix_only
 
 import gilfree
 from gilfree._native import _testing
@@ -262,35 +262,8 @@ def test_ctrl_c_in_the_main_thread(fn: str, kwargs: str) -> None:
 @posix_only
 @pytest.mark.parametrize(("fn", "kwargs"), CALLS[:4])
 def test_ctrl_c_in_thread_pool_executor_threads(fn: str, kwargs: str) -> None:
-    submit = f"pool.submit(ex.{fn}, {LONG}{kwargs})"
-    child = interrupt_child(
-        SETUP
-        + textwrap.dedent(
-            f"""
-            from concurrent.futures import ThreadPoolExecutor
-
-            futs = []
-            try:
-                with ThreadPoolExecutor(2) as pool:
-                    futs = [{submit} for _ in range(2)]
-                    print("READY", flush=True)
-                    [f.result() for f in futs]
-            except KeyboardInterrupt:
-                # Reached once the `with` block joined its threads: both calls stopped.
-                caught = time.monotonic()
-                sent = float(sys.stdin.readline())
-                print(f"INTERRUPTED {{caught - sent:.6f}}", flush=True)
-            else:
-                print("NOT INTERRUPTED", flush=True)
-                sys.exit(1)
-            print("FUTURES", json.dumps([type(f.exception(timeout=0)).__name__ for f in futs]), flush=True)
-            with ThreadPoolExecutor(2) as pool:  # from a worker thread again: unaffected
-                print("AFTER", pool.submit(ex.{fn}, 0, 10**4).result(), flush=True)
-            """
-        )
-        + AFTER
-    )
-    assert child.value("FUTURES") == '["KeyboardInterrupt", "KeyboardInterrupt"]', child.describe()
+    submit = f"ex.{fn}, {LONG}{kwargs}"
+    child = interrupt_thread_pool(submit, f"pool.submit(ex.{fn}, 0, 10**4).result()", setup=SETUP, then=AFTER)
     assert child.value("AFTER") == "1229", child.describe()
     _check_example_after(child, f"ThreadPoolExecutor(2), {submit}")
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pytest
 from _pool import pool_threads
-from _sigint import check_after, interrupt_call, interrupt_child, posix_only
+from _sigint import check_after, interrupt_call, interrupt_child, interrupt_thread_pool, posix_only
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -617,32 +617,12 @@ def test_ctrl_c_stops_a_long_call_in_the_main_thread(threads: int | None) -> Non
 @posix_only
 @pytest.mark.parametrize("threads", [None, 1])
 def test_ctrl_c_stops_long_calls_in_a_thread_pool_executor(threads: int | None) -> None:
-    child = interrupt_child(
-        LONG_SETUP
-        + f"""
-from concurrent.futures import ThreadPoolExecutor
-futs = []
-try:
-    with ThreadPoolExecutor(2) as pool:
-        futs = [pool.submit(ex.edit_distance_matrix, S, threads={threads!r}) for _ in range(2)]
-        print("READY", flush=True)
-        [f.result() for f in futs]
-except KeyboardInterrupt:
-    # Reached only after the `with` block joined its threads: their native calls stopped.
-    caught = time.monotonic()
-    sent = float(sys.stdin.readline())
-    print(f"INTERRUPTED {{caught - sent:.6f}}", flush=True)
-else:
-    print("NOT INTERRUPTED", flush=True)
-    sys.exit(1)
-print("FUTURES", json.dumps([type(f.exception(timeout=0)).__name__ for f in futs]), flush=True)
-with ThreadPoolExecutor(2) as pool:
-    after = pool.submit(ex.edit_distance_matrix, ["ab", "b"], threads={threads!r}).result()
-print("AFTER", after.tolist(), flush=True)
-"""
-        + EX_AFTER
+    child = interrupt_thread_pool(
+        f"ex.edit_distance_matrix, S, threads={threads!r}",
+        f'pool.submit(ex.edit_distance_matrix, ["ab", "b"], threads={threads!r}).result().tolist()',
+        setup=LONG_SETUP,
+        then=EX_AFTER,
     )
-    assert child.value("FUTURES") == '["KeyboardInterrupt", "KeyboardInterrupt"]', child.describe()
     assert child.value("AFTER") == "[[0, 1], [1, 0]]", child.describe()
     check_after(child, f"ext-rust, ThreadPoolExecutor(2), threads={threads}")
     check_ex_after(child)
