@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import pytest
 from _pool import CHILD_IMPORT
-from _sigint import Child, check_after, interrupt_child, interrupt_thread_pool, posix_only
+from _sigint import Child, check_after, interrupt_call, interrupt_thread_pool, posix_only
 
 import gilfree
 from gilfree._native import _testing
@@ -238,24 +237,7 @@ def _check_example_after(child: Child, what: str) -> None:
 @pytest.mark.parametrize(("fn", "kwargs"), CALLS)
 def test_ctrl_c_in_the_main_thread(fn: str, kwargs: str) -> None:
     call = f"ex.{fn}({LONG}{kwargs})"
-    child = interrupt_child(
-        SETUP
-        + textwrap.dedent(
-            f"""
-            print("READY", flush=True)
-            try:
-                {call}
-            except KeyboardInterrupt:
-                caught = time.monotonic()
-                sent = float(sys.stdin.readline())
-                print(f"INTERRUPTED {{caught - sent:.6f}}", flush=True)
-            else:
-                print("NOT INTERRUPTED", flush=True)
-                sys.exit(1)
-            """
-        )
-        + AFTER
-    )
+    child = interrupt_call(call, setup=SETUP, after=AFTER)
     _check_example_after(child, f"main thread, {call}")
 
 
