@@ -185,6 +185,10 @@ where
         // rayon aborts the process on a panic that escapes a spawned job.
         let _ = catch_unwind(AssertUnwindSafe(|| done(outcome, &ticket)));
     });
+    if backend::is_local() {
+        // This library's own queue: no C ABI hop (and no second box) needed.
+        return queue_local(task);
+    }
     // A thin pointer for the C ABI: the boxed closure, boxed again.
     let data = Box::into_raw(Box::new(task)).cast::<c_void>();
     // SAFETY: a backend entry; on success it calls `run_boxed(data)` exactly once, on failure

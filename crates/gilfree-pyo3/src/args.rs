@@ -10,8 +10,10 @@
 
 use gilfree_engine::Threads;
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 
 use crate::errors::to_pyerr;
 
@@ -26,7 +28,7 @@ pub fn is_bool(obj: &Bound<'_, PyAny>) -> bool {
         return false;
     };
     if np
-        .getattr("bool_")
+        .getattr(intern!(obj.py(), "bool_"))
         .is_ok_and(|bool_| obj.is_instance(&bool_).unwrap_or(false))
     {
         return true;
@@ -43,18 +45,35 @@ pub fn is_bool(obj: &Bound<'_, PyAny>) -> bool {
             .is_ok_and(|k| k == "b")
 }
 
+/// `sys.modules`, looked up once (a dict: every later lookup in it is one hash probe).
+fn sys_modules(py: Python<'_>) -> Option<&Bound<'_, PyDict>> {
+    static MODULES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+    MODULES
+        .get_or_try_init(py, || {
+            py.import("sys")?
+                .getattr("modules")?
+                .cast_into::<PyDict>()
+                .map(Bound::unbind)
+                .map_err(PyErr::from)
+        })
+        .ok()
+        .map(|m| m.bind(py))
+}
+
+/// A module, if it was imported (never imports it).
+fn imported<'py>(py: Python<'py>, name: &Bound<'py, PyString>) -> Option<Bound<'py, PyAny>> {
+    sys_modules(py)?.get_item(name).ok().flatten()
+}
+
 /// NumPy, if it was imported (never imports it).
 fn numpy_module(py: Python<'_>) -> Option<Bound<'_, PyAny>> {
-    py.import("sys")
-        .and_then(|sys| sys.getattr("modules"))
-        .and_then(|modules| modules.get_item("numpy"))
-        .ok()
+    imported(py, intern!(py, "numpy"))
 }
 
 /// True for a `numpy.ndarray` or a subclass of it.
 fn is_ndarray(obj: &Bound<'_, PyAny>) -> bool {
     numpy_module(obj.py())
-        .and_then(|np| np.getattr("ndarray").ok())
+        .and_then(|np| np.getattr(intern!(obj.py(), "ndarray")).ok())
         .is_some_and(|nd| obj.is_instance(&nd).unwrap_or(false))
 }
 
@@ -62,17 +81,21 @@ fn is_ndarray(obj: &Bound<'_, PyAny>) -> bool {
 /// placeholder, and `float()` of one is nan (with only a warning).
 /// Also what gilfree's input layer uses to refuse masked arrays.
 pub fn is_masked(obj: &Bound<'_, PyAny>) -> bool {
-    // A MaskedArray exists only if numpy.ma was imported.
-    let Ok(masked) = obj
-        .py()
-        .import("sys")
-        .and_then(|sys| sys.getattr("modules"))
-        .and_then(|modules| modules.get_item("numpy.ma"))
-        .and_then(|ma| ma.getattr("MaskedArray"))
-    else {
+    let py = obj.py();
+    // A MaskedArray exists only if numpy.ma was imported (NumPy 2 does not import it itself):
+    // usually one failed dict probe, and no more.
+    let Some(ma) = imported(py, intern!(py, "numpy.ma")) else {
         return false;
     };
-    obj.is_instance(&masked).unwrap_or(false)
+    // A plain ndarray, the common case, is not one.
+    if numpy_module(py)
+        .and_then(|np| np.getattr(intern!(py, "ndarray")).ok())
+        .is_some_and(|nd| obj.get_type().is(&nd))
+    {
+        return false;
+    }
+    ma.getattr(intern!(py, "MaskedArray"))
+        .is_ok_and(|masked| obj.is_instance(&masked).unwrap_or(false))
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {

@@ -1,7 +1,7 @@
 //! `gilfree.Executor` task forms for any extension: [`task`] turns a prepared kernel call into
 //! the runtime's task object, [`register_task`] tells the executor which function it stands for.
 
-use std::ffi::{c_int, c_void, CString};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use gilfree_engine::{Ctx, Error as EngineError, Threads};
@@ -135,10 +135,7 @@ where
         finish: finish_state::<R, W, F>,
         free: free_state::<R, W, F>,
     };
-    let cname = CString::new(name).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    // The table wants a name that lives for the process: one leak per task *form* call is too
-    // many, so names are interned.
-    let cname = intern(cname);
+    let cname = c_name(name)?;
     // SAFETY: a runtime table entry; GIL held; it takes ownership of `job` (frees it on failure).
     let obj = unsafe { (api().make_job)(cname, job) };
     // SAFETY: a new reference, or null with an exception set (the `make_job` contract).
@@ -158,17 +155,37 @@ where
     task(py, name, work, |py, out| out.into_py_any(py))
 }
 
-/// The names given to [`task`], as C strings alive for the process (a handful per extension).
-fn intern(name: CString) -> *const std::ffi::c_char {
+/// `name` as a NUL-terminated C string that lives for the process (what `make_job` wants).
+/// Names are `&'static str`, a handful per extension: each is converted once, and the last one
+/// this thread used is remembered, so a stream of tasks of one kernel costs a pointer compare.
+fn c_name(name: &'static str) -> PyResult<*const c_char> {
+    use std::cell::Cell;
     use std::sync::{Mutex, PoisonError};
-    static NAMES: Mutex<Vec<&'static std::ffi::CStr>> = Mutex::new(Vec::new());
-    let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(known) = names.iter().find(|n| **n == name.as_c_str()) {
-        return known.as_ptr();
+    thread_local! {
+        static LAST: Cell<(*const u8, usize, *const c_char)> =
+            const { Cell::new((std::ptr::null(), 0, std::ptr::null())) };
     }
-    let leaked: &'static std::ffi::CStr = Box::leak(name.into_boxed_c_str());
-    names.push(leaked);
-    leaked.as_ptr()
+    let (ptr, len, last) = LAST
+        .try_with(Cell::get)
+        .unwrap_or((std::ptr::null(), 0, std::ptr::null()));
+    if ptr == name.as_ptr() && len == name.len() {
+        return Ok(last);
+    }
+    static NAMES: Mutex<Vec<(&'static str, &'static CStr)>> = Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    let c = if let Some((_, c)) = names.iter().find(|(n, _)| *n == name) {
+        *c
+    } else {
+        let c: &'static CStr = Box::leak(
+            CString::new(name)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?
+                .into_boxed_c_str(),
+        );
+        names.push((name, c));
+        c
+    };
+    let _ = LAST.try_with(|l| l.set((name.as_ptr(), name.len(), c.as_ptr())));
+    Ok(c.as_ptr())
 }
 
 /// A task form's `threads=`: parsed exactly as the direct call parses it (same TypeError and
