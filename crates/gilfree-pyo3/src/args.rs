@@ -8,11 +8,11 @@
 //! * Every error names the argument; a value that does not fit the native type is an
 //!   `OverflowError` naming it too.
 
+use std::sync::atomic::{AtomicPtr, Ordering};
+
 use gilfree_engine::Threads;
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
-use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 
 use crate::errors::to_pyerr;
@@ -24,11 +24,12 @@ pub fn is_bool(obj: &Bound<'_, PyAny>) -> bool {
     }
     // NumPy's: only looked up for objects that are not plain numbers, and only if NumPy was
     // imported (nothing is a NumPy object otherwise).
-    let Some(np) = numpy_module(obj.py()) else {
+    let py = obj.py();
+    let (Some(np), Some(names)) = (numpy_module(py), names(py)) else {
         return false;
     };
     if np
-        .getattr(intern!(obj.py(), "bool_"))
+        .getattr(names.bool_.bind(py))
         .is_ok_and(|bool_| obj.is_instance(&bool_).unwrap_or(false))
     {
         return true;
@@ -45,35 +46,68 @@ pub fn is_bool(obj: &Bound<'_, PyAny>) -> bool {
             .is_ok_and(|k| k == "b")
 }
 
-/// `sys.modules`, looked up once (a dict: every later lookup in it is one hash probe).
-fn sys_modules(py: Python<'_>) -> Option<&Bound<'_, PyDict>> {
-    static MODULES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
-    MODULES
-        .get_or_try_init(py, || {
-            py.import("sys")?
-                .getattr("modules")?
-                .cast_into::<PyDict>()
-                .map(Bound::unbind)
-                .map_err(PyErr::from)
-        })
-        .ok()
-        .map(|m| m.bind(py))
+/// What the argument checks look up, made once per process: `sys.modules` (every later lookup in
+/// it is one hash probe) and the attribute names, as Python strings.
+struct Names {
+    modules: Py<PyDict>,
+    numpy: Py<PyString>,
+    numpy_ma: Py<PyString>,
+    ndarray: Py<PyString>,
+    bool_: Py<PyString>,
+    masked_array: Py<PyString>,
+}
+
+/// [`Names`], built without a lock: a thread that loses the race drops its copy. A lock (a
+/// `OnceLock`, pyo3's `intern!`) held by a thread at `fork()` would stay held in the child forever,
+/// and these run on every array call (the fork stress test caught one in `is_masked`).
+static NAMES: AtomicPtr<Names> = AtomicPtr::new(std::ptr::null_mut());
+
+fn names(py: Python<'_>) -> Option<&'static Names> {
+    let ptr = NAMES.load(Ordering::Acquire);
+    if !ptr.is_null() {
+        // SAFETY: a non-null NAMES is a leaked `Box<Names>`, never freed.
+        return Some(unsafe { &*ptr });
+    }
+    let modules = py
+        .import("sys")
+        .ok()?
+        .getattr("modules")
+        .ok()?
+        .cast_into::<PyDict>()
+        .ok()?;
+    let made = Box::into_raw(Box::new(Names {
+        modules: modules.unbind(),
+        numpy: PyString::new(py, "numpy").unbind(),
+        numpy_ma: PyString::new(py, "numpy.ma").unbind(),
+        ndarray: PyString::new(py, "ndarray").unbind(),
+        bool_: PyString::new(py, "bool_").unbind(),
+        masked_array: PyString::new(py, "MaskedArray").unbind(),
+    }));
+    match NAMES.compare_exchange(std::ptr::null_mut(), made, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: we just leaked `made` into NAMES; it is never freed.
+        Ok(_) => Some(unsafe { &*made }),
+        Err(winner) => {
+            // SAFETY: `made` lost the race and was never shared; `winner` is a leaked box.
+            drop(unsafe { Box::from_raw(made) });
+            Some(unsafe { &*winner })
+        }
+    }
 }
 
 /// A module, if it was imported (never imports it).
-fn imported<'py>(py: Python<'py>, name: &Bound<'py, PyString>) -> Option<Bound<'py, PyAny>> {
-    sys_modules(py)?.get_item(name).ok().flatten()
+fn imported<'py>(py: Python<'py>, name: &Py<PyString>) -> Option<Bound<'py, PyAny>> {
+    names(py)?.modules.bind(py).get_item(name.bind(py)).ok().flatten()
 }
 
 /// NumPy, if it was imported (never imports it).
 fn numpy_module(py: Python<'_>) -> Option<Bound<'_, PyAny>> {
-    imported(py, intern!(py, "numpy"))
+    imported(py, &names(py)?.numpy)
 }
 
 /// True for a `numpy.ndarray` or a subclass of it.
 fn is_ndarray(obj: &Bound<'_, PyAny>) -> bool {
     numpy_module(obj.py())
-        .and_then(|np| np.getattr(intern!(obj.py(), "ndarray")).ok())
+        .and_then(|np| np.getattr(names(obj.py())?.ndarray.bind(obj.py())).ok())
         .is_some_and(|nd| obj.is_instance(&nd).unwrap_or(false))
 }
 
@@ -84,17 +118,20 @@ pub fn is_masked(obj: &Bound<'_, PyAny>) -> bool {
     let py = obj.py();
     // A MaskedArray exists only if numpy.ma was imported (NumPy 2 does not import it itself):
     // usually one failed dict probe, and no more.
-    let Some(ma) = imported(py, intern!(py, "numpy.ma")) else {
+    let Some(names) = names(py) else {
+        return false;
+    };
+    let Some(ma) = imported(py, &names.numpy_ma) else {
         return false;
     };
     // A plain ndarray, the common case, is not one.
     if numpy_module(py)
-        .and_then(|np| np.getattr(intern!(py, "ndarray")).ok())
+        .and_then(|np| np.getattr(names.ndarray.bind(py)).ok())
         .is_some_and(|nd| obj.get_type().is(&nd))
     {
         return false;
     }
-    ma.getattr(intern!(py, "MaskedArray"))
+    ma.getattr(names.masked_array.bind(py))
         .is_ok_and(|masked| obj.is_instance(&masked).unwrap_or(false))
 }
 

@@ -160,7 +160,6 @@ where
 /// this thread used is remembered, so a stream of tasks of one kernel costs a pointer compare.
 fn c_name(name: &'static str) -> PyResult<*const c_char> {
     use std::cell::Cell;
-    use std::sync::{Mutex, PoisonError};
     thread_local! {
         static LAST: Cell<(*const u8, usize, *const c_char)> =
             const { Cell::new((std::ptr::null(), 0, std::ptr::null())) };
@@ -171,21 +170,53 @@ fn c_name(name: &'static str) -> PyResult<*const c_char> {
     if ptr == name.as_ptr() && len == name.len() {
         return Ok(last);
     }
-    static NAMES: Mutex<Vec<(&'static str, &'static CStr)>> = Mutex::new(Vec::new());
-    let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
-    let c = if let Some((_, c)) = names.iter().find(|(n, _)| *n == name) {
-        *c
-    } else {
-        let c: &'static CStr = Box::leak(
-            CString::new(name)
-                .map_err(|e| PyValueError::new_err(e.to_string()))?
-                .into_boxed_c_str(),
-        );
-        names.push((name, c));
-        c
-    };
+    let c = interned(name)?;
     let _ = LAST.try_with(|l| l.set((name.as_ptr(), name.len(), c.as_ptr())));
     Ok(c.as_ptr())
+}
+
+/// One name of [`interned`]'s list.
+struct Interned {
+    name: &'static str,
+    c: &'static CStr,
+    next: *mut Interned,
+}
+
+/// The names converted so far: a list that only grows, pushed to without a lock (a lock held by
+/// a thread at `fork()` would stay held in the child forever).
+static INTERNED: std::sync::atomic::AtomicPtr<Interned> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// `name` as a C string that lives for the process, converted once per name.
+fn interned(name: &'static str) -> PyResult<&'static CStr> {
+    use std::sync::atomic::Ordering;
+    let mut head = INTERNED.load(Ordering::Acquire);
+    let mut node = head;
+    while !node.is_null() {
+        // SAFETY: nodes are leaked boxes, never freed nor changed after they were published.
+        let n = unsafe { &*node };
+        if n.name == name {
+            return Ok(n.c);
+        }
+        node = n.next;
+    }
+    let c: &'static CStr = Box::leak(
+        CString::new(name)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?
+            .into_boxed_c_str(),
+    );
+    let new = Box::into_raw(Box::new(Interned { name, c, next: head }));
+    loop {
+        match INTERNED.compare_exchange(head, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Ok(c),
+            Err(now) => {
+                // Another thread pushed meanwhile (perhaps this very name: a duplicate is harmless).
+                head = now;
+                // SAFETY: `new` is ours until the exchange succeeds.
+                unsafe { (*new).next = head };
+            }
+        }
+    }
 }
 
 /// A task form's `threads=`: parsed exactly as the direct call parses it (same TypeError and
