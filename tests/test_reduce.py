@@ -36,7 +36,7 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 FLOATS = [np.float32, np.float64]
 INTS = [np.int32, np.int64]
 DTYPES = FLOATS + INTS
-REDUCTIONS = ["sum", "mean", "var", "std", "min", "max", "argmin", "argmax"]
+REDUCTIONS = ["sum", "mean", "var", "std", "moments", "min", "max", "argmin", "argmax"]
 EXTREMES = ["min", "max", "argmin", "argmax"]
 THREADS = [1, 2, 3, 8, None]
 
@@ -400,6 +400,62 @@ def test_var_is_accurate_with_a_large_mean(n: int) -> None:
     assert abs(naive - exact) > 1e-3 * exact  # why a one-pass textbook formula won't do
     assert gilfree.var(x) == pytest.approx(exact, rel=1e-9)
     assert gilfree.std(x) == pytest.approx(math.sqrt(exact), rel=1e-9)
+
+
+def merge_moments(a: tuple[int, float, float], b: tuple[int, float, float]) -> tuple[int, float, float]:
+    """The merge gilfree.moments documents (Chan, Golub & LeVeque), written out independently."""
+    (na, ma, m2a), (nb, mb, m2b) = a, b
+    if na == 0 or nb == 0:
+        return b if na == 0 else a
+    n = na + nb
+    d = mb - ma
+    return n, ma + d * nb / n, m2a + m2b + d * d * na * nb / n
+
+
+@parametrize_dtype
+@given(data=st.data())
+def test_moments_match_exact_references(dtype: Any, data: st.DataObject) -> None:
+    """n, the exact mean (math.fsum) and n * var_reference: the partial var = m2 / (n - ddof) uses."""
+    x = data.draw(vectors(dtype, bound=1e6, min_size=1), label="x")
+    n, mean, m2 = gilfree.moments(x)
+    wide = x.astype(np.float64)
+    assert n == len(x)
+    assert mean == pytest.approx(math.fsum(wide.tolist()) / n, rel=1e-12, abs=1e-300)
+    assert m2 == pytest.approx(var_reference(wide, 0) * n, rel=1e-9, abs=1e-300)
+
+
+@parametrize_dtype
+@given(data=st.data())
+def test_moments_of_pieces_merge_into_the_moments_of_the_whole(dtype: Any, data: st.DataObject) -> None:
+    """What Dask and streaming code do: moments of pieces, merged, equal the moments of the whole."""
+    x = data.draw(vectors(dtype, bound=1e6, max_size=4000), label="x")
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(x)), max_size=4)))
+    pieces = np.split(x, cuts)
+    merged = functools.reduce(merge_moments, (gilfree.moments(p) for p in pieces), (0, 0.0, 0.0))
+    n, mean, m2 = gilfree.moments(x)
+    assert merged[0] == n
+    assert merged[1] == pytest.approx(mean, rel=1e-9, abs=1e-9)
+    assert merged[2] == pytest.approx(m2, rel=1e-8, abs=1e-6)
+
+
+def test_moments_edge_cases() -> None:
+    assert gilfree.moments(np.array([], dtype=np.float64)) == (0, 0.0, 0.0)  # the merge's identity
+    assert gilfree.moments(np.array([7], dtype=np.int32)) == (1, 7.0, 0.0)
+    n, mean, m2 = gilfree.moments(np.array([1.0, np.nan, 3.0]))
+    assert n == 3
+    assert math.isnan(mean)
+    assert math.isnan(m2)
+    x = 1e9 + np.random.default_rng(5).uniform(0.0, 1.0, 100_000)  # mean 1e9, spread 1
+    n, mean, m2 = gilfree.moments(x)
+    assert m2 / n == pytest.approx(var_reference(x, 0), rel=1e-9)
+    assert mean == pytest.approx(math.fsum(x.tolist()) / len(x), rel=1e-15)
+
+
+def test_moments_as_an_executor_task() -> None:
+    x = np.random.default_rng(6).standard_normal(300_000)
+    assert gilfree.Executor.is_native(gilfree.moments)
+    with gilfree.Executor() as ex:
+        assert ex.submit(gilfree.moments, x).result() == gilfree.moments(x)
 
 
 @pytest.mark.parametrize("n", [2, 1000, 5000])

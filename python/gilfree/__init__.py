@@ -39,6 +39,7 @@ from gilfree._native import (
     max,
     mean,
     min,
+    moments,
     monte_carlo_pi,
     nbody,
     primes,
@@ -47,6 +48,7 @@ from gilfree._native import (
     std,
     sum,
     var,
+    word_count,
 )
 from gilfree._scaffold import get_crate_dir
 from gilfree.lab import probe
@@ -72,6 +74,7 @@ __all__ = [
     "max",
     "mean",
     "min",
+    "moments",
     "monte_carlo_pi",
     "nbody",
     "primes",
@@ -82,6 +85,7 @@ __all__ = [
     "std",
     "sum",
     "var",
+    "word_count",
 ]
 
 install_interrupt_handler()

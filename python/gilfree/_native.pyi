@@ -45,6 +45,7 @@ __all__ = [
     "max",
     "mean",
     "min",
+    "moments",
     "monte_carlo_pi",
     "nbody",
     "primes",
@@ -53,6 +54,7 @@ __all__ = [
     "std",
     "sum",
     "var",
+    "word_count",
 ]
 
 __version__: Final[str]
@@ -103,6 +105,9 @@ def var(a: _Array1, *, ddof: int = 0, threads: int | None = None) -> float:
 def std(a: _Array1, *, ddof: int = 0, threads: int | None = None) -> float:
     """The standard deviation, ``sqrt(var(a, ddof=ddof))``."""
 
+def moments(a: _Array1, *, threads: int | None = None) -> tuple[int, float, float]:
+    """``(n, mean, m2)``: the mergeable partial behind var/std (Chan's update merges two)."""
+
 @overload
 def min(a: npt.NDArray[_Float], *, threads: int | None = None) -> float: ...
 @overload
@@ -143,6 +148,11 @@ def count_primes(n: SupportsIndex, *, threads: int | None = None) -> int:
 
 def primes(n: SupportsIndex, *, threads: int | None = None) -> npt.NDArray[np.uint64]:
     """The primes <= n (0 <= n <= 10**15) in increasing order, as a uint64 array."""
+
+# --- words (src/kernels/words.rs) ------------------------------------------------------------
+
+def word_count(texts: str | Iterable[str], *, threads: int | None = None) -> dict[str, int]:
+    """The words of ``str.split()`` (Python's whitespace) over ``texts`` with their counts."""
 
 # --- montecarlo (src/kernels/montecarlo.rs) ---------------------------------------------------
 
@@ -307,6 +317,7 @@ class _TasksModule(Protocol):
     ) -> _Job: ...
     def count_primes(self, n: SupportsIndex, *, threads: int | None = None) -> _Job: ...
     def primes(self, n: SupportsIndex, *, threads: int | None = None) -> _Job: ...
+    def word_count(self, texts: str | Iterable[str], *, threads: int | None = None) -> _Job: ...
     def monte_carlo_pi(self, samples: int, *, seed: int = 0, threads: int | None = None) -> _Job: ...
     def spectral_norm(self, n: int, *, threads: int | None = None) -> _Job: ...
     def fannkuch_redux(self, n: int, *, threads: int | None = None) -> _Job: ...
@@ -315,6 +326,7 @@ class _TasksModule(Protocol):
     def mean(self, a: _Array1, *, threads: int | None = None) -> _Job: ...
     def var(self, a: _Array1, *, ddof: int = 0, threads: int | None = None) -> _Job: ...
     def std(self, a: _Array1, *, ddof: int = 0, threads: int | None = None) -> _Job: ...
+    def moments(self, a: _Array1, *, threads: int | None = None) -> _Job: ...
     def min(self, a: _Array1, *, threads: int | None = None) -> _Job: ...
     def max(self, a: _Array1, *, threads: int | None = None) -> _Job: ...
     def argmin(self, a: _Array1, *, threads: int | None = None) -> _Job: ...

@@ -363,23 +363,7 @@ impl Moments {
 /// there are none, or a NaN). NumPy itself can say inf for equal values, when its rounded mean
 /// differs from them (`[0.1] * 3`); here "equal" is exact. `ddof` may be negative, as in NumPy.
 pub fn var<T: Element>(ctx: &Ctx<'_>, a: &[T], ddof: i64) -> Result<f64> {
-    // Every element is shifted by a pilot mean (of the first block: it depends on the input
-    // only, so results stay deterministic). Without it, block means near a large mean (1e9) are
-    // rounded to float64's step there (1.2e-7), and Chan's merge multiplies that rounding by
-    // δ·na·nb/n: relative errors of 1e-8 at mean 1e9, spread 1. With it, the means merged are
-    // O(spread) and the error is back at a few ulps.
-    #[allow(clippy::cast_precision_loss)]
-    let shift = match a.get(..a.len().min(MOMENT_BLOCK)) {
-        Some(pilot) if !pilot.is_empty() => pairwise(pilot, T::to_f64) / pilot.len() as f64,
-        _ => 0.0,
-    };
-    // A non-finite pilot (inf or NaN in the first block) would poison every element; the
-    // result is NaN then anyway, and an unshifted pass gives NumPy's exact NaN/inf behaviour.
-    let shift = if shift.is_finite() { shift } else { 0.0 };
-    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, MIN_CHUNKS_PER_WORKER, |r| {
-        simd::dispatch(ChunkMoments { a: &a[r], shift })
-    })?;
-    let m = parts.into_iter().fold(Moments::EMPTY, Moments::merge);
+    let (m, _shift) = merged_moments(ctx, a)?;
     #[allow(clippy::cast_precision_loss)]
     let dof = m.n as f64 - ddof as f64;
     if dof > 0.0 {
@@ -397,6 +381,41 @@ pub fn var<T: Element>(ctx: &Ctx<'_>, a: &[T], ddof: i64) -> Result<f64> {
     } else {
         f64::INFINITY
     })
+}
+
+/// `(n, mean, m2)`: the count, the mean and the sum of squared deviations from the mean — the
+/// mergeable partial behind [`var`] (`var = m2 / (n - ddof)`). Two partials of disjoint runs merge
+/// with Chan et al.'s update: `n = na + nb`, `δ = mean_b - mean_a`,
+/// `mean = mean_a + δ·nb/n`, `m2 = m2a + m2b + δ²·na·nb/n`. An empty input gives `(0, 0.0, 0.0)`,
+/// the identity of that merge. The same bits at every thread count.
+pub fn moments<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<(u64, f64, f64)> {
+    let (m, shift) = merged_moments(ctx, a)?;
+    if m.n == 0 {
+        return Ok((0, 0.0, 0.0));
+    }
+    Ok((m.n, shift + m.mean, m.m2))
+}
+
+/// The moments of `a`, merged over its fixed chunks in order, and the shift their mean is
+/// relative to (`mean(a) = shift + m.mean`).
+fn merged_moments<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<(Moments, f64)> {
+    // Every element is shifted by a pilot mean (of the first block: it depends on the input
+    // only, so results stay deterministic). Without it, block means near a large mean (1e9) are
+    // rounded to float64's step there (1.2e-7), and Chan's merge multiplies that rounding by
+    // δ·na·nb/n: relative errors of 1e-8 at mean 1e9, spread 1. With it, the means merged are
+    // O(spread) and the error is back at a few ulps.
+    #[allow(clippy::cast_precision_loss)]
+    let shift = match a.get(..a.len().min(MOMENT_BLOCK)) {
+        Some(pilot) if !pilot.is_empty() => pairwise(pilot, T::to_f64) / pilot.len() as f64,
+        _ => 0.0,
+    };
+    // A non-finite pilot (inf or NaN in the first block) would poison every element; the
+    // result is NaN then anyway, and an unshifted pass gives NumPy's exact NaN/inf behaviour.
+    let shift = if shift.is_finite() { shift } else { 0.0 };
+    let parts = ctx.map_chunks(a.len(), CHUNK_LEN, MIN_CHUNKS_PER_WORKER, |r| {
+        simd::dispatch(ChunkMoments { a: &a[r], shift })
+    })?;
+    Ok((parts.into_iter().fold(Moments::EMPTY, Moments::merge), shift))
 }
 
 /// The standard deviation: the square root of [`var`].
