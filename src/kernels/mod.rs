@@ -11,6 +11,7 @@ pub(crate) mod montecarlo;
 pub(crate) mod primes;
 pub(crate) mod reduce;
 pub(crate) mod testing;
+pub(crate) mod words;
 
 use pyo3::prelude::*;
 
@@ -36,6 +37,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
             $family::register_tasks(&tasks)?;
         )*};
     }
-    families!(reduce, fractal, primes, montecarlo, benchgame, testing);
+    families!(reduce, fractal, primes, montecarlo, benchgame, testing, words);
     m.add_submodule(&tasks)
 }

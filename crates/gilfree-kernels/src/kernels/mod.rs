@@ -8,3 +8,4 @@ pub mod montecarlo;
 pub mod primes;
 pub mod reduce;
 pub mod testing;
+pub mod words;
