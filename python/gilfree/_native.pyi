@@ -2,10 +2,12 @@
 ``make lint`` (``mypy.stubtest``). Import from ``gilfree``, not from here."""
 
 import array
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Sequence
 from typing import (
     Any,
     Final,
+    Literal,
     NoReturn,
     Protocol,
     SupportsFloat,
@@ -17,6 +19,7 @@ from typing import (
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Buffer
 
 __all__ = [
     "_RUNTIME_API",
@@ -41,6 +44,8 @@ __all__ = [
     "count_primes",
     "fannkuch_redux",
     "get_num_threads",
+    "hash_files",
+    "hash_many",
     "mandelbrot",
     "max",
     "mean",
@@ -140,6 +145,21 @@ def mandelbrot(
     threads: int | None = None,
 ) -> npt.NDArray[np.uint16]:
     """Escape-time counts of the Mandelbrot set over a window, a ``(height, width)`` uint16 array."""
+
+# --- hash (src/kernels/hash.rs) ----------------------------------------------------------------
+
+_Algorithm: TypeAlias = Literal["blake3", "sha256", "xxh3_64", "xxh3_128"]
+_PathLike: TypeAlias = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+
+def hash_many(
+    blobs: Sequence[Buffer], *, algorithm: _Algorithm = "blake3", threads: int | None = None
+) -> list[bytes]:
+    """The digests of many bytes-like objects, in order (blake3, sha256, xxh3_64, xxh3_128)."""
+
+def hash_files(
+    paths: Sequence[_PathLike], *, algorithm: _Algorithm = "blake3", threads: int | None = None
+) -> list[bytes]:
+    """The digests of many files, streamed, in order; the first failing path raises OSError."""
 
 # --- primes (src/kernels/primes.rs) -----------------------------------------------------------
 
@@ -317,6 +337,12 @@ class _TasksModule(Protocol):
     ) -> _Job: ...
     def count_primes(self, n: SupportsIndex, *, threads: int | None = None) -> _Job: ...
     def primes(self, n: SupportsIndex, *, threads: int | None = None) -> _Job: ...
+    def hash_many(
+        self, blobs: Sequence[Buffer], *, algorithm: _Algorithm = "blake3", threads: int | None = None
+    ) -> _Job: ...
+    def hash_files(
+        self, paths: Sequence[_PathLike], *, algorithm: _Algorithm = "blake3", threads: int | None = None
+    ) -> _Job: ...
     def word_count(self, texts: str | Iterable[str], *, threads: int | None = None) -> _Job: ...
     def monte_carlo_pi(self, samples: int, *, seed: int = 0, threads: int | None = None) -> _Job: ...
     def spectral_norm(self, n: int, *, threads: int | None = None) -> _Job: ...

@@ -7,6 +7,7 @@
 
 pub(crate) mod benchgame;
 pub(crate) mod fractal;
+pub(crate) mod hash;
 pub(crate) mod montecarlo;
 pub(crate) mod primes;
 pub(crate) mod reduce;
@@ -37,6 +38,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
             $family::register_tasks(&tasks)?;
         )*};
     }
-    families!(reduce, fractal, primes, montecarlo, benchgame, testing, words);
+    families!(reduce, fractal, hash, primes, montecarlo, benchgame, testing, words);
     m.add_submodule(&tasks)
 }

@@ -4,6 +4,7 @@
 
 pub mod benchgame;
 pub mod fractal;
+pub mod hash;
 pub mod montecarlo;
 pub mod primes;
 pub mod reduce;
