@@ -55,6 +55,7 @@ __all__ = [
     "nbody",
     "primes",
     "set_num_threads",
+    "sort",
     "spectral_norm",
     "std",
     "sum",
@@ -130,6 +131,11 @@ def argmin(a: _Array1, *, threads: int | None = None) -> int:
 
 def argmax(a: _Array1, *, threads: int | None = None) -> int:
     """The index of the first largest element, or of the first NaN."""
+
+# --- sort (src/kernels/sort.rs) ----------------------------------------------------------------
+
+def sort(a: _Array1, *, out: npt.NDArray[Any] | None = None, threads: int | None = None) -> npt.NDArray[Any]:
+    """A sorted copy of a 1-D array (NaN last), equal to ``numpy.sort(a)``; or ``out`` filled."""
 
 # --- fractal (src/kernels/fractal.rs) --------------------------------------------------------
 
@@ -357,6 +363,9 @@ class _TasksModule(Protocol):
     def max(self, a: _Array1, *, threads: int | None = None) -> _Job: ...
     def argmin(self, a: _Array1, *, threads: int | None = None) -> _Job: ...
     def argmax(self, a: _Array1, *, threads: int | None = None) -> _Job: ...
+    def sort(
+        self, a: _Array1, *, out: npt.NDArray[Any] | None = None, threads: int | None = None
+    ) -> _Job: ...
     def spin(self, tasks: int, task_ms: int, *, threads: int | None = None) -> _Job: ...
     def panic(self, tasks: int, panic_at: int, *, threads: int | None = None) -> _Job: ...
 

@@ -11,6 +11,7 @@ pub(crate) mod hash;
 pub(crate) mod montecarlo;
 pub(crate) mod primes;
 pub(crate) mod reduce;
+pub(crate) mod sort;
 pub(crate) mod testing;
 pub(crate) mod words;
 
@@ -38,6 +39,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
             $family::register_tasks(&tasks)?;
         )*};
     }
-    families!(reduce, fractal, hash, primes, montecarlo, benchgame, testing, words);
+    families!(reduce, sort, fractal, hash, primes, montecarlo, benchgame, testing, words);
     m.add_submodule(&tasks)
 }

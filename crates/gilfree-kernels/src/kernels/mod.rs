@@ -8,5 +8,6 @@ pub mod hash;
 pub mod montecarlo;
 pub mod primes;
 pub mod reduce;
+pub mod sort;
 pub mod testing;
 pub mod words;
