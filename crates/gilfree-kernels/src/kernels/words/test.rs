@@ -146,3 +146,52 @@ proptest! {
         prop_assert_eq!(run(&texts, Threads::AtMost(NonZeroUsize::new(2).unwrap()), piece), reference(&texts));
     }
 }
+
+/// `cargo test --release -p gilfree-kernels words::test::speed -- --ignored --nocapture`
+#[test]
+#[ignore = "a timing, not a test"]
+#[allow(clippy::print_stdout)]
+fn speed() {
+    let few = "lorem ipsum dolor sit amet ".repeat(3_000_000);
+    let many: String = (0..12_000_000u64)
+        .map(|i| format!("w{} ", (i * 2_654_435_761) % 100_000))
+        .collect();
+    for (name, text) in [("few", &few), ("many", &many)] {
+        let ctx = Ctx::new(Threads::Caller, None);
+        let t = std::time::Instant::now();
+        let n = pieces(&[text.as_bytes()], PIECE_BYTES).unwrap().len();
+        let tp = t.elapsed();
+        let t = std::time::Instant::now();
+        let mut words = 0u64;
+        for i in 0..text.len() / PIECE_BYTES {
+            let p = &text.as_bytes()[i * PIECE_BYTES..(i + 1) * PIECE_BYTES];
+            let mut c = Counter::new();
+            c.count(p).unwrap();
+            words += c.words.len() as u64;
+        }
+        let tc = t.elapsed();
+        let t = std::time::Instant::now();
+        let r = word_count(&ctx, &[text.as_bytes()]).unwrap();
+        let tw = t.elapsed();
+        println!(
+            "{name}: {:.1} MB, {n} pieces in {tp:?}; count only {tc:?} ({words}); word_count {tw:?} ({} words) = {:.0} MB/s",
+            text.len() as f64 / 1e6,
+            r.len(),
+            text.len() as f64 / 1e6 / tw.as_secs_f64()
+        );
+    }
+}
+
+#[test]
+fn piece_size_rule_and_checks_inside_pieces() {
+    assert_eq!(piece_bytes(0), PIECE_BYTES);
+    assert_eq!(piece_bytes(32 << 20), 2 << 20);
+    assert_eq!(piece_bytes(1 << 40), MAX_PIECE_BYTES);
+    // Pieces larger than PIECE_BYTES are counted in 1 MiB runs cut at whitespace (a check
+    // between runs): the same words, wherever the runs fall.
+    let text = "ab\u{3000}cd\u{85}é ".repeat(400_000);
+    let want = reference(&[text.as_str()]);
+    for piece in [3 << 20, 5 << 20, 64 << 20] {
+        assert_eq!(run(&[text.as_str()], Threads::Pool, piece), want, "piece {piece}");
+    }
+}
