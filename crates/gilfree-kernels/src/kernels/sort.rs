@@ -7,15 +7,16 @@
 //! (negative values have every bit flipped, others their sign bit), with every NaN mapped to the
 //! largest key (NaN last, as NumPy).
 //!
-//! 1. One parallel pass over fixed chunks of [`CHUNK_LEN`] elements (boundaries depend on the
-//!    length only) counts every byte of the keys. The most significant byte that is not the same
-//!    for every element is the digit of this pass (bytes above it are constant and skipped).
+//! 1. A parallel pass over fixed chunks of [`CHUNK_LEN`] elements (boundaries depend on the
+//!    length only) finds the smallest and largest key; the top bit of `min ^ max` gives the most
+//!    significant byte that varies, the digit of this pass (the bytes above it are common to all
+//!    keys and skipped). A second parallel pass counts that byte per chunk.
 //! 2. A parallel, stable scatter by that byte into the output (each chunk writes at offsets
 //!    computed from the counts in chunk order): 256 buckets in key order.
 //! 3. Each bucket is sorted on its own, buckets in parallel: a least-significant-digit radix sort
 //!    over the remaining bytes (constant bytes skipped), in cache for typical buckets; tiny
-//!    buckets use `sort_unstable`. A bucket larger than a quarter of the input (skewed data) is
-//!    sorted by steps 1–3 again, so that it too runs on every worker.
+//!    buckets use `sort_unstable`. A bucket of more than 128 Ki elements (skewed data, or a large
+//!    input) is sorted by steps 1–3 again, so that it too runs on every worker.
 //!
 //! Ctrl-C is checked between chunks and between buckets (every task of `map_tasks`).
 //!
@@ -100,14 +101,14 @@ fn digit(k: u64, d: u32) -> usize {
     ((k >> (8 * d)) & 0xFF) as usize
 }
 
-/// Counts of every byte value of every key byte.
+/// Counts of every byte value of each key byte (those below `top` only are filled).
 type Counts = [[usize; 256]; 8];
 
-fn count<T: SortKey>(v: &[T]) -> Box<Counts> {
+fn count<T: SortKey>(v: &[T], top: u32) -> Box<Counts> {
     let mut h = Box::new([[0usize; 256]; 8]);
     for x in v {
         let k = x.ukey();
-        for (d, row) in h.iter_mut().enumerate().take(T::BYTES as usize) {
+        for (d, row) in h.iter_mut().enumerate().take(top as usize) {
             #[allow(clippy::cast_possible_truncation)]
             let b = digit(k, d as u32);
             row[b] += 1;
@@ -224,36 +225,54 @@ unsafe fn par_sort<T: SortKey>(
     n: usize,
     top: u32,
 ) -> Result<()> {
-    // 1. Counts per chunk.
-    let counts = ctx.map_chunks(n, CHUNK_LEN, 1, |r| {
+    // 1. The most significant byte that varies: the top bit of `min ^ max` of the keys (bytes
+    // above it are common to every key); then the counts of that byte per chunk.
+    let bounds = ctx.map_chunks(n, CHUNK_LEN, 1, |r| {
         // SAFETY: read-only over the live input.
-        count(unsafe { &*input.slice(r) })
+        let src = unsafe { &*input.slice(r) };
+        src.iter().fold((u64::MAX, 0u64), |(lo, hi), x| {
+            let k = x.ukey();
+            (lo.min(k), hi.max(k))
+        })
     })?;
-    let mut total = [[0usize; 256]; 8];
-    for c in &counts {
-        for (t, row) in total.iter_mut().zip(c.iter()).take(top as usize) {
-            for (x, y) in t.iter_mut().zip(row) {
-                *x += y;
-            }
-        }
-    }
-    let Some(d) = (0..top).rev().find(|&d| !total[d as usize].contains(&n)) else {
+    let (lo, hi) = bounds
+        .iter()
+        .fold((u64::MAX, 0u64), |(lo, hi), &(l, h)| (lo.min(l), hi.max(h)));
+    let diff = lo ^ hi;
+    if diff == 0 {
         // Every key is equal: the input is sorted.
         // SAFETY: distinct live buffers of `n` elements.
         return unsafe { par_copy(ctx, input, out, n) };
-    };
+    }
+    let d = (63 - diff.leading_zeros()) / 8;
+    debug_assert!(d < top);
+    let counts = ctx.map_chunks(n, CHUNK_LEN, 1, |r| {
+        // SAFETY: read-only over the live input.
+        let src = unsafe { &*input.slice(r) };
+        let mut h = [0usize; 256];
+        for x in src {
+            h[digit(x.ukey(), d)] += 1;
+        }
+        h
+    })?;
+    let mut total = [0usize; 256];
+    for c in &counts {
+        for (x, y) in total.iter_mut().zip(c) {
+            *x += y;
+        }
+    }
     // 2. Stable scatter by byte `d`: chunk `c` writes its bucket-`b` elements from
     // `starts[b] + (bucket-b elements of the chunks before c)`.
     let mut starts = [0usize; 257];
     for b in 0..256 {
-        starts[b + 1] = starts[b] + total[d as usize][b];
+        starts[b + 1] = starts[b] + total[b];
     }
     let mut offsets: Vec<[usize; 256]> = try_vec(counts.len(), "the sort's bucket offsets")?;
     let mut run = [0usize; 256];
     run.copy_from_slice(&starts[..256]);
     for c in &counts {
         offsets.push(run);
-        for (x, y) in run.iter_mut().zip(&c[d as usize]) {
+        for (x, y) in run.iter_mut().zip(c) {
             *x += y;
         }
     }
@@ -302,7 +321,7 @@ fn seq_sort<T: SortKey>(v: &mut [T], s: &mut [T], top: u32) {
         v.sort_unstable_by_key(|x| x.ukey());
         return;
     }
-    let h = count(v);
+    let h = count(v, top);
     let (mut a, mut b) = (v, s);
     let mut swapped = false;
     for d in 0..top {
