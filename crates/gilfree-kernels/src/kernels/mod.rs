@@ -11,3 +11,6 @@ pub mod reduce;
 pub mod sort;
 pub mod testing;
 pub mod words;
+
+#[cfg(test)]
+mod test_support;

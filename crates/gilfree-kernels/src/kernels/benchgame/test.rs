@@ -1,19 +1,6 @@
-use std::num::NonZeroUsize;
-
 use super::*;
-use crate::engine::{Ctx, Threads};
-
-fn settings() -> Vec<Threads> {
-    let mut v = vec![Threads::Caller, Threads::Pool];
-    for k in [2, 3, 8] {
-        v.push(Threads::AtMost(NonZeroUsize::new(k).unwrap()));
-    }
-    v
-}
-
-fn ctx(t: Threads) -> Ctx<'static> {
-    Ctx::new(t, None)
-}
+use crate::engine::Threads;
+use crate::kernels::test_support::{ctx, settings};
 
 // --- spectral-norm ------------------------------------------------------------------------------
 

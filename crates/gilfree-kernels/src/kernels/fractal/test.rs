@@ -1,21 +1,9 @@
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::*;
 use crate::engine::{Ctx, Threads};
-
-fn settings() -> Vec<Threads> {
-    let mut v = vec![Threads::Caller, Threads::Pool];
-    for k in [2, 3, 8] {
-        v.push(Threads::AtMost(NonZeroUsize::new(k).unwrap()));
-    }
-    v
-}
-
-fn ctx(t: Threads) -> Ctx<'static> {
-    Ctx::new(t, None)
-}
+use crate::kernels::test_support::{ctx, settings};
 
 fn window(xmin: f64, xmax: f64, ymin: f64, ymax: f64) -> Window {
     Window {

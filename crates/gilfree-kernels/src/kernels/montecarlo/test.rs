@@ -1,23 +1,11 @@
-use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::*;
-use crate::engine::{Ctx, Threads};
-
-fn settings() -> Vec<Threads> {
-    let mut v = vec![Threads::Caller, Threads::Pool];
-    for k in [2, 3, 8] {
-        v.push(Threads::AtMost(NonZeroUsize::new(k).unwrap()));
-    }
-    v
-}
-
-fn ctx(t: Threads) -> Ctx<'static> {
-    Ctx::new(t, None)
-}
+use crate::engine::Threads;
+use crate::kernels::test_support::{ctx, settings};
 
 // --- an independent reference, written from Blackman & Vigna's C code --------------------------
 

@@ -1,21 +1,8 @@
-use std::num::NonZeroUsize;
-
 use proptest::prelude::*;
 
 use super::*;
-use crate::engine::{Ctx, Threads};
-
-fn settings() -> Vec<Threads> {
-    let mut v = vec![Threads::Caller, Threads::Pool];
-    for k in [2, 3, 8] {
-        v.push(Threads::AtMost(NonZeroUsize::new(k).unwrap()));
-    }
-    v
-}
-
-fn ctx(t: Threads) -> Ctx<'static> {
-    Ctx::new(t, None)
-}
+use crate::engine::Threads;
+use crate::kernels::test_support::{ctx, settings};
 
 /// Shewchuk's exactly rounded sum (the algorithm behind Python's `math.fsum`), as a reference.
 fn fsum(xs: impl IntoIterator<Item = f64>) -> f64 {

@@ -4,14 +4,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::engine::{Ctx, Threads};
-
-fn settings() -> Vec<Threads> {
-    let mut v = vec![Threads::Caller, Threads::Pool];
-    for k in [2, 3] {
-        v.push(Threads::AtMost(NonZeroUsize::new(k).unwrap()));
-    }
-    v
-}
+use crate::kernels::test_support::settings;
 
 /// Python's whitespace, independently: Unicode `White_Space` (Rust's `char::is_whitespace`) and
 /// the four information separators U+001C..=U+001F that CPython adds (bidirectional class B/S).
