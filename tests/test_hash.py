@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gilfree
+from gilfree import _native
 
 try:
     import blake3 as blake3_py
@@ -182,19 +183,23 @@ def test_resize_during_hash_is_buffer_error_not_a_crash() -> None:
         target=lambda: out.append(gilfree.hash_many([ba] * 64, algorithm="sha256", threads=1))
     )
     t.start()
-    refused = 0
+    refused = tried = 0
     try:
+        # Resize only once the call is in flight (listed by the runtime: its buffers are held by
+        # then): every attempt must be refused. Before that, a resize could still win the race on
+        # a free-threaded build (nothing serialises the two threads).
+        while t.is_alive() and not any(name == "hash_many" for name, *_ in _native._calls()):
+            time.sleep(0.0005)
         while t.is_alive():
+            tried += 1
             try:
                 ba.extend(b"x")
             except BufferError:
                 refused += 1
-            else:
-                # Only possible before the call held the buffer (or after it finished).
-                del ba[-1:]
             time.sleep(0.001)
     finally:
         t.join()
+    assert refused == tried, "a resize succeeded while the call held the buffer"
     assert refused > 0, "hash_many finished before any resize was attempted"
     assert out[0] == [want] * 64
     ba.extend(b"x")  # released afterwards
