@@ -1,9 +1,10 @@
-"""The Numba peers of ``bench_compute.py``: straightforward, reasonably tuned Numba versions of
-gilfree's compute kernels, each compiled twice from the same Python source -- ``@njit`` (serial:
-``prange`` is then a plain ``range``) and ``@njit(parallel=True)`` (``prange`` spreads the loop
-over Numba's threads).
+"""The Numba peers of ``bench_compute.py`` and ``bench_data.py``: straightforward, reasonably tuned
+Numba versions of gilfree's compute kernels, each compiled twice from the same Python source --
+``@njit`` (serial: ``prange`` is then a plain ``range``) and ``@njit(parallel=True)`` (``prange``
+spreads the loop over Numba's threads). The data kernels' peers (histogram, bincount, euclidean
+distances) are parallel only: ``prange`` over chunks, each with its own partial counts.
 
-Importing this module needs Numba; ``bench_compute.py`` imports it only when Numba is installed.
+Importing this module needs Numba; the benchmarks import it only when Numba is installed.
 Nothing is compiled at import: the first call of each function compiles it (the benchmark makes
 that call on a tiny input and reports its time as the compile time).
 
@@ -15,7 +16,8 @@ counts, Fannkuch checksums) or to 9 decimals (spectral norm, n-body energies).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +31,7 @@ from numba import njit, prange
 from gilfree.lab._peers_numba import _count_segments, _isqrt, _nbody_s, _odd_primes_upto
 from gilfree.lab._workloads import _BODIES, _DAYS_PER_YEAR, _SOLAR_MASS
 
-__all__ = ["PEERS", "Peer", "numba_facts"]
+__all__ = ["PEERS", "Peer", "compile_peers", "numba_facts"]
 
 
 def numba_facts() -> dict[str, Any]:
@@ -271,6 +273,89 @@ def _monte_carlo_pi(samples: int, seed: int, ntasks: int) -> float:
     return 4.0 * hits.sum() / samples
 
 
+# --- histogram, bincount, pairwise distances (bench_data.py): per-thread partials ------------------
+
+#: Chunks per Numba thread of the parallel histogram and bincount (each chunk has its own counts).
+DATA_CHUNKS_PER_THREAD = 4
+
+
+@njit(cache=False, parallel=True)
+def _min_max_p(a: np.ndarray, nchunks: int) -> tuple[Any, Any]:
+    """The smallest and largest element of a non-empty array (no NaN), per chunk in parallel."""
+    n = a.size
+    per = (n + nchunks - 1) // nchunks
+    mins = np.empty(nchunks, dtype=a.dtype)
+    maxes = np.empty(nchunks, dtype=a.dtype)
+    for c in prange(nchunks):
+        lo = c * per
+        hi = min(n, lo + per)
+        mn = a[0]
+        mx = a[0]
+        for i in range(lo, hi):
+            x = a[i]
+            mn = min(mn, x)
+            mx = max(mx, x)
+        mins[c] = mn
+        maxes[c] = mx
+    return mins.min(), maxes.max()
+
+
+@njit(cache=False, parallel=True)
+def _histogram_p(a: np.ndarray, edges: np.ndarray, nchunks: int) -> np.ndarray:
+    """NumPy's equal-bins rule: index ``int((x - first) / (last - first) * nbins)``, the last edge
+    in the last bin, then the index corrected by one against the edges (as ``np.histogram``)."""
+    nbins = edges.size - 1
+    first = edges[0]
+    last = edges[nbins]
+    denom = last - first
+    n = a.size
+    per = (n + nchunks - 1) // nchunks
+    partial = np.zeros((nchunks, nbins), dtype=np.int64)
+    for c in prange(nchunks):
+        lo = c * per
+        hi = min(n, lo + per)
+        for i in range(lo, hi):
+            x = a[i]
+            if x >= first and x <= last:
+                k = int((x - first) / denom * nbins)
+                if k == nbins:
+                    k -= 1
+                if x < edges[k]:
+                    k -= 1
+                elif k != nbins - 1 and x >= edges[k + 1]:
+                    k += 1
+                partial[c, k] += 1
+    return partial.sum(axis=0)
+
+
+@njit(cache=False, parallel=True)
+def _bincount_p(x: np.ndarray, size: int, nchunks: int) -> np.ndarray:
+    n = x.size
+    per = (n + nchunks - 1) // nchunks
+    partial = np.zeros((nchunks, size), dtype=np.int64)
+    for c in prange(nchunks):
+        lo = c * per
+        hi = min(n, lo + per)
+        for i in range(lo, hi):
+            partial[c, x[i]] += 1
+    return partial.sum(axis=0)
+
+
+@njit(cache=False, parallel=True)
+def _euclidean_p(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    m, k = x.shape
+    n = y.shape[0]
+    out = np.empty((m, n))
+    for i in prange(m):
+        for j in range(n):
+            s = 0.0
+            for t in range(k):
+                d = x[i, t] - y[j, t]
+                s += d * d
+            out[i, j] = np.sqrt(s)
+    return out
+
+
 # --- the two builds of each peer -----------------------------------------------------------------
 
 
@@ -386,6 +471,42 @@ def monte_carlo_pi_parallel(samples: int, seed: int = 0) -> float:
     return float(_mc_p(samples, seed, MC_TASKS))
 
 
+def _data_chunks() -> int:
+    return DATA_CHUNKS_PER_THREAD * numba.get_num_threads()
+
+
+def histogram_parallel(a: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Numba ``np.histogram(a, bins)`` (float64 ``a`` without NaN, ``range=None``): a parallel
+    min/max pass, NumPy's edges (``linspace``), then ``prange`` over chunks, each counting into its
+    own row."""
+    mn, mx = _min_max_p(a, _data_chunks()) if a.size else (0.0, 1.0)
+    if not (math.isfinite(mn) and math.isfinite(mx)):
+        raise ValueError(f"autodetected range of [{mn}, {mx}] is not finite")
+    if mn == mx:
+        mn, mx = mn - 0.5, mx + 0.5
+    edges = np.linspace(mn, mx, bins + 1, endpoint=True)
+    return _histogram_p(a, edges, _data_chunks()), edges
+
+
+def bincount_parallel(x: np.ndarray, minlength: int = 0) -> np.ndarray:
+    """Numba ``np.bincount(x, minlength=minlength)`` (int64 ``x``): a parallel min/max pass, then
+    ``prange`` over chunks, each counting into its own row."""
+    if x.size == 0:
+        return np.zeros(minlength, dtype=np.int64)
+    mn, mx = _min_max_p(x, _data_chunks())
+    if mn < 0:
+        raise ValueError("'list' argument must have no negative elements")
+    out: np.ndarray = _bincount_p(x, max(int(mx) + 1, minlength), _data_chunks())
+    return out
+
+
+def euclidean_parallel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Numba euclidean distances ``sqrt(sum((x[i] - y[j])**2))``: ``prange`` over the rows of x,
+    the differences summed in order (no fastmath)."""
+    out: np.ndarray = _euclidean_p(x, y)
+    return out
+
+
 @dataclass(frozen=True)
 class Peer:
     """One Numba contender: its function and the tiny call that compiles it."""
@@ -409,4 +530,26 @@ PEERS: dict[tuple[str, str], Peer] = {
     ("nbody", "serial"): Peer(nbody, (10,)),
     ("monte_carlo_pi", "serial"): Peer(monte_carlo_pi_serial, (1000,)),
     ("monte_carlo_pi", "parallel"): Peer(monte_carlo_pi_parallel, (1000,)),
+    ("histogram", "parallel"): Peer(histogram_parallel, (np.linspace(0.0, 1.0, 64), 10)),
+    ("bincount", "parallel"): Peer(bincount_parallel, (np.arange(64, dtype=np.int64),)),
+    ("pairwise_distances", "parallel"): Peer(euclidean_parallel, (np.ones((3, 4)), np.zeros((2, 4)))),
 }
+
+
+def compile_peers(workloads: Collection[str]) -> tuple[dict[str, float], dict[str, str]]:
+    """Compiles the peers of ``workloads`` by a call on a tiny input: the compile time of each
+    ("workload/variant" -> seconds), and the error of each that failed to compile."""
+    compile_s: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    for (workload, variant), peer in PEERS.items():
+        if workload not in workloads:
+            continue
+        key = f"{workload}/{variant}"
+        t0 = time.perf_counter()
+        try:
+            peer.fn(*peer.compile_args)
+        except Exception as e:
+            errors[key] = f"skipped: numba failed to compile ({type(e).__name__}: {e})"
+            continue
+        compile_s[key] = time.perf_counter() - t0
+    return compile_s, errors

@@ -52,10 +52,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import json
 import math
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -63,13 +61,33 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import _peers_numpy
 import numpy as np
-from _report import Reported, Timing, format_table, measure, ratio
+from _report import (
+    Contender,
+    Reported,
+    Timing,
+    Verdict,
+    add_run_args,
+    contender_json,
+    exit_status,
+    format_table,
+    measure,
+    ms,
+    parse_only,
+    print_cross_check,
+    print_facts,
+    print_verdicts,
+    ratio,
+    run_facts,
+    tally,
+    verdicts_json,
+    why_missing,
+    write_json,
+)
 
 import gilfree
 
@@ -122,25 +140,6 @@ QUICK = Sizes((400, 300, 256), 10**7, 300, 8, 100_000, 10**6)
 
 
 # --- contenders and workloads ------------------------------------------------------------------
-
-
-@dataclass
-class Contender:
-    """One implementation of a workload: a zero-argument callable, or the reason it is missing."""
-
-    key: str
-    label: str
-    fn: Callable[[], Any] | None = None
-    missing: str | None = None
-    result: Any = None
-    error: str | None = None
-    #: Wall time of the first (checking) call, seconds: informative only.
-    first_s: float | None = None
-
-    @property
-    def live(self) -> bool:
-        """Whether it ran without error and is timed."""
-        return self.fn is not None and self.error is None
 
 
 @dataclass
@@ -230,17 +229,9 @@ def compile_numba(peers: Peers, workloads: Sequence[str]) -> None:
     """Compiles the Numba peers of ``workloads`` by a call on a tiny input, timing each."""
     if peers.numba is None:
         return
-    for (workload, variant), peer in peers.numba.PEERS.items():
-        if workload not in workloads:
-            continue
-        key = f"{workload}/{variant}"
-        t0 = time.perf_counter()
-        try:
-            peer.fn(*peer.compile_args)
-        except Exception as e:
-            peers.compile_errors[key] = f"skipped: numba failed to compile ({type(e).__name__}: {e})"
-            continue
-        peers.compile_s[key] = time.perf_counter() - t0
+    compile_s, errors = peers.numba.compile_peers(workloads)
+    peers.compile_s.update(compile_s)
+    peers.compile_errors.update(errors)
 
 
 def numba_contender(peers: Peers, workload: str, variant: str, *args: Any) -> Contender:
@@ -613,33 +604,10 @@ def run_checks(wl: Workload, sizes: Sizes, peers: Peers) -> None:
 # --- verdicts ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """One target: the kernel, the bar, what was measured, and PASS / MISS / n/a."""
-
-    kernel: str
-    target: str
-    measured: str
-    result: str
-
-
 def t_of(wl: Workload, timings: Mapping[str, Timing], key: str, stat: str) -> float | None:
     """The time of contender ``key`` of ``wl``, or None if it was not timed."""
     t = timings.get(f"{wl.name}/{key}")
     return t.get(stat) if t is not None else None
-
-
-def why_missing(wl: Workload, *keys: str) -> str:
-    """Why the first of ``keys`` without a time is missing."""
-    for key in keys:
-        c = wl.contenders.get(key)
-        if c is None:
-            continue
-        if c.missing:
-            return f"{c.label}: {c.missing}"
-        if c.error:
-            return f"{c.label}: error"
-    return "not measured"
 
 
 def evaluate(
@@ -659,7 +627,9 @@ def evaluate(
         peers = [(k, t_of(wl, timings, k, stat)) for k in peer_keys]
         timed = [(k, t) for k, t in peers if t is not None]
         if tg is None or not timed:
-            missing = why_missing(wl, g_key) if tg is None else why_missing(wl, *peer_keys)
+            missing = (
+                why_missing(wl.contenders, g_key) if tg is None else why_missing(wl.contenders, *peer_keys)
+            )
             out.append(Verdict(kernel, target, missing, "n/a"))
             return
         if wl.gilfree_wrong:
@@ -678,7 +648,11 @@ def evaluate(
         tg = t_of(wl, timings, "gilfree_all", stat)
         tp = t_of(wl, timings, "primesieve_all", stat)
         if tg is None or tp is None:
-            missing = why_missing(wl, "gilfree_all") if tg is None else why_missing(wl, "primesieve_all")
+            missing = (
+                why_missing(wl.contenders, "gilfree_all")
+                if tg is None
+                else why_missing(wl.contenders, "primesieve_all")
+            )
             out.append(Verdict("count_primes", target, missing, "n/a"))
         elif wl.gilfree_wrong:
             out.append(Verdict("count_primes", target, "wrong result", "MISS"))
@@ -702,7 +676,7 @@ def evaluate(
         target = f"threads=None >= {SPEEDUP_TARGET:.1f}x threads=1"
         t1, tn = t_of(wl, timings, "gilfree_1", stat), t_of(wl, timings, "gilfree_all", stat)
         if t1 is None or tn is None:
-            out.append(Verdict(kernel, target, why_missing(wl, "gilfree_1", "gilfree_all"), "n/a"))
+            out.append(Verdict(kernel, target, why_missing(wl.contenders, "gilfree_1", "gilfree_all"), "n/a"))
         elif wl.gilfree_wrong:
             out.append(Verdict(kernel, target, "wrong result", "MISS"))
         elif nthreads < 2:
@@ -720,21 +694,7 @@ def evaluate(
     return out
 
 
-def tally(verdicts: Sequence[Verdict]) -> str:
-    """ "N/M targets met (K n/a)"."""
-    judged = [v for v in verdicts if v.result != "n/a"]
-    passed = sum(v.result == "PASS" for v in judged)
-    na = len(verdicts) - len(judged)
-    return f"{passed}/{len(judged)} targets met" + (f" ({na} n/a)" if na else "")
-
-
 # --- output ------------------------------------------------------------------------------------
-
-
-def ms(seconds: float) -> str:
-    """Seconds as milliseconds, for a table cell (3 decimals below 10 ms)."""
-    x = seconds * 1e3
-    return f"{x:,.1f}" if x >= 10 else f"{x:.3f}"
 
 
 def machine_facts(args: argparse.Namespace, peers: Peers, nthreads: int) -> dict[str, Any]:
@@ -766,21 +726,9 @@ def machine_facts(args: argparse.Namespace, peers: Peers, nthreads: int) -> dict
     else:
         facts["primesieve"] = peers.primesieve_missing
     facts["all_threads"] = nthreads
-    facts["platform"] = platform.platform()
-    facts["os_cpu_count"] = os.cpu_count()
     facts["sizes"] = "quick" if args.quick else "full"
-    facts["repeat"] = args.repeat
-    facts["warmup"] = args.warmup
-    facts["stat"] = args.stat
+    facts.update(run_facts(args))
     return facts
-
-
-def print_facts(facts: Mapping[str, Any]) -> None:
-    """Prints the machine facts as aligned ``key  value`` lines."""
-    width = max(len(k) for k in facts)
-    for key, value in facts.items():
-        shown = " ".join(value) if isinstance(value, list) else str(value)
-        print(f"  {key:<{width}}  {shown}")
 
 
 def print_workload(wl: Workload, timings: Mapping[str, Timing], stat: str) -> None:
@@ -833,16 +781,6 @@ def print_summary(workloads: Sequence[Workload], timings: Mapping[str, Timing], 
     print(format_table(headers, rows))
 
 
-def print_verdicts(verdicts: Sequence[Verdict]) -> None:
-    """The verdict table."""
-    print(
-        format_table(
-            ["kernel", "target", "measured", "result"],
-            [[v.kernel, v.target, v.measured, v.result] for v in verdicts],
-        )
-    )
-
-
 # --- main --------------------------------------------------------------------------------------
 
 
@@ -855,40 +793,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "installed are skipped (pip install gilfree[peers]). Exit status 2 if a result is wrong.",
     )
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run in seconds")
-    p.add_argument("--repeat", type=int, default=5, help="timed rounds per contender (default: 5)")
-    p.add_argument(
-        "--warmup",
-        type=int,
-        default=1,
-        help="untimed calls per contender, the first of which is the correctness check (default: 1)",
-    )
-    p.add_argument(
-        "--stat",
-        choices=("min", "median"),
-        default="min",
-        help="statistic of the tables and verdicts (default: min, the best round); the verdicts are "
-        "cross-checked with the other one",
-    )
-    p.add_argument(
-        "--only",
-        metavar="LIST",
-        help=f"comma-separated workloads to run (default: all of {', '.join(WORKLOADS)})",
-    )
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write every result and sample to FILE")
+    add_run_args(p, repeat=5, groups=WORKLOADS, what="workloads")
     args = p.parse_args(argv)
-    if args.repeat < 1 or args.warmup < 1:
-        p.error("--repeat and --warmup must be >= 1")
-    if args.only:
-        names = [s.strip() for s in args.only.split(",") if s.strip()]
-        unknown = [s for s in names if s not in WORKLOADS]
-        if unknown or not names:
-            p.error(
-                f"--only: unknown workload(s) {', '.join(unknown) or '(none given)'}; "
-                f"choose from {', '.join(WORKLOADS)}"
-            )
-        args.workloads = [w for w in WORKLOADS if w in names]
-    else:
-        args.workloads = list(WORKLOADS)
+    args.workloads = parse_only(p, args, WORKLOADS, "workload(s)")
     return args
 
 
@@ -967,15 +874,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_verdicts(verdicts)
     print(f"\n{tally(verdicts)}.")
     cross = evaluate(workloads, timings, other, nthreads)
-    flipped = [
-        f"{b.kernel} {b.target}: {b.result} ({b.measured})"
-        for a, b in zip(verdicts, cross, strict=True)
-        if a.result != b.result
-    ]
-    print(f"Cross-check with the {other} of the same rounds: {tally(cross)}", end="")
-    print("; every verdict the same." if not flipped else ", differing on:")
-    for line in flipped:
-        print(f"  {line}")
+    print_cross_check(verdicts, cross, other)
 
     failures = [f"{wl.name}: {f}" for wl in workloads for f in wl.failures]
     if args.json:
@@ -990,14 +889,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 wl.name: {
                     "title": wl.title,
                     "contenders": {
-                        c.key: {
-                            "label": c.label,
-                            "missing": c.missing,
-                            "error": c.error,
-                            "timing": timings[f"{wl.name}/{c.key}"].to_json()
-                            if f"{wl.name}/{c.key}" in timings
-                            else None,
-                        }
+                        c.key: contender_json(c, timings.get(f"{wl.name}/{c.key}"))
                         for c in wl.contenders.values()
                     },
                     "checks": wl.check_rows,
@@ -1006,18 +898,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 }
                 for wl in workloads
             },
-            "verdicts": {"stat": stat, "items": [vars(v) for v in verdicts], "summary": tally(verdicts)},
-            "cross_check": {"stat": other, "items": [vars(v) for v in cross], "summary": tally(cross)},
+            "verdicts": verdicts_json(stat, verdicts),
+            "cross_check": verdicts_json(other, cross),
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-        print(f"Wrote {args.json}")
-    if failures:
-        print("\nWRONG RESULTS (exit status 2):", file=sys.stderr)
-        for f in failures:
-            print(f"  {f}", file=sys.stderr)
-        return 2
-    return 0
+        write_json(args.json, report)
+    return exit_status(failures)
 
 
 if __name__ == "__main__":

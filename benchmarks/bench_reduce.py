@@ -44,7 +44,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -54,7 +53,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from _report import Timing, format_table, measure, ratio
+from _report import Timing, format_table, measure, print_facts, ratio, run_facts
 
 import gilfree
 
@@ -277,22 +276,10 @@ def machine_facts(size: int, args: argparse.Namespace) -> dict[str, Any]:
     facts = dict(gilfree.info())
     facts.pop("pid", None)
     facts["numpy"] = np.__version__
-    facts["platform"] = platform.platform()
-    facts["os_cpu_count"] = os.cpu_count()
     facts["size"] = size
     facts["bytes"] = size * 8
-    facts["repeat"] = args.repeat
-    facts["warmup"] = args.warmup
-    facts["stat"] = args.stat
+    facts.update(run_facts(args))
     return facts
-
-
-def print_facts(facts: Mapping[str, Any]) -> None:
-    """Prints the machine facts as aligned ``key  value`` lines."""
-    width = max(len(k) for k in facts)
-    for key, value in facts.items():
-        shown = " ".join(value) if isinstance(value, list) else str(value)
-        print(f"  {key:<{width}}  {shown}")
 
 
 # --- main --------------------------------------------------------------------------------------
