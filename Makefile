@@ -131,6 +131,7 @@ bench: build ## Run the benchmarks and the full GIL lab (installs the bench and 
 	$(PY) benchmarks/bench_compute.py
 	$(PY) benchmarks/bench_executor.py
 	$(PY) benchmarks/bench_shared.py
+	$(PY) benchmarks/bench_data.py --json bench-results/data.json
 	@mkdir -p bench-results
 	$(VENV)/bin/gilfree bench --workload all --json bench-results/bench.json --plot bench-results/bench.png
 

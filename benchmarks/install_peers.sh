@@ -3,7 +3,9 @@
 # with, and the `bench` extra (rich, matplotlib):
 #   numba       from its wheel (pip);
 #   primesieve  the Python package, which builds against Debian's libprimesieve-dev, and Debian's
-#               `primesieve` command (the benchmark's fallback when the Python package is missing).
+#               `primesieve` command (the benchmark's fallback when the Python package is missing);
+#   blake3, xxhash, scipy  bench_data.py's hashing and cdist peers (wheels);
+#   b3sum       the BLAKE3 team's command, `cargo install b3sum` (bench_data.py's hash_files peer).
 # Usage: bash benchmarks/install_peers.sh [PYTHON]   (default: .venv/bin/python)
 # Never fails: whatever cannot be installed is reported, and the benchmark then reports that peer
 # as skipped. Does nothing for a peer that is already importable.
@@ -56,14 +58,15 @@ fi
 
 # The rest of the `peers` extra (Cython builds its lab peers with setuptools and gcc) and the
 # `bench` extra (rich for the tables, matplotlib for the plots): all wheels.
-for spec in "Cython>=3:Cython" "setuptools>=61:setuptools" "rich:rich" "matplotlib:matplotlib"; do
+for spec in "Cython>=3:Cython" "setuptools>=61:setuptools" "rich:rich" "matplotlib:matplotlib" \
+    "blake3>=0.4:blake3" "xxhash>=3.0:xxhash" "scipy>=1.10:scipy"; do
     mod="${spec#*:}"
     if have_module "$mod"; then
         echo "install_peers: $mod already installed"
     elif pip_install "${spec%%:*}" && have_module "$mod"; then
         echo "install_peers: $mod installed"
     else
-        note "$mod could not be installed: the lab will report what needs it as skipped"
+        note "$mod could not be installed: the benchmarks will report what needs it as skipped"
     fi
 done
 
@@ -95,5 +98,16 @@ sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Pyth
     else
         note "primesieve could not be installed: the benchmark will skip it"
     fi
+fi
+# b3sum: bench_data.py looks for it on PATH, then in ~/.cargo/bin (where cargo install puts it).
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+if command -v b3sum >/dev/null 2>&1 || [ -x "$cargo_bin/b3sum" ]; then
+    echo "install_peers: b3sum already installed"
+elif ! command -v cargo >/dev/null 2>&1; then
+    note "cargo not found: b3sum not installed (bench_data.py reports its row as 'b3sum not installed')"
+elif cargo install --locked --quiet b3sum; then
+    echo "install_peers: b3sum installed into $cargo_bin"
+else
+    note "cargo install b3sum failed: bench_data.py reports its row as 'b3sum not installed'"
 fi
 exit 0
