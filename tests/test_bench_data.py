@@ -176,5 +176,6 @@ def test_rows_of_kernels_still_to_come_run_once_they_exist(
         assert row["contenders"]["gilfree_all"]["timing"] is not None, name
     verdicts = report["verdicts"]["items"]
     assert len(verdicts) == 11
-    assert all(v["result"] in ("PASS", "MISS") for v in verdicts if "Numba" not in v["target"]), verdicts
+    # n/a only where a peer is not there (--no-numba; SciPy's cdist if it is not installed).
+    assert all(v["result"] in ("PASS", "MISS") for v in verdicts if "skipped" not in v["measured"]), verdicts
     assert report["rows"]["pairwise_distances"]["errors"]["gilfree_all"] < 1e-12
