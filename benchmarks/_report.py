@@ -25,8 +25,10 @@ __all__ = [
     "exit_status",
     "format_table",
     "measure",
+    "measure_loaded",
     "ms",
     "parse_only",
+    "print_compile_times",
     "print_cross_check",
     "print_facts",
     "print_verdicts",
@@ -162,6 +164,30 @@ class Reported:
 
     seconds: float
     value: object = None
+
+
+def print_compile_times(total: float, compile_s: Mapping[str, float], errors: Mapping[str, str]) -> None:
+    """The Numba compile times (and failures) of a run, when there are any."""
+    if not compile_s and not errors:
+        return
+    print(f"\nNumba compile times (first call on a tiny input; not counted below), {total:.1f} s in all:")
+    rows = [[k, f"{v:.2f}"] for k, v in compile_s.items()] + [[k, v] for k, v in errors.items()]
+    print(format_table(["function", "seconds"], rows))
+
+
+def measure_loaded(
+    cases: Mapping[str, Callable[[], object]], *, repeat: int, warmup: int
+) -> tuple[dict[str, Timing], tuple[float, float, float], tuple[float, float, float]]:
+    """:func:`measure`, and the load average before and after it (printed: on a shared machine it
+    says how much the all-thread runs were disturbed)."""
+    before = os.getloadavg()
+    timings = measure(cases, repeat=repeat, warmup=warmup)
+    after = os.getloadavg()
+    print(
+        f"Load average (1 min) before/after timing: {before[0]:.2f} / {after[0]:.2f} "
+        f"({os.cpu_count()} CPUs; other work on the machine slows the all-thread runs first)"
+    )
+    return timings, before, after
 
 
 def measure(cases: Mapping[str, Callable[[], object]], *, repeat: int, warmup: int) -> dict[str, Timing]:

@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -75,9 +74,10 @@ from _report import (
     contender_json,
     exit_status,
     format_table,
-    measure,
+    measure_loaded,
     ms,
     parse_only,
+    print_compile_times,
     print_cross_check,
     print_facts,
     print_verdicts,
@@ -819,14 +819,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\nprimesieve: Python package not installed; timing the command {peers.primesieve_cli}")
         else:
             print(f"\nprimesieve: {peers.primesieve_missing} ({PEERS_HINT})")
-    if peers.compile_s or peers.compile_errors:
-        print(
-            f"\nNumba compile times (first call on a tiny input; not counted below), "
-            f"{compile_total:.1f} s in all:"
-        )
-        rows = [[k, f"{v:.2f}"] for k, v in peers.compile_s.items()]
-        rows += [[k, v] for k, v in peers.compile_errors.items()]
-        print(format_table(["function", "seconds"], rows))
+    print_compile_times(compile_total, peers.compile_s, peers.compile_errors)
 
     workloads = build_workloads(args.workloads, sizes, peers, nthreads)
     missing_kernels = sorted(
@@ -854,13 +847,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\nTiming {len(cases)} contenders: {args.stat} of {args.repeat} interleaved rounds after "
         f"{args.warmup} warm-up call(s); 'ratio' = its time / gilfree's time (above 1: gilfree is faster)"
     )
-    load_before = os.getloadavg()
-    timings = measure(cases, repeat=args.repeat, warmup=args.warmup - 1)
-    load_after = os.getloadavg()
-    print(
-        f"Load average (1 min) before/after timing: {load_before[0]:.2f} / {load_after[0]:.2f} "
-        f"({os.cpu_count()} CPUs; other work on the machine slows the all-thread runs first)"
-    )
+    timings, load_before, load_after = measure_loaded(cases, repeat=args.repeat, warmup=args.warmup - 1)
     stat, other = args.stat, ("median" if args.stat == "min" else "min")
     for wl in workloads:
         print_workload(wl, timings, stat)

@@ -83,9 +83,10 @@ from _report import (
     contender_json,
     exit_status,
     format_table,
-    measure,
+    measure_loaded,
     ms,
     parse_only,
+    print_compile_times,
     print_cross_check,
     print_facts,
     print_verdicts,
@@ -994,17 +995,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     compile_total = time.perf_counter() - t0
     facts = machine_facts(args, peers, nthreads)
     print_facts(facts)
-    if peers.compile_s or peers.compile_errors:
-        print(
-            f"\nNumba compile times (first call on a tiny input; not counted), {compile_total:.1f} s in all:"
-        )
-        print(
-            format_table(
-                ["function", "seconds"],
-                [[k, f"{v:.2f}"] for k, v in peers.compile_s.items()]
-                + [[k, v] for k, v in peers.compile_errors.items()],
-            )
-        )
+    print_compile_times(compile_total, peers.compile_s, peers.compile_errors)
     absent = {
         "blake3": peers.blake3 is None,
         "scipy": peers.scipy_cdist is None,
@@ -1050,12 +1041,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"\nTiming {len(cases)} contenders: {stat} of {args.repeat} interleaved rounds after "
                 f"{args.warmup} warm-up call(s) (the check was the first)"
             )
-            load_before = os.getloadavg()
-            timings = measure(cases, repeat=args.repeat, warmup=args.warmup - 1)
-            load_after = os.getloadavg()
-            print(
-                f"Load average (1 min) before/after timing: {load_before[0]:.2f} / {load_after[0]:.2f} "
-                f"({os.cpu_count()} CPUs; other work on the machine slows the all-thread runs first)"
+            timings, load_before, load_after = measure_loaded(
+                cases, repeat=args.repeat, warmup=args.warmup - 1
             )
             for row in rows:
                 print_row(row, timings, stat)
