@@ -304,6 +304,7 @@ fn cancelled_stops_split() {
 /// --nocapture`. One 256 MiB blob at threads=1 and the pool, per subtree size (best of 5).
 #[test]
 #[ignore = "a measurement"]
+#[allow(clippy::print_stdout)]
 fn sweep_subtree() {
     let data = pattern(256 << 20, 1);
     let blobs = [&data[..]];
