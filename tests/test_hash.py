@@ -163,6 +163,24 @@ def test_blake3_subtree_boundaries_hash_many(boundary_blobs: list[bytes]) -> Non
         assert gilfree.hash_many(mixed, threads=threads) == want_mixed, threads
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    parts=st.lists(
+        st.tuples(st.sampled_from(boundary_sizes()), st.integers(-2, 2), st.integers(0, 2**32 - 1)),
+        min_size=1,
+        max_size=3,
+    ),
+    threads=st.sampled_from(THREADS),
+)
+def test_hypothesis_blake3_near_boundaries(parts: list[tuple[int, int, int]], threads: int | None) -> None:
+    ref = reference("blake3")
+    blobs = [
+        np.random.default_rng(seed).integers(0, 256, max(0, n + d), dtype=np.uint8).tobytes()
+        for n, d, seed in parts
+    ]
+    assert gilfree.hash_many(blobs, threads=threads) == [ref(b) for b in blobs]
+
+
 def test_blake3_subtree_boundaries_hash_files(boundary_blobs: list[bytes], tmp_path: pathlib.Path) -> None:
     ref = reference("blake3")
     paths = []

@@ -300,36 +300,51 @@ fn cancelled_stops_split() {
     );
 }
 
+/// This thread's CPU time in seconds (steadier than wall time on a loaded machine).
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
 /// Measurement, not a test: `cargo test --release -p gilfree-kernels sweep -- --ignored
-/// --nocapture`. One 256 MiB blob at threads=1 and the pool, per subtree size (best of 5).
+/// --nocapture`. One 256 MiB blob on the calling thread, per subtree size: the CPU time (best
+/// of 7) shows the cost of cutting it into more tasks; blake3::hash (its own tree, no tasks) is
+/// the floor.
 #[test]
 #[ignore = "a measurement"]
 #[allow(clippy::print_stdout)]
 fn sweep_subtree() {
     let data = pattern(256 << 20, 1);
     let blobs = [&data[..]];
-    for subtree in [1usize << 16, 1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22] {
-        for t in [Threads::Caller, Threads::Pool] {
-            let mut best = f64::MAX;
-            for _ in 0..5 {
-                let s = std::time::Instant::now();
-                let d = hash_many_split(&ctx(t), &blobs, Algorithm::Blake3, subtree).unwrap();
-                best = best.min(s.elapsed().as_secs_f64());
-                assert_eq!(d[0].as_bytes(), blake3::hash(&data).as_bytes());
-            }
-            println!(
-                "subtree {:>5} KiB {t:?}: {:.1} ms, {:.2} GB/s",
-                subtree >> 10,
-                best * 1e3,
-                256.0 * 1.048576 / 1e3 / best
-            );
+    let best_cpu = |f: &dyn Fn()| {
+        let mut best = f64::MAX;
+        for _ in 0..7 {
+            let s = thread_cpu();
+            f();
+            best = best.min(thread_cpu() - s);
         }
-    }
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let s = std::time::Instant::now();
+        best
+    };
+    let floor = best_cpu(&|| {
         std::hint::black_box(blake3::hash(&data));
-        best = best.min(s.elapsed().as_secs_f64());
+    });
+    println!("blake3::hash: {:.1} ms CPU", floor * 1e3);
+    let want = blake3::hash(&data);
+    for subtree in [1usize << 14, 1 << 16, 1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22] {
+        let cpu = best_cpu(&|| {
+            let d = hash_many_split(&ctx(Threads::Caller), &blobs, Algorithm::Blake3, subtree).unwrap();
+            assert_eq!(d[0].as_bytes(), want.as_bytes());
+        });
+        println!(
+            "subtree {:>5} KiB: {:.1} ms CPU, {:+.2}% over blake3::hash",
+            subtree >> 10,
+            cpu * 1e3,
+            (cpu / floor - 1.0) * 100.0
+        );
     }
-    println!("blake3::hash serial: {:.1} ms", best * 1e3);
 }
