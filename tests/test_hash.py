@@ -448,10 +448,17 @@ def test_executor_task_form(tree: list[pathlib.Path]) -> None:
         f1 = ex.submit(gilfree.hash_many, [*blobs, ba], algorithm="sha256")
         f2 = ex.submit(gilfree.hash_files, tree, algorithm="xxh3_128", threads=1)
         f3 = ex.submit(gilfree.hash_files, [tree[0], tree[0].parent / "missing"])
+        big = os.urandom(3 * SUBTREE + 5)  # split into subtrees, all on the task's one worker
+        f4 = ex.submit(gilfree.hash_many, [b"a", big])
+        f5 = ex.submit(gilfree.hash_files, [tree[-1]])  # (2 MiB + 17): split in round two
         assert f1.result() == gilfree.hash_many([*blobs, ba], algorithm="sha256")
         assert f2.result() == gilfree.hash_files(tree, algorithm="xxh3_128")
         with pytest.raises(FileNotFoundError):
             f3.result()
+        assert f4.result() == gilfree.hash_many([b"a", big], threads=1)
+        if blake3_py is not None:
+            assert f4.result()[1] == blake3_py.blake3(big).digest()
+            assert f5.result() == [blake3_py.blake3(tree[-1].read_bytes()).digest()]
         with pytest.raises(TypeError, match="encode it first"):
             ex.submit(gilfree.hash_many, ["text"])
         with pytest.raises(ValueError, match="threads=2"):
