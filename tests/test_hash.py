@@ -120,6 +120,94 @@ def test_bytes_like_kinds() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# BLAKE3 split into subtrees: one big blob or file uses every worker, same digest as serial
+
+SUBTREE = 1 << 20  # gilfree_kernels::kernels::hash::SUBTREE: BLAKE3 blobs longer than this split
+
+
+def boundary_sizes() -> list[int]:
+    """Sizes around every BLAKE3 tree boundary up to a few subtrees: one 1 KiB chunk, 2^k
+    chunks, the split threshold (SUBTREE) and its multiples, each -1/0/+1 byte."""
+    sizes = {0, 1, 1023, 1024, 1025}
+    k = 2048
+    while k <= 4 * SUBTREE:
+        sizes |= {k - 1, k, k + 1}
+        k *= 2
+    sizes |= {3 * SUBTREE - 1, 3 * SUBTREE, 3 * SUBTREE + 1, 5 * SUBTREE + 1024, 6 * SUBTREE + 7}
+    return sorted(sizes)
+
+
+@pytest.fixture(scope="module")
+def boundary_blobs() -> list[bytes]:
+    rng = np.random.default_rng(11)
+    big = rng.integers(0, 256, max(boundary_sizes()), dtype=np.uint8).tobytes()
+    # Each blob a different slice (offset by its index), so no two share a prefix by accident.
+    return [big[i : i + n] if i + n <= len(big) else big[:n] for i, n in enumerate(boundary_sizes())]
+
+
+def test_blake3_subtree_boundaries_hash_many(boundary_blobs: list[bytes]) -> None:
+    ref = reference("blake3")
+    want = [ref(b) for b in boundary_blobs]
+    for threads in THREADS:
+        assert gilfree.hash_many(boundary_blobs, threads=threads) == want, threads
+    # Each big one alone (nothing to group with), and big ones among many small blobs, shuffled.
+    for b, w in zip(boundary_blobs[-6:], want[-6:], strict=True):
+        assert gilfree.hash_many([b]) == [w]
+    rng = np.random.default_rng(5)
+    small = [rng.integers(0, 256, int(n), dtype=np.uint8).tobytes() for n in rng.integers(0, 9000, 1500)]
+    mixed = small + boundary_blobs[-8:]
+    order = rng.permutation(len(mixed))
+    mixed = [mixed[i] for i in order]
+    want_mixed = [ref(b) for b in mixed]
+    for threads in THREADS:
+        assert gilfree.hash_many(mixed, threads=threads) == want_mixed, threads
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    parts=st.lists(
+        st.tuples(st.sampled_from(boundary_sizes()), st.integers(-2, 2), st.integers(0, 2**32 - 1)),
+        min_size=1,
+        max_size=3,
+    ),
+    threads=st.sampled_from(THREADS),
+)
+def test_hypothesis_blake3_near_boundaries(parts: list[tuple[int, int, int]], threads: int | None) -> None:
+    ref = reference("blake3")
+    blobs = [
+        np.random.default_rng(seed).integers(0, 256, max(0, n + d), dtype=np.uint8).tobytes()
+        for n, d, seed in parts
+    ]
+    assert gilfree.hash_many(blobs, threads=threads) == [ref(b) for b in blobs]
+
+
+def test_blake3_subtree_boundaries_hash_files(boundary_blobs: list[bytes], tmp_path: pathlib.Path) -> None:
+    ref = reference("blake3")
+    paths = []
+    for i, b in enumerate(boundary_blobs):
+        p = tmp_path / f"b{i}.bin"
+        p.write_bytes(b)
+        paths.append(p)
+    want = [ref(b) for b in boundary_blobs]
+    for threads in THREADS:
+        assert gilfree.hash_files(paths, threads=threads) == want, threads
+    for p, w in zip(paths[-4:], want[-4:], strict=True):
+        assert gilfree.hash_files([p], threads=None) == [w]
+    # A split file among missing ones: the first failing path still raises, whatever the threads.
+    missing = tmp_path / "missing.bin"
+    for threads in THREADS:
+        with pytest.raises(FileNotFoundError) as e:
+            gilfree.hash_files([paths[-1], missing, paths[-2]], threads=threads)
+        assert e.value.filename == str(missing)
+
+
+def test_blake3_big_blob_of_a_numpy_array() -> None:
+    # A 2-D array's raw bytes, split at subtree boundaries that fall mid-row.
+    a = np.random.default_rng(2).standard_normal((700, 1000))  # 5.6 MB
+    assert gilfree.hash_many([a]) == [reference("blake3")(a.tobytes())]
+
+
+# ---------------------------------------------------------------------------------------------
 # Bad input: exact exceptions
 
 
@@ -316,6 +404,37 @@ def test_ctrl_c_stops_a_long_hash_many(threads: int | None) -> None:
     assert child.value("NEXT_HASH") == "6437b3ac", child.describe()
 
 
+@posix_only
+@pytest.mark.parametrize("threads", [None, 1])
+def test_ctrl_c_stops_one_huge_blake3_blob(threads: int | None) -> None:
+    # 2 GiB of untouched zeros (calloc: every page reads as the shared zero page, no memory used),
+    # listed 64 times: 128 GiB of hashing, each blob split into 1 MiB subtree tasks.
+    child = interrupt_call(
+        f"gilfree.hash_many(blobs, threads={threads!r})",
+        setup="blob = np.zeros(2 << 30, dtype=np.uint8)\nblobs = [blob] * 64",
+        after=f'print("NEXT_HASH", gilfree.hash_many([b"abc"], threads={threads!r})[0].hex()[:8])',
+    )
+    latency = check_after(child, f"hash_many(64 x 2 GiB, blake3, threads={threads})")
+    assert latency < 0.5, child.describe()
+    assert child.value("NEXT_HASH") == "6437b3ac", child.describe()
+
+
+@posix_only
+@pytest.mark.parametrize("threads", [None, 1])
+def test_ctrl_c_stops_hash_files_of_huge_files(threads: int | None, tmp_path: pathlib.Path) -> None:
+    # A sparse 4 GiB file (no disk used: its holes read as zeros), listed 32 times.
+    sparse = tmp_path / "sparse.bin"
+    with sparse.open("wb") as f:
+        f.truncate(4 << 30)
+    child = interrupt_call(
+        f"gilfree.hash_files([{str(sparse)!r}] * 32, threads={threads!r})",
+        after=f'print("NEXT_HASH", gilfree.hash_files([{str(sparse)!r}] * 0, threads={threads!r}))',
+    )
+    latency = check_after(child, f"hash_files(32 x 4 GiB sparse, blake3, threads={threads})")
+    assert latency < 0.5, child.describe()
+    assert child.value("NEXT_HASH") == "[]", child.describe()
+
+
 # ---------------------------------------------------------------------------------------------
 # gilfree.Executor
 
@@ -329,10 +448,17 @@ def test_executor_task_form(tree: list[pathlib.Path]) -> None:
         f1 = ex.submit(gilfree.hash_many, [*blobs, ba], algorithm="sha256")
         f2 = ex.submit(gilfree.hash_files, tree, algorithm="xxh3_128", threads=1)
         f3 = ex.submit(gilfree.hash_files, [tree[0], tree[0].parent / "missing"])
+        big = os.urandom(3 * SUBTREE + 5)  # split into subtrees, all on the task's one worker
+        f4 = ex.submit(gilfree.hash_many, [b"a", big])
+        f5 = ex.submit(gilfree.hash_files, [tree[-1]])  # (2 MiB + 17): split in round two
         assert f1.result() == gilfree.hash_many([*blobs, ba], algorithm="sha256")
         assert f2.result() == gilfree.hash_files(tree, algorithm="xxh3_128")
         with pytest.raises(FileNotFoundError):
             f3.result()
+        assert f4.result() == gilfree.hash_many([b"a", big], threads=1)
+        if blake3_py is not None:
+            assert f4.result()[1] == blake3_py.blake3(big).digest()
+            assert f5.result() == [blake3_py.blake3(tree[-1].read_bytes()).digest()]
         with pytest.raises(TypeError, match="encode it first"):
             ex.submit(gilfree.hash_many, ["text"])
         with pytest.raises(ValueError, match="threads=2"):

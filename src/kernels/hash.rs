@@ -181,9 +181,12 @@ fn prepare_hash_many(
 
 /// The digests of many bytes-like objects, computed in parallel without the GIL.
 ///
-/// Each blob is hashed whole by one worker of the shared pool (blobs in parallel; one large
-/// blob runs on one worker), and the digests come back in input order, identical for every
-/// ``threads`` value. Every blob's buffer is held (exported) for the whole call: a bytearray
+/// Blobs are hashed in parallel on the shared pool (small ones grouped, each hashed whole by one
+/// worker), and a BLAKE3 blob longer than 1 MiB is cut into 1 MiB subtrees hashed by every
+/// worker, then merged along BLAKE3's tree into exactly the serial digest: one 1 GiB buffer uses
+/// every core. SHA-256 and XXH3 are sequential by construction (each block needs the state
+/// left by the previous one), so one such blob runs on one worker. The digests come back in
+/// input order, identical for every ``threads`` value. Every blob's buffer is held (exported) for the whole call: a bytearray
 /// resized meanwhile by another thread raises BufferError there, and the hash is never of freed
 /// memory. Inputs under 2 KiB in all are hashed without releasing the GIL.
 ///
@@ -342,9 +345,13 @@ fn prepare_hash_files(
 
 /// The digests of many files, read and hashed in parallel without the GIL.
 ///
-/// Each file is streamed in reads of up to 1 MiB by one worker of the shared pool (files in
-/// parallel), and the digests come back in input order, identical for every ``threads`` value
-/// and equal to :func:`gilfree.hash_many` of the files' contents. Every file is attempted; if
+/// Each file is streamed by one worker of the shared pool (files in parallel) in reads of up to
+/// 256 KiB; a BLAKE3 file longer than 1 MiB is read (``pread`` at each offset) and hashed as
+/// 1 MiB subtrees by every worker, as :func:`gilfree.hash_many` does, over the size it had when
+/// opened (``OSError`` if it shrinks meanwhile). Files are read, never memory-mapped: a file
+/// truncated by another process while hashed cannot crash the process (SIGBUS). The digests
+/// come back in input order, identical for every ``threads`` value and equal to
+/// :func:`gilfree.hash_many` of the files' contents. Every file is attempted; if
 /// any cannot be read, the error of the **first failing path in input order** is raised (the
 /// other digests are discarded), as Python's own ``OSError``: ``FileNotFoundError``,
 /// ``IsADirectoryError``, ``PermissionError``..., with ``errno``, ``strerror`` and
