@@ -576,32 +576,36 @@ fn row_norms<T: Input>(ctx: &Ctx<'_>, a: &[T], rows: usize, d: usize) -> Result<
 /// # Panics
 ///
 /// If a slice's length is not the product of its dimensions.
-pub fn pairwise_into<T: Input, O: Output>(
+pub fn pairwise_into<Tx: Input, Ty: Input, O: Output>(
     ctx: &Ctx<'_>,
-    x: &[T],
+    x: &[Tx],
     n: usize,
-    y: Option<(&[T], usize)>,
+    y: Option<(&[Ty], usize)>,
     d: usize,
     metric: Metric,
     out: &mut [O],
 ) -> Result<()> {
     let symmetric = y.is_none();
-    let (y, m) = y.unwrap_or((x, n));
+    let m = y.map_or(n, |(_, m)| m);
     assert_eq!(Some(x.len()), n.checked_mul(d), "pairwise: x is not n × d");
-    assert_eq!(Some(y.len()), m.checked_mul(d), "pairwise: y is not m × d");
+    if let Some((y, m)) = y {
+        assert_eq!(Some(y.len()), m.checked_mul(d), "pairwise: y is not m × d");
+    }
     assert_eq!(Some(out.len()), n.checked_mul(m), "pairwise: out is not n × m");
     ctx.check()?;
     if n == 0 || m == 0 {
         return Ok(());
     }
     let xp = Packed::new(ctx, x, n, d, MR)?;
-    let yp = Packed::new(ctx, y, m, d, NR)?;
+    let yp = match y {
+        Some((y, _)) => Packed::new(ctx, y, m, d, NR)?,
+        None => Packed::new(ctx, x, n, d, NR)?,
+    };
     let (nx, ny) = if metric == Metric::Cosine {
         let nx = row_norms(ctx, x, n, d)?;
-        let ny = if symmetric {
-            nx.clone()
-        } else {
-            row_norms(ctx, y, m, d)?
+        let ny = match y {
+            Some((y, _)) => row_norms(ctx, y, m, d)?,
+            None => nx.clone(),
         };
         (nx, ny)
     } else {
@@ -660,11 +664,11 @@ fn zeroed_block_vec(len: usize) -> Result<Vec<Block>> {
 /// # Errors
 ///
 /// As [`pairwise_into`], and [`crate::Error::OutOfMemory`] for the output.
-pub fn pairwise<T: Input, O: Output + crate::Zeroable>(
+pub fn pairwise<Tx: Input, Ty: Input, O: Output + crate::Zeroable>(
     ctx: &Ctx<'_>,
-    x: &[T],
+    x: &[Tx],
     n: usize,
-    y: Option<(&[T], usize)>,
+    y: Option<(&[Ty], usize)>,
     d: usize,
     metric: Metric,
 ) -> Result<Vec<O>> {

@@ -108,6 +108,11 @@ fn integer_input_is_converted() {
     for metric in ALL {
         let got: Vec<f64> = pairwise(&ctx(Threads::Caller), &x, 3, Some((&yi, 2)), 2, metric).unwrap();
         assert!(same(&got, &reference(&x, 3, &yi, 2, 2, metric)));
+        let x32: Vec<f32> = vec![1.5, -2.0, 0.25, 8.0];
+        let got: Vec<f64> = pairwise(&ctx(Threads::Caller), &x32, 2, Some((&yi, 2)), 2, metric).unwrap();
+        let x64: Vec<f64> = x32.iter().map(|v| f64::from(*v)).collect();
+        let y64: Vec<f64> = yi.iter().map(|v| *v as f64).collect();
+        assert!(same(&got, &reference(&x64, 2, &y64, 2, 2, metric)));
         let xs: Vec<u8> = vec![1, 2, 3, 4];
         let got: Vec<f64> = pairwise(&ctx(Threads::Caller), &xs, 2, Some((&y, 2)), 2, metric).unwrap();
         assert!(same(&got, &reference(&xs, 2, &y, 2, 2, metric)));
@@ -124,7 +129,7 @@ fn self_distances_symmetric_zero_diagonal() {
         *v = 0.0; // row 7: a zero vector (cosine: NaN)
     }
     for metric in ALL {
-        let got: Vec<f64> = pairwise(&ctx(Threads::Pool), &x, n, None, d, metric).unwrap();
+        let got: Vec<f64> = pairwise(&ctx(Threads::Pool), &x, n, None::<(&[f64], usize)>, d, metric).unwrap();
         let full = reference(&x, n, &x, n, d, metric);
         for i in 0..n {
             for j in 0..n {
@@ -166,9 +171,11 @@ fn same_bits_at_every_thread_count_and_isa() {
             pairwise(&ctx(Threads::Pool), &x, n, Some((&y, m)), d, metric).unwrap()
         });
         assert!(same(&base, &want), "{metric:?} baseline");
-        let sym: Vec<f64> =
-            crate::simd::with_baseline(|| pairwise(&ctx(Threads::Pool), &x, n, None, d, metric).unwrap());
-        let sym_fast: Vec<f64> = pairwise(&ctx(Threads::Pool), &x, n, None, d, metric).unwrap();
+        let sym: Vec<f64> = crate::simd::with_baseline(|| {
+            pairwise(&ctx(Threads::Pool), &x, n, None::<(&[f64], usize)>, d, metric).unwrap()
+        });
+        let sym_fast: Vec<f64> =
+            pairwise(&ctx(Threads::Pool), &x, n, None::<(&[f64], usize)>, d, metric).unwrap();
         assert!(same(&sym, &sym_fast));
     }
 }
@@ -218,7 +225,7 @@ fn empty_and_zero_width() {
         &ctx(Threads::Pool),
         &[] as &[f64],
         3,
-        Some((&[], 2)),
+        Some((&[] as &[f64], 2)),
         0,
         Metric::Cityblock,
     )
@@ -233,7 +240,7 @@ fn cancelled() {
     let c = ctx(Threads::Pool);
     c.cancel();
     assert_eq!(
-        pairwise::<f64, f64>(&c, &x, n, None, d, Metric::Euclidean),
+        pairwise::<f64, f64, f64>(&c, &x, n, None::<(&[f64], usize)>, d, Metric::Euclidean),
         Err(crate::Error::Cancelled)
     );
 }
@@ -241,7 +248,7 @@ fn cancelled() {
 #[test]
 fn huge_output_is_an_error_not_an_abort() {
     let x = [0.0f64; 2];
-    let err = pairwise::<f64, f64>(
+    let err = pairwise::<f64, f64, f64>(
         &ctx(Threads::Caller),
         &[],
         1 << 40,
