@@ -166,8 +166,9 @@ fn same_bits_at_every_thread_count_and_isa() {
             let got: Vec<f64> = pairwise(&ctx(t), &x, n, Some((&y, m)), d, metric).unwrap();
             assert!(same(&got, &want), "{metric:?} {t:?}");
         }
+        // (Another test may end its own baseline section meanwhile: then this runs the fast
+        // path again, which gives the same bits; `micro_kernels_agree` pins each path.)
         let base: Vec<f64> = crate::simd::with_baseline(|| {
-            assert!(!fma_enabled());
             pairwise(&ctx(Threads::Pool), &x, n, Some((&y, m)), d, metric).unwrap()
         });
         assert!(same(&base, &want), "{metric:?} baseline");
@@ -177,6 +178,37 @@ fn same_bits_at_every_thread_count_and_isa() {
         let sym_fast: Vec<f64> =
             pairwise(&ctx(Threads::Pool), &x, n, None::<(&[f64], usize)>, d, metric).unwrap();
         assert!(same(&sym, &sym_fast));
+    }
+}
+
+/// The portable and the AVX2 + FMA micro-kernels, called directly (no dispatch), agree bit for
+/// bit on every step, including NaN, infinities and signed zeros.
+#[test]
+fn micro_kernels_agree() {
+    fn check<S: Step>(kc: usize, seed: u64) {
+        let mut xp = data(kc * MR, seed);
+        let yp = data(kc * NR, seed + 1);
+        if kc >= 3 {
+            xp[0] = f64::INFINITY;
+            xp[MR + 1] = f64::NAN;
+            xp[2 * MR + 2] = -0.0;
+        }
+        let start: Block = [[0.5; NR]; MR];
+        let mut portable = start;
+        micro::<S>(&xp, &yp, &mut portable);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            let mut fast = start;
+            // SAFETY: AVX2 and FMA detected just above.
+            unsafe { micro_avx2::<S>(&xp, &yp, &mut fast) };
+            let flat = |b: &Block| b.iter().flatten().copied().collect::<Vec<f64>>();
+            assert!(same(&flat(&portable), &flat(&fast)));
+        }
+    }
+    for kc in [0, 1, 7, KC] {
+        check::<SquaredDiff>(kc, 1);
+        check::<AbsDiff>(kc, 2);
+        check::<Product>(kc, 3);
     }
 }
 
