@@ -413,17 +413,6 @@ unsafe impl<O: Send> Send for OutPtr<O> {}
 unsafe impl<O: Send> Sync for OutPtr<O> {}
 
 impl<O> OutPtr<O> {
-    /// Writes `v` at element `i`.
-    ///
-    /// # Safety
-    ///
-    /// `i` inside the buffer, and no other thread reads or writes element `i` meanwhile.
-    #[inline(always)]
-    unsafe fn write(self, i: usize, v: O) {
-        // SAFETY: forwarded from the contract.
-        unsafe { self.0.add(i).write(v) }
-    }
-
     /// Writes `v` at elements `i .. i + v.len()`.
     ///
     /// # Safety
@@ -496,6 +485,14 @@ fn tile_job<O: Output>(
     let mut acc: Vec<Block> = zeroed_block_vec(xps * yps)?;
     tile_sums(ctx, job, bi, bj, &mut acc, micro)?;
     let mirror = symmetric && bi != bj;
+    // The mirror image of an off-diagonal tile, transposed here first (row `c` holds column
+    // `bj * TILE + c`), then written row by row: contiguous runs instead of scattered values.
+    let (rows, cols_all) = (TILE.min(n - bi * TILE), TILE.min(m - bj * TILE));
+    let mut mt: Vec<O> = Vec::new();
+    if mirror {
+        mt = try_vec(TILE * TILE, "a tile's mirror image")?;
+        mt.resize(TILE * TILE, O::from_f64(0.0));
+    }
     let ones = [1.0; NR];
     for ip in 0..xps {
         for jp in 0..yps {
@@ -529,12 +526,22 @@ fn tile_job<O: Output>(
                 // off-diagonal tile's element belongs to tile `(bj, bi)`, never computed.
                 unsafe { dst.write_row(i * m + j0, &o[..cols]) };
                 if mirror {
+                    let col = i - bi * TILE;
                     for (c, &value) in o[..cols].iter().enumerate() {
-                        // SAFETY: as above (`m == n` here).
-                        unsafe { dst.write((j0 + c) * m + i, value) };
+                        mt[(jp * NR + c) * TILE + col] = value;
                     }
                 }
             }
+        }
+    }
+    if mirror {
+        for c in 0..cols_all {
+            let j = bj * TILE + c;
+            // SAFETY: `j < m == n` (`y` absent) and `bi * TILE + rows <= n`: inside the output.
+            // These are the mirror images `(j, i)` of this tile's elements, which belong to tile
+            // `(bj, bi)`, never computed (tiles are taken with `bj >= bi` only); no other tile
+            // writes them.
+            unsafe { dst.write_row(j * m + bi * TILE, &mt[c * TILE..c * TILE + rows]) };
         }
     }
     Ok(())
