@@ -32,10 +32,11 @@
 //! # Determinism
 //!
 //! Each output element is one sum, term by term over `k` in order, whatever the tiling, the
-//! thread count or the instruction set. The micro-kernel is one portable Rust function over
-//! explicit lanes, compiled twice: with AVX2 and FMA enabled (chosen at run time when the CPU
-//! has both) and for the baseline. `f64::mul_add` is an exactly rounded fused multiply-add on
-//! every path (a hardware `vfmadd` in the AVX2 build, the C library's `fma` in the baseline), so
+//! thread count or the instruction set. The micro-kernel exists twice: in AVX2 + FMA intrinsics
+//! (chosen at run time when the CPU has both; the whole tile loop is compiled with them) and as
+//! portable Rust over explicit lanes (the baseline). `f64::mul_add` is an exactly rounded fused
+//! multiply-add, like `vfmadd` (in the baseline build it is the C library's `fma`, slow on a CPU
+//! without FMA but exact), so
 //! both give the same bits (a unit test compares them).
 
 use crate::engine::Ctx;
