@@ -36,8 +36,7 @@
 //! (chosen at run time when the CPU has both; the whole tile loop is compiled with them) and as
 //! portable Rust over explicit lanes (the baseline). `f64::mul_add` is an exactly rounded fused
 //! multiply-add, like `vfmadd` (in the baseline build it is the C library's `fma`, slow on a CPU
-//! without FMA but exact), so
-//! both give the same bits (a unit test compares them).
+//! without FMA but exact), so both give the same bits (unit tests compare them).
 
 use crate::engine::Ctx;
 use crate::{try_vec, zeroed_vec, Result};
