@@ -129,6 +129,7 @@ bench: build ## Run the benchmarks and the full GIL lab (installs the bench and 
 	bash benchmarks/install_peers.sh $(PY)
 	$(PY) benchmarks/bench_reduce.py
 	$(PY) benchmarks/bench_compute.py
+	$(PY) benchmarks/bench_distance.py
 	$(PY) benchmarks/bench_executor.py
 	$(PY) benchmarks/bench_shared.py
 	$(PY) benchmarks/bench_data.py --json bench-results/data.json

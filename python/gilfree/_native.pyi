@@ -53,6 +53,7 @@ __all__ = [
     "moments",
     "monte_carlo_pi",
     "nbody",
+    "pairwise_distances",
     "primes",
     "set_num_threads",
     "sort",
@@ -136,6 +137,17 @@ def argmax(a: _Array1, *, threads: int | None = None) -> int:
 
 def sort(a: _Array1, *, out: npt.NDArray[Any] | None = None, threads: int | None = None) -> npt.NDArray[Any]:
     """A sorted copy of a 1-D array (NaN last), equal to ``numpy.sort(a)``; or ``out`` filled."""
+
+# --- distance (src/kernels/distance.rs) -------------------------------------------------------
+
+#: A 2-D NumPy array, or a buffer-protocol object, of float32, float64, int32 or int64.
+_Array2: TypeAlias = npt.NDArray[Any] | memoryview
+_Metric: TypeAlias = Literal["euclidean", "sqeuclidean", "cityblock", "cosine"]
+
+def pairwise_distances(
+    x: _Array2, y: _Array2 | None = None, *, metric: _Metric = "euclidean", threads: int | None = None
+) -> npt.NDArray[np.floating[Any]]:
+    """The ``(n, m)`` distances between the rows of ``x`` and ``y`` (or ``x``), as ``cdist``."""
 
 # --- fractal (src/kernels/fractal.rs) --------------------------------------------------------
 
@@ -365,6 +377,14 @@ class _TasksModule(Protocol):
     def argmax(self, a: _Array1, *, threads: int | None = None) -> _Job: ...
     def sort(
         self, a: _Array1, *, out: npt.NDArray[Any] | None = None, threads: int | None = None
+    ) -> _Job: ...
+    def pairwise_distances(
+        self,
+        x: _Array2,
+        y: _Array2 | None = None,
+        *,
+        metric: _Metric = "euclidean",
+        threads: int | None = None,
     ) -> _Job: ...
     def spin(self, tasks: int, task_ms: int, *, threads: int | None = None) -> _Job: ...
     def panic(self, tasks: int, panic_at: int, *, threads: int | None = None) -> _Job: ...

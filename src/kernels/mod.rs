@@ -6,6 +6,7 @@
 #![allow(clippy::type_complexity)]
 
 pub(crate) mod benchgame;
+pub(crate) mod distance;
 pub(crate) mod fractal;
 pub(crate) mod hash;
 pub(crate) mod montecarlo;
@@ -40,5 +41,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         )*};
     }
     families!(reduce, sort, fractal, hash, primes, montecarlo, benchgame, testing, words);
+    families!(distance);
     m.add_submodule(&tasks)
 }

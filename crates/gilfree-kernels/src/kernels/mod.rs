@@ -3,6 +3,7 @@
 //! module with one file of the same name in `src/kernels/`.
 
 pub mod benchgame;
+pub mod distance;
 pub mod fractal;
 pub mod hash;
 pub mod montecarlo;
