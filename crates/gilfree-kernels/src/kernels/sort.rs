@@ -1,27 +1,29 @@
 //! `sort`: a sorted copy of a 1-D slice of float32, float64, int32 or int64, NaN last.
 //!
-//! # Algorithm: a parallel sample sort, then an in-cache radix sort per bucket
+//! # Algorithm: a parallel distribution sort, then an in-cache radix sort per bucket
 //!
 //! Every element has an unsigned integer key whose order is the sort order ([`SortKey::ukey`]):
 //! the value with its sign bit flipped for integers; for floats the usual IEEE 754 bit trick
 //! (negative values have every bit flipped, others their sign bit), with every NaN mapped to the
 //! largest key (NaN last, as NumPy). Elements are moved whole (a NaN keeps its payload).
 //!
-//! 1. Splitters: `B - 1` keys (`B` a power of two, about one bucket per [`BUCKET_TARGET`]
-//!    elements, at most 2048) at the quantiles of a regular sample of `32 B` keys (positions
-//!    that depend on the length only), laid out as an implicit search tree.
-//! 2. A parallel pass over fixed chunks of [`CHUNK_LEN`] elements classifies every key by a
-//!    branch-free descent of that tree into `2 B` buckets: for each splitter interval, one
-//!    bucket for the keys equal to its lower splitter (already sorted: every key in it is the
-//!    same; this is what keeps heavy duplicates cheap) and one for the keys strictly inside. The
-//!    bucket of each element (a `u16`) and the counts per chunk are kept.
+//! 1. A bucket map ([`Cdf`]) fitted to a regular sample of 32 keys per bucket (positions that
+//!    depend on the length only): a non-decreasing map from keys to about one bucket per
+//!    [`BUCKET_TARGET`] elements (at most 4096), the sample's distribution per cell of leading
+//!    key bits, linear inside a cell. Buckets of balanced size whatever the distribution (normal
+//!    floats, whose keys crowd in a few exponents, as well as uniform integers), at the cost of
+//!    a table lookup per key.
+//! 2. A parallel pass over fixed chunks of [`CHUNK_LEN`] elements maps every key to its bucket;
+//!    the bucket of each element (a `u16`) and the counts per chunk are kept.
 //! 3. A parallel, stable scatter into the output (each chunk writes at offsets computed from the
-//!    counts in chunk order). Buckets of balanced size (the sample's quantiles, whatever the
-//!    distribution: normal floats as well as uniform integers) in key order.
-//! 4. Every bucket is sorted on its own, buckets as tasks on every worker, each with a scratch
-//!    buffer of its size (it fits in the L2 cache for typical buckets): a most-significant-digit
-//!    radix sort on `key - min` (up to 11-bit digits, sized to leave about 8 elements per
-//!    sub-bucket), recursing into the sub-buckets, with insertion sort below 32 elements.
+//!    counts in chunk order): the buckets in key order. The output and the bucket numbers are
+//!    advised onto 2 MiB pages (fewer page faults and TLB misses), as NumPy does.
+//! 4. Every bucket is sorted on its own, buckets in tasks on every worker (the largest first),
+//!    with a scratch buffer (in the L2 cache for typical buckets): a least-significant-digit
+//!    radix sort of the leading `log2(len) + 3` bits of `key - min` (two passes, typically),
+//!    then an insertion sort that moves almost nothing; runs of equal leading bits (skewed
+//!    keys) and buckets above [`LSD_MAX`] elements go through a most-significant-digit level
+//!    first ([`seq_sort`]). A constant bucket costs one read.
 //!
 //! Ctrl-C is checked between chunks and between buckets (every task of `map_tasks`), and inside
 //! a bucket's sort at every recursion step over more than 32 Ki elements.
@@ -49,10 +51,10 @@ const PAR_MIN: usize = 1 << 17;
 /// many for 4-byte ones): in the L2 cache with its scratch buffer.
 pub const BUCKET_TARGET: usize = 1 << 14;
 
-/// At most `2^MAX_LOG_BUCKETS` splitter intervals (twice as many buckets, numbered in a `u16`).
-const MAX_LOG_BUCKETS: u32 = 11;
+/// At most `2^CELL_BITS` cells in the bucket map ([`Cdf`]): its table (64 KiB) in the L2 cache.
+const CELL_BITS: u32 = 14;
 
-/// Sample keys per splitter interval.
+/// Sample keys per bucket.
 const OVERSAMPLE: usize = 32;
 
 /// The widest digit of the in-bucket radix sort, in bits.
@@ -216,114 +218,86 @@ fn huge_pages<T>(v: &mut [T]) {
     let _ = v;
 }
 
-/// The splitters of the parallel partition, as an implicit search tree.
-struct Splitters {
-    /// `log2` of the number of splitter intervals `B`.
-    log: u32,
-    /// The lower bound of each interval: `0` (the smallest key), then the `B - 1` splitters.
-    lower: Vec<u64>,
-    /// The splitters in breadth-first (Eytzinger) order, `tree[1..B]`; `tree[0]` is unused.
-    tree: Vec<u64>,
-    /// For keys spread evenly (the sample says so: uniform integers, say), the buckets are
-    /// instead the `2 B` leading digits of `key - lo`, clamped: `(lo, shift)`. A shift and a
-    /// compare per key instead of a tree descent.
-    radix: Option<(u64, u32)>,
+/// The bucket of every key: a non-decreasing map from keys to bucket numbers, fitted to the
+/// distribution of a regular sample so that buckets come out of balanced size.
+///
+/// The keys are clamped to the sample's range `lo..=hi`; `key - lo` is cut into `2^c` cells by
+/// its leading bits (`c` at most [`CELL_BITS`]). Cell `i` owns buckets `start[i]..start[i + 1]`
+/// (its share of the sample, so of the data), spread linearly over the next bits of the key:
+/// one table lookup, a multiply and a few shifts per key.
+struct Cdf {
+    lo: u64,
+    hi: u64,
+    /// `key - lo >> shift` is the cell.
+    shift: u32,
+    /// Bits of the position inside a cell.
+    sub: u32,
+    /// The first bucket of each cell, and the number of buckets at the end.
+    start: Vec<u32>,
 }
 
-impl Splitters {
-    /// The splitters of `a` (at least [`PAR_MIN`] elements) from a regular sample.
+impl Cdf {
+    /// The map for `a` (at least [`PAR_MIN`] elements): about one bucket per
+    /// [`BUCKET_TARGET`] elements (times 8 bytes over the element size), at most 4096.
     fn of<T: SortKey>(a: &[T]) -> Result<Self> {
         let n = a.len();
-        // The same bytes per bucket for 4- and 8-byte elements.
         let target = BUCKET_TARGET * 8 / size_of::<T>();
-        let log = (n / target).max(2).ilog2().min(MAX_LOG_BUCKETS);
-        let b = 1usize << log;
-        let m = b * OVERSAMPLE;
+        let buckets = (n / target).clamp(2, 1 << 12);
+        let m = (buckets * OVERSAMPLE).min(n);
         let stride = n / m;
         let mut sample: Vec<u64> = try_vec(m, "the sort's sample")?;
         sample.extend((0..m).map(|i| a[i * stride + stride / 2].ukey()));
         sample.sort_unstable();
-        let mut lower: Vec<u64> = try_vec(b, "the sort's splitters")?;
-        lower.push(0);
-        lower.extend((1..b).map(|j| sample[j * OVERSAMPLE]));
-        let mut tree: Vec<u64> = zeroed_vec(b, "the sort's splitters")?;
-        let mut next = 1;
-        fill_tree(&lower, &mut tree, 1, &mut next);
-        let radix = Self::even(&sample, 2 * b);
-        Ok(Splitters {
-            log,
-            lower,
-            tree,
-            radix,
+        let (lo, hi) = (sample[0], sample[m - 1]);
+        let width = u64::BITS - (hi - lo).leading_zeros();
+        let cell_bits = width.min(CELL_BITS);
+        let shift = width - cell_bits;
+        let sub = shift.min(16);
+        let cells = 1usize << cell_bits;
+        let mut start: Vec<u32> = zeroed_vec(cells + 1, "the sort's bucket map")?;
+        for &k in &sample {
+            #[allow(clippy::cast_possible_truncation)]
+            let c = ((k - lo) >> shift) as usize;
+            start[c + 1] += 1;
+        }
+        let mut acc = 0usize;
+        for x in start.iter_mut() {
+            acc += *x as usize;
+            // The buckets before this cell: its share of the sample so far.
+            #[allow(clippy::cast_possible_truncation)]
+            {
+                *x = (acc * buckets / m) as u32;
+            }
+        }
+        Ok(Cdf {
+            lo,
+            hi,
+            shift,
+            sub,
+            start,
         })
     }
 
-    /// `(lo, shift)` if the leading digits of `key - lo` (clamped to `cells - 1`) spread the
-    /// sorted `sample` evenly over `cells` (a power of two): no cell with more than 4 times its
-    /// share.
-    fn even(sample: &[u64], cells: usize) -> Option<(u64, u32)> {
-        let (&lo, &hi) = (sample.first()?, sample.last()?);
-        let width = u64::BITS - (hi - lo).leading_zeros();
-        let shift = width.checked_sub(cells.ilog2())?;
-        let mut count = vec![0usize; cells];
-        for &k in sample {
-            count[Self::cell(k, lo, shift, cells)] += 1;
-        }
-        let most = count.iter().copied().max().unwrap_or(0);
-        (most <= 4 * sample.len() / cells).then_some((lo, shift))
-    }
-
-    /// The radix cell of key `k` (a non-decreasing function of `k`).
-    #[inline(always)]
-    fn cell(k: u64, lo: u64, shift: u32, cells: usize) -> usize {
-        #[allow(clippy::cast_possible_truncation)]
-        let d = (k.saturating_sub(lo) >> shift) as usize;
-        d.min(cells - 1)
-    }
-
-    /// Whether bucket `b` needs sorting (in tree mode, the even buckets hold equal keys).
-    fn needs_sort(&self, b: usize) -> bool {
-        self.radix.is_some() || b % 2 == 1
-    }
-
-    /// The number of buckets (`2 B`).
+    /// The number of buckets.
     fn buckets(&self) -> usize {
-        2 << self.log
+        self.start.last().map_or(1, |&b| b as usize)
     }
 
-    /// The buckets of `N` keys: for key `k` in interval `j` (`j` = the number of splitters
-    /// `<= k`), `2 j` if `k` equals the interval's lower bound, else `2 j + 1`. The `N` descents
-    /// of the tree are interleaved (independent loads in flight).
+    /// The bucket of key `k` (non-decreasing in `k`: the clamp, the cell and the position in
+    /// the cell all are, and a cell's buckets end where the next cell's begin).
     #[inline(always)]
-    fn buckets_of<const N: usize>(&self, k: [u64; N]) -> [usize; N] {
-        let b = 1usize << self.log;
-        debug_assert!(self.tree.len() == b && self.lower.len() == b);
-        let mut i = [1usize; N];
-        for _ in 0..self.log {
-            for l in 0..N {
-                // SAFETY: before step `s` (from 0), `i[l] < 2^(s + 1) <= 2^log = tree.len()`.
-                let t = unsafe { *self.tree.get_unchecked(i[l]) };
-                i[l] = 2 * i[l] + usize::from(k[l] >= t);
-            }
-        }
-        let mut out = [0; N];
-        for l in 0..N {
-            let j = i[l] - b;
-            // SAFETY: `i[l]` is in `b..2 b` after `log` steps, so `j < b = lower.len()`.
-            let eq = unsafe { *self.lower.get_unchecked(j) } == k[l];
-            out[l] = 2 * j + usize::from(!eq);
-        }
-        out
-    }
-}
-
-/// Lays out `sorted` in breadth-first order from node `i` (an in-order walk of the tree).
-fn fill_tree(sorted: &[u64], tree: &mut [u64], i: usize, next: &mut usize) {
-    if i < tree.len() {
-        fill_tree(sorted, tree, 2 * i, next);
-        tree[i] = sorted[*next];
-        *next += 1;
-        fill_tree(sorted, tree, 2 * i + 1, next);
+    fn bucket(&self, k: u64) -> usize {
+        let x = k.clamp(self.lo, self.hi) - self.lo;
+        #[allow(clippy::cast_possible_truncation)]
+        let c = (x >> self.shift) as usize;
+        // SAFETY: `x <= hi - lo < 2^width`, so `c < 2^cell_bits = start.len() - 1`.
+        let (first, end) = unsafe { (*self.start.get_unchecked(c), *self.start.get_unchecked(c + 1)) };
+        let pos = (x >> (self.shift - self.sub)) & ((1 << self.sub) - 1);
+        #[allow(clippy::cast_possible_truncation)]
+        let within = ((pos * u64::from(end - first)) >> self.sub) as u32;
+        // `within < end - first` when that is positive (`pos < 2^sub`), else 0: a bucket of
+        // this cell, or the next cell's first bucket for a cell that owns none.
+        (first + within) as usize
     }
 }
 
@@ -331,8 +305,8 @@ fn fill_tree(sorted: &[u64], tree: &mut [u64], i: usize, next: &mut usize) {
 /// scatter, then the buckets as tasks.
 fn par_sort<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T]) -> Result<()> {
     let n = a.len();
-    let sp = Splitters::of(a)?;
-    let nb = sp.buckets();
+    let map = Cdf::of(a)?;
+    let nb = map.buckets();
     // 1. The bucket of every element, and the counts per chunk.
     let mut ids: Vec<u16> = zeroed_vec(n, "the sort's bucket numbers")?;
     huge_pages(&mut ids);
@@ -341,33 +315,8 @@ fn par_sort<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T]) -> Result<()> {
         let mut h: Vec<u32> = vec![0; nb];
         // SAFETY: each chunk writes its own range of `ids`.
         let dst = unsafe { idp.slice(r.clone()) };
-        let src = &a[r];
-        if let Some((lo, shift)) = sp.radix {
-            for (x, id) in src.iter().zip(dst) {
-                let b = Splitters::cell(x.ukey(), lo, shift, nb);
-                #[allow(clippy::cast_possible_truncation)]
-                {
-                    *id = b as u16;
-                }
-                h[b] += 1;
-            }
-            return h;
-        }
-        const W: usize = 8;
-        let (s8, tail) = src.split_at(src.len() / W * W);
-        let (d8, dtail) = dst.split_at_mut(s8.len());
-        for (x, id) in s8.chunks_exact(W).zip(d8.chunks_exact_mut(W)) {
-            let bs = sp.buckets_of::<W>(std::array::from_fn(|l| x[l].ukey()));
-            for l in 0..W {
-                #[allow(clippy::cast_possible_truncation)]
-                {
-                    id[l] = bs[l] as u16;
-                }
-                h[bs[l]] += 1;
-            }
-        }
-        for (x, id) in tail.iter().zip(dtail) {
-            let [b] = sp.buckets_of::<1>([x.ukey()]);
+        for (x, id) in a[r].iter().zip(dst) {
+            let b = map.bucket(x.ukey());
             #[allow(clippy::cast_possible_truncation)]
             {
                 *id = b as u16;
@@ -406,9 +355,8 @@ fn par_sort<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T]) -> Result<()> {
         }
     })?;
     drop(ids);
-    // 3. The buckets that need sorting (not those of keys equal to a splitter), as tasks.
+    // 3. The buckets, as tasks.
     let mut todo: Vec<Range<usize>> = (0..nb)
-        .filter(|&b| sp.needs_sort(b))
         .map(|b| starts[b]..starts[b + 1])
         .filter(|r| r.len() > 1)
         .collect();
@@ -477,9 +425,10 @@ fn insertion_sort_bounded<T: SortKey>(v: &mut [T], limit: usize) -> bool {
     true
 }
 
-/// Sorts `v`, with `s` (the same length, any content) as scratch: a most-significant-digit
-/// radix sort on `key - min`, digits sized for about 8 elements per sub-bucket, recursing into
-/// the sub-buckets; insertion sort at or below [`SMALL`] elements.
+/// Sorts `v`, with `s` (the same length, any content) as scratch: insertion sort at or below
+/// [`SMALL`] elements, nothing for equal keys, [`lsd_sort`] up to [`LSD_MAX`] elements; above, a
+/// most-significant-digit level on `key - min` (digits of up to [`MAX_DIGIT`] bits, sized for
+/// about 2 elements per sub-bucket), recursing into the sub-buckets, then an insertion sort.
 fn seq_sort<T: SortKey>(ctx: &Ctx<'_>, v: &mut [T], s: &mut [T]) -> Result<()> {
     let n = v.len();
     if n <= SMALL {
@@ -746,8 +695,8 @@ mod tests {
 
     #[test]
     fn duplicates_skew_and_huge_pages() {
-        // More than 8 MiB of output (the huge-page advice), heavy duplicates (buckets of keys
-        // equal to a splitter), keys spread over many binades (floats near zero: runs of equal
+        // More than 8 MiB of output (the huge-page advice), heavy duplicates (constant
+        // buckets), keys spread over many binades (floats near zero: runs of equal
         // top bits inside a bucket), and buckets larger than `LSD_MAX` (a most-significant-digit
         // level first).
         let n = 1 << 21;
