@@ -377,14 +377,16 @@ fn par_sort<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T]) -> Result<()> {
     }
     let done = ctx.map_tasks(groups.len(), |g| {
         let group = &todo[groups[g].clone()];
-        // The group's largest bucket is its first.
+        // The group's largest bucket is its first; the scratch buffer's content is irrelevant
+        // (the sort overwrites it before reading it): filled once, from that bucket.
         let mut scratch: Vec<T> = try_vec(group[0].len(), "the sort's scratch buffer")?;
+        // SAFETY: buckets are disjoint ranges of `out`, in one task each.
+        scratch.extend_from_slice(unsafe { outp.slice(group[0].clone()) });
         for r in group {
-            // SAFETY: buckets are disjoint ranges of `out`, in one task each.
+            // SAFETY: as above.
             let v = unsafe { outp.slice(r.clone()) };
-            scratch.clear();
-            scratch.extend_from_slice(v);
-            seq_sort(ctx, v, &mut scratch)?;
+            let len = v.len();
+            seq_sort(ctx, v, &mut scratch[..len])?;
         }
         Ok(())
     })?;
