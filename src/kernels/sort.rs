@@ -169,11 +169,11 @@ macro_rules! with_prepared {
 /// A sorted copy of a 1-D array, computed without the GIL on every core: the same array as
 /// ``numpy.sort(a)``.
 ///
-/// float32, float64, int32 and int64; NaN sorts last, as in NumPy. Fixed runs of the input are
-/// sorted in parallel, then merged pairwise in rounds, each merge split into pieces that run on
-/// every worker. The sorted order is unique, so the result is the same for every ``threads``
-/// value (``-0.0`` sorts before ``0.0``; NumPy treats them as equal and ``np.array_equal``
-/// agrees).
+/// float32, float64, int32 and int64; NaN sorts last, as in NumPy. A parallel sample sort
+/// (splitters from a regular sample; every element classified and scattered, in parallel, into
+/// buckets of balanced size), then each bucket sorted in cache by a radix sort, buckets on every
+/// worker. The sorted order is unique, so the result is the same for every ``threads`` value
+/// (``-0.0`` sorts before ``0.0``; NumPy treats them as equal and ``np.array_equal`` agrees).
 ///
 /// Args:
 ///     a: a 1-D NumPy array or buffer-protocol object of float32, float64, int32 or int64.
