@@ -8,6 +8,7 @@
 pub(crate) mod benchgame;
 pub(crate) mod fractal;
 pub(crate) mod hash;
+pub(crate) mod hist;
 pub(crate) mod montecarlo;
 pub(crate) mod primes;
 pub(crate) mod reduce;
@@ -39,6 +40,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
             $family::register_tasks(&tasks)?;
         )*};
     }
-    families!(reduce, sort, fractal, hash, primes, montecarlo, benchgame, testing, words);
+    families!(reduce, sort, fractal, hash, primes, montecarlo, benchgame, testing, words, hist);
     m.add_submodule(&tasks)
 }

@@ -5,6 +5,7 @@
 pub mod benchgame;
 pub mod fractal;
 pub mod hash;
+pub mod hist;
 pub mod montecarlo;
 pub mod primes;
 pub mod reduce;
