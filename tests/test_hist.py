@@ -62,10 +62,9 @@ def test_uniform_auto_range_matches_numpy(dtype: Any, data: st.DataObject) -> No
     try:
         with np.errstate(all="ignore"):  # NumPy's linspace warns when max - min overflows
             want = np.histogram(a, bins)
-    except ValueError as e:
-        with pytest.raises(ValueError, match="Too many bins|not finite"):
+    except ValueError:
+        with pytest.raises(ValueError, match=r"Too many bins|not finite"):
             gilfree.histogram(a, bins)
-        assert "Too many bins" in str(e) or "not finite" in str(e)
         return
     same_hist(gilfree.histogram(a, bins), want)
 
@@ -123,12 +122,16 @@ def test_index_correction_cases() -> None:
     # Values on and next to every edge, where (x - first) / width * n rounds the wrong way.
     for dtype in (np.float32, np.float64):
         edges = np.linspace(0.1, 0.7, 7).astype(dtype)
-        near = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)]).astype(dtype)
+        near = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)]).astype(
+            dtype
+        )
         for rng in ((0.1, 0.7), (np.float32(0.1), np.float32(0.7)), None):
             same_hist(gilfree.histogram(near, 6, range=rng), np.histogram(near, 6, range=rng))
     big = np.array([2**53 - 1, 2**53, 2**53 + 1, 2**62, -(2**62)], dtype=np.int64)
     same_hist(gilfree.histogram(big, 7), np.histogram(big, 7))
-    same_hist(gilfree.histogram(big, 2, range=(2**53, 2**53 + 4)), np.histogram(big, 2, range=(2**53, 2**53 + 4)))
+    same_hist(
+        gilfree.histogram(big, 2, range=(2**53, 2**53 + 4)), np.histogram(big, 2, range=(2**53, 2**53 + 4))
+    )
     same_hist(gilfree.histogram(big, 3, range=(9.0e15, 9.1e15)), np.histogram(big, 3, range=(9.0e15, 9.1e15)))
 
 
@@ -146,7 +149,10 @@ def test_edge_dtypes_and_special_cases() -> None:
     # The bins argument returned as NumPy returns it (the same object for an array).
     e = np.array([0.0, 1.0, 3.0])
     assert gilfree.histogram(np.array([0.5]), e)[1] is np.histogram(np.array([0.5]), e)[1]
-    same_hist(gilfree.histogram(np.array([1e-300]), 10**4, range=(0, 1e-300)), np.histogram(np.array([1e-300]), 10**4, range=(0, 1e-300)))
+    same_hist(
+        gilfree.histogram(np.array([1e-300]), 10**4, range=(0, 1e-300)),
+        np.histogram(np.array([1e-300]), 10**4, range=(0, 1e-300)),
+    )
 
 
 @parametrize_dtype
@@ -227,7 +233,7 @@ def test_histogram_errors() -> None:
     a = np.array([1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match=r"autodetected range of \[nan, nan\] is not finite"):
         gilfree.histogram(np.array([1.0, np.nan]))
-    with pytest.raises(ValueError, match="autodetected range of .* is not finite"):
+    with pytest.raises(ValueError, match=r"autodetected range of .* is not finite"):
         gilfree.histogram(np.array([1.0, np.inf]))
     with pytest.raises(ValueError, match="histogram_bin_edges"):
         gilfree.histogram(a, "auto")  # type: ignore[arg-type]
@@ -311,7 +317,10 @@ def test_bincount_errors() -> None:
         gilfree.bincount(np.array([1, 2]), np.ones(3))
     with pytest.raises(MemoryError):
         gilfree.bincount(np.array([10**12]))
-    same(gilfree.bincount(np.array([], dtype=np.int64), minlength=3), np.bincount(np.array([], dtype=np.int64), minlength=3))
+    same(
+        gilfree.bincount(np.array([], dtype=np.int64), minlength=3),
+        np.bincount(np.array([], dtype=np.int64), minlength=3),
+    )
     same(gilfree.bincount(np.array([], dtype=np.int64)), np.bincount(np.array([], dtype=np.int64)))
     e = np.array([], dtype=np.int64)
     same(gilfree.bincount(e, np.array([]), 2), np.bincount(e, np.array([]), 2))

@@ -59,7 +59,7 @@ fn numpy(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
 
 /// `dtype.char`-like name of a NumPy dtype (`float32`, ...).
 fn dtype_name(d: &Bound<'_, PyAny>) -> PyResult<String> {
-    Ok(d.getattr("name")?.extract::<String>()?)
+    d.getattr("name")?.extract::<String>()
 }
 
 /// Keeps a `weights=` array: same length as `a` (NumPy: same shape).
@@ -92,10 +92,13 @@ fn weights_arg<'py>(
 /// Reads a 1-D NumPy array of `T` into a vector (small: edges).
 fn to_vec<T: Element + Copy>(obj: &Bound<'_, PyAny>) -> PyResult<Vec<T>> {
     let a = obj.cast::<PyArray1<T>>()?;
-    Ok(a.try_readonly()?.as_slice().map(<[T]>::to_vec).unwrap_or_else(|_| {
-        // Not contiguous (cannot happen for the arrays built here): read element by element.
-        a.to_vec().unwrap_or_default()
-    }))
+    Ok(a.try_readonly()?
+        .as_slice()
+        .map(<[T]>::to_vec)
+        .unwrap_or_else(|_| {
+            // Not contiguous (cannot happen for the arrays built here): read element by element.
+            a.to_vec().unwrap_or_default()
+        }))
 }
 
 /// `numpy.dtype(name)`.
@@ -133,7 +136,9 @@ fn plan<'py, T: HistElem + Element>(
         let hi = edges.call_method1("__getitem__", (pyo3::types::PySlice::new(py, 1, isize::MAX, 1),))?;
         let decreasing = lo.rich_compare(&hi, pyo3::basic::CompareOp::Gt)?;
         if np.call_method1("any", (decreasing,))?.is_truthy()? {
-            return Err(PyValueError::new_err("`bins` must increase monotonically, when an array"));
+            return Err(PyValueError::new_err(
+                "`bins` must increase monotonically, when an array",
+            ));
         }
         let cmp = np.call_method1("promote_types", (&t_dtype, edges.getattr("dtype")?))?;
         let name = dtype_name(&cmp)?;
@@ -174,11 +179,14 @@ fn plan<'py, T: HistElem + Element>(
     }
     let n = usize::try_from(n).map_err(|_| PyValueError::new_err("`bins` is too large"))?;
     let Some(range) = range.filter(|r| !r.is_none()) else {
-        return Ok((if T::KIND == hist::Kind::Float && size_of::<T>() == 4 {
-            Plan::AutoF32(n)
-        } else {
-            Plan::AutoF64(n)
-        }, None));
+        return Ok((
+            if T::KIND == hist::Kind::Float && size_of::<T>() == 4 {
+                Plan::AutoF32(n)
+            } else {
+                Plan::AutoF64(n)
+            },
+            None,
+        ));
     };
     // `first_edge, last_edge = range`, then `_get_outer_edges`.
     let items: Vec<Bound<'py, PyAny>> = range.try_iter()?.collect::<PyResult<_>>()?;
@@ -186,7 +194,9 @@ fn plan<'py, T: HistElem + Element>(
         PyValueError::new_err(format!("range must be a pair (min, max), got {} values", v.len()))
     })?;
     if first.gt(&last)? {
-        return Err(PyValueError::new_err("max must be larger than min in range parameter."));
+        return Err(PyValueError::new_err(
+            "max must be larger than min in range parameter.",
+        ));
     }
     let finite = |v: &Bound<'py, PyAny>| -> PyResult<bool> { np.call_method1("isfinite", (v,))?.is_truthy() };
     if !(finite(&first)? && finite(&last)?) {
@@ -217,7 +227,10 @@ fn plan<'py, T: HistElem + Element>(
     // _unsigned_subtract(last_edge, first_edge)
     let dt = np.call_method1("result_type", (&last, &first))?;
     let denom = if dtype_name(&dt)?.starts_with("int") {
-        let udt = np_dtype(py, &format!("uint{}", dt.getattr("itemsize")?.extract::<usize>()? * 8))?;
+        let udt = np_dtype(
+            py,
+            &format!("uint{}", dt.getattr("itemsize")?.extract::<usize>()? * 8),
+        )?;
         let kw = pyo3::types::PyDict::new(py);
         kw.set_item("casting", "unsafe")?;
         kw.set_item("dtype", udt)?;
@@ -258,7 +271,9 @@ fn plan<'py, T: HistElem + Element>(
     let edges_obj = edges.clone().unbind();
     let plan = match (b_name.as_str(), d_name.as_str()) {
         ("float32", "float32") => Plan::UniF32(uniform(keep, first_s, denom_d, n, to_vec::<f32>(&edges)?)?),
-        ("float32", "float64") => Plan::UniF32D64(uniform(keep, first_s, denom_d, n, to_vec::<f32>(&edges)?)?),
+        ("float32", "float64") => {
+            Plan::UniF32D64(uniform(keep, first_s, denom_d, n, to_vec::<f32>(&edges)?)?)
+        }
         ("float64", "float64") => Plan::UniF64(uniform(keep, first_s, denom_d, n, to_vec::<f64>(&edges)?)?),
         _ => return Err(unsupported()),
     };
@@ -272,7 +287,8 @@ fn uniform<T, B: Real, D: Real>(
     n: usize,
     edges: Vec<B>,
 ) -> PyResult<Uniform<T, B, D>> {
-    hist::check_edges(&edges, n).map_err(|e| PyValueError::new_err(e.to_string().replacen("bins: ", "", 1)))?;
+    hist::check_edges(&edges, n)
+        .map_err(|e| PyValueError::new_err(e.to_string().replacen("bins: ", "", 1)))?;
     Ok(Uniform {
         keep,
         first: B::from_f64(first),
@@ -300,7 +316,13 @@ fn bound_cmp(
     let integral = v.is_instance_of::<PyInt>()
         || is_bool(v)
         || np
-            .call_method1("issubdtype", (np.call_method1("asarray", (v,))?.getattr("dtype")?, np.getattr("integer")?))?
+            .call_method1(
+                "issubdtype",
+                (
+                    np.call_method1("asarray", (v,))?.getattr("dtype")?,
+                    np.getattr("integer")?,
+                ),
+            )?
             .is_truthy()?;
     if !t_is_float && integral {
         let int = py.get_type::<PyInt>().call1((v,))?;
@@ -366,8 +388,12 @@ fn weighted_values<T: HistElem>(
         ($v:expr, $out:ident, $acc:ty) => {
             // SAFETY: the weights array is alive and unmoved (its reference is kept by the
             // finish step), as for the data.
-            unsafe { $v.with_slice(ctx, |ws| hist::weighted::<T, _, $acc, _>(ctx, a, ws, nbins, &bin)) }
-                .map(Values::$out)
+            unsafe {
+                $v.with_slice(ctx, |ws| {
+                    hist::weighted::<T, _, $acc, _>(ctx, a, ws, nbins, &bin)
+                })
+            }
+            .map(Values::$out)
         };
     }
     match w {
@@ -403,6 +429,10 @@ fn run_plan<T: HistElem>(
         p: &Uniform<T, B, D>,
         w: Option<&Weights>,
     ) -> gilfree_kernels::Result<Values> {
+        if w.is_none() {
+            // Counts: the batched, vectorised mapper.
+            return hist::histogram_uniform(ctx, a, p).map(Values::I64);
+        }
         match p.keep {
             Some((lo, hi)) => {
                 #[allow(clippy::cast_precision_loss)]
@@ -494,7 +524,10 @@ fn prepare_histogram<'py, T: HistElem + Element>(
         if density {
             // NumPy's own expression: n / db / n.sum(), db = np.array(np.diff(bin_edges), float).
             let np = numpy(py)?;
-            let db = np.call_method1("array", (np.call_method1("diff", (&edges,))?, py.get_type::<PyFloat>()))?;
+            let db = np.call_method1(
+                "array",
+                (np.call_method1("diff", (&edges,))?, py.get_type::<PyFloat>()),
+            )?;
             let total = n.call_method0("sum")?;
             n = n.div(db)?.div(total)?;
         }
@@ -582,7 +615,15 @@ pub(crate) fn histogram_py<'py>(
     density: bool,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    with_histogram!(a, bins, range, weights, density, Form::Direct.threads("histogram", threads)?, |p| p.call(py))
+    with_histogram!(
+        a,
+        bins,
+        range,
+        weights,
+        density,
+        Form::Direct.threads("histogram", threads)?,
+        |p| p.call(py)
+    )
 }
 
 /// The task form of :func:`gilfree.histogram` (``threads`` must be None or 1).
@@ -596,7 +637,15 @@ fn histogram_task<'py>(
     density: bool,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    with_histogram!(a, bins, range, weights, density, Form::Task.threads("histogram", threads)?, |p| p.task(a.py()))
+    with_histogram!(
+        a,
+        bins,
+        range,
+        weights,
+        density,
+        Form::Task.threads("histogram", threads)?,
+        |p| p.task(a.py())
+    )
 }
 
 /// The one parsing of a `bincount` call.
@@ -611,7 +660,11 @@ fn prepare_bincount<'py, T: HistElem + Element>(
         impl FnOnce(Python<'_>, Values) -> PyResult<Py<PyAny>> + Send + 'static,
     >,
 > {
-    let w = weights_arg(weights, x.len(), "The weights and list don't have the same length.")?;
+    let w = weights_arg(
+        weights,
+        x.len(),
+        "The weights and list don't have the same length.",
+    )?;
     let view = View::of(&x);
     let bytes = view.nbytes();
     let keep: Py<PyAny> = x.as_any().clone().unbind();
@@ -676,7 +729,10 @@ macro_rules! with_bincount {
                 $then
             }
             Array1::F32(_) | Array1::F64(_) => {
-                let d = $x.getattr("dtype").and_then(|d| d.str().map(|s| s.to_string())).unwrap_or_default();
+                let d = $x
+                    .getattr("dtype")
+                    .and_then(|d| d.str().map(|s| s.to_string()))
+                    .unwrap_or_default();
                 return Err(PyTypeError::new_err(format!(
                     "Cannot cast array data from dtype('{d}') to dtype('int64') according to the \
                      rule 'safe' (bincount counts non-negative integers: convert with \
@@ -725,7 +781,13 @@ pub(crate) fn bincount_py<'py>(
     minlength: Option<&Bound<'py, PyAny>>,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    with_bincount!(x, weights, minlength, Form::Direct.threads("bincount", threads)?, |p| p.call(py))
+    with_bincount!(
+        x,
+        weights,
+        minlength,
+        Form::Direct.threads("bincount", threads)?,
+        |p| p.call(py)
+    )
 }
 
 /// The task form of :func:`gilfree.bincount` (``threads`` must be None or 1).
@@ -737,7 +799,13 @@ fn bincount_task<'py>(
     minlength: Option<&Bound<'py, PyAny>>,
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    with_bincount!(x, weights, minlength, Form::Task.threads("bincount", threads)?, |p| p.task(x.py()))
+    with_bincount!(
+        x,
+        weights,
+        minlength,
+        Form::Task.threads("bincount", threads)?,
+        |p| p.task(x.py())
+    )
 }
 
 /// Registers the family on the module.

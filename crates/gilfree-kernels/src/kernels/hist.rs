@@ -191,12 +191,15 @@ impl HistElem for f64 {
     #[allow(clippy::cast_lossless)]
     fn ord_key(self) -> u64 {
         let b = self.to_bits();
-        (if b >> 63 == 1 { !b } else { b | (1 << 63) }) as u64
+        if b >> 63 == 1 {
+            !b
+        } else {
+            b | (1 << 63)
+        }
     }
     #[inline(always)]
     #[allow(clippy::cast_possible_truncation)]
     fn from_ord_key(k: u64) -> Self {
-        let k = k as u64;
         f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
     }
     fn extremes() -> (Self, Self) {
@@ -247,6 +250,9 @@ pub trait Real:
     fn trunc_index(self) -> usize;
     /// `x != x`.
     fn nan(self) -> bool;
+    /// `trunc(self)` clamped to `[0, n - 1]` (NaN gives 0): NumPy's `astype(intp)` followed by
+    /// `indices[indices == n] -= 1` for the values a kept element can have.
+    fn clamped_index(self, n: usize) -> usize;
 }
 
 impl Real for f32 {
@@ -272,6 +278,18 @@ impl Real for f32 {
     fn nan(self) -> bool {
         self.is_nan()
     }
+    #[inline(always)]
+    #[allow(clippy::cast_precision_loss)]
+    fn clamped_index(self, n: usize) -> usize {
+        // `max` turns NaN into 0; then the value is in [0, n - 1], finite, and below 2**63.
+        let f = self.max(0.0).min((n - 1) as f32);
+        // SAFETY: `f` is finite and in [0, n - 1] (clamped above; `n - 1` rounded to f32 is
+        // still below 2**64), so it is representable as an `i64` after truncation.
+        let i = unsafe { f.to_int_unchecked::<i64>() };
+        #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
+        let i = i as usize;
+        i
+    }
 }
 
 impl Real for f64 {
@@ -295,6 +313,18 @@ impl Real for f64 {
     #[inline(always)]
     fn nan(self) -> bool {
         self.is_nan()
+    }
+    #[inline(always)]
+    #[allow(clippy::cast_precision_loss)]
+    fn clamped_index(self, n: usize) -> usize {
+        // `max` turns NaN into 0; then the value is in [0, n - 1], finite, and below 2**63.
+        let f = self.max(0.0).min((n - 1) as f64);
+        // SAFETY: `f` is finite and in [0, n - 1] (clamped above; `n - 1` rounded to f64 is
+        // still below 2**64), so it is representable as an `i64` after truncation.
+        let i = unsafe { f.to_int_unchecked::<i64>() };
+        #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
+        let i = i as usize;
+        i
     }
 }
 
@@ -333,7 +363,10 @@ pub fn linspace<R: Real>(start: R, stop: R, num: usize) -> Result<Vec<R>> {
 ///
 /// [`Error::InvalidArgument`] (`ValueError`) with NumPy's message.
 pub fn check_edges<R: Real>(edges: &[R], n: usize) -> Result<()> {
-    if edges.windows(2).any(|w| !(w[0] < w[1])) {
+    if edges
+        .windows(2)
+        .any(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less))
+    {
         return Err(Error::InvalidArgument {
             arg: "bins:",
             message: format!("Too many bins for data range. Cannot create {n} finite-sized bins."),
@@ -382,6 +415,49 @@ impl<T: HistElem, B: Real, D: Real> Uniform<T, B, D> {
         i
     }
 
+    /// The batch mapper of [`count_batched`] for these bins (`None`: nothing is kept): the
+    /// same index as [`bin`](Self::bin), computed in two passes that vectorise — NumPy's
+    /// arithmetic for a batch, then the correction and the range test without branches.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfMemory`] for the two edge tables.
+    #[allow(clippy::type_complexity)]
+    pub fn batch_fn(&self) -> Result<Option<impl Fn(&[T], &mut [usize]) + Sync + '_>> {
+        let Some((lo, hi)) = self.keep else {
+            return Ok(None);
+        };
+        let n = self.n;
+        // lower[i] = edges[i] (decrement when x < it), but -inf for i = 0 (NumPy never sees a
+        // kept x below the first edge); upper[i] = edges[i + 1] (increment when x >= it), but
+        // +inf for the last bin (NumPy does not increment it). Both NaN-free.
+        let mut lower: Vec<B> = try_vec(n, "the bin edges")?;
+        let mut upper: Vec<B> = try_vec(n, "the bin edges")?;
+        lower.push(B::from_f64(f64::NEG_INFINITY));
+        lower.extend_from_slice(&self.edges[1..n]);
+        upper.extend_from_slice(&self.edges[1..n]);
+        upper.push(B::from_f64(f64::INFINITY));
+        #[allow(clippy::cast_precision_loss)]
+        let n_d = D::from_f64(n as f64);
+        let (first, denom) = (self.first, self.denom);
+        Ok(Some(move |xs: &[T], out: &mut [usize]| {
+            let (lower, upper) = (&lower[..n], &upper[..n]);
+            for (o, &x) in out.iter_mut().zip(xs) {
+                let s = B::of(x) - first;
+                let f = (D::from_f64(s.to_f64()) / denom) * n_d;
+                *o = f.clamped_index(n);
+            }
+            for (o, &x) in out.iter_mut().zip(xs) {
+                let xb = B::of(x);
+                let mut i = (*o).min(n - 1);
+                i -= usize::from(xb < lower[i]);
+                i += usize::from(xb >= upper[i]);
+                let keep = x >= lo && x <= hi;
+                *o = if keep { i } else { n };
+            }
+        }))
+    }
+
     fn index_fn(&self) -> Option<impl Fn(T) -> usize + Sync + '_> {
         let (lo, hi) = self.keep?;
         #[allow(clippy::cast_precision_loss)]
@@ -410,23 +486,39 @@ pub fn edges_index<C: Key>(x: C, edges: &[C]) -> usize {
 ///
 /// [`Error::EmptyInput`] for an empty slice, [`Error::Cancelled`] on Ctrl-C.
 pub fn min_max<T: HistElem>(ctx: &Ctx<'_>, a: &[T]) -> Result<(T, T, bool)> {
+    /// Independent lanes, so that the loop runs in SIMD registers (a float min has no
+    /// reassociation to vectorise otherwise).
+    const LANES: usize = 8;
     let Some(&first) = a.first() else {
         return Err(Error::EmptyInput);
     };
     let parts = ctx.map_chunks(a.len(), BLOCK * 4, 4, |r| {
-        let mut mn = first;
-        let mut mx = first;
-        let mut nan = false;
-        for &x in &a[r] {
-            nan |= x.is_nan();
-            if x < mn {
-                mn = x;
-            }
-            if x > mx {
-                mx = x;
+        let mut mn = [first; LANES];
+        let mut mx = [first; LANES];
+        let mut nan = [false; LANES];
+        let v = &a[r];
+        let lanes = v.chunks_exact(LANES);
+        let tail = lanes.remainder();
+        for c in lanes {
+            for j in 0..LANES {
+                let x = c[j];
+                nan[j] |= x.is_nan();
+                mn[j] = if x < mn[j] { x } else { mn[j] };
+                mx[j] = if x > mx[j] { x } else { mx[j] };
             }
         }
-        (mn, mx, nan)
+        for &x in tail {
+            nan[0] |= x.is_nan();
+            mn[0] = if x < mn[0] { x } else { mn[0] };
+            mx[0] = if x > mx[0] { x } else { mx[0] };
+        }
+        let mut out = (first, first, false);
+        for j in 0..LANES {
+            out.0 = if mn[j] < out.0 { mn[j] } else { out.0 };
+            out.1 = if mx[j] > out.1 { mx[j] } else { out.1 };
+            out.2 |= nan[j];
+        }
+        out
     })?;
     let mut out = (first, first, false);
     for (mn, mx, nan) in parts {
@@ -460,12 +552,34 @@ where
     T: Copy + Sync,
     F: Fn(T) -> usize + Sync,
 {
+    count_batched(ctx, a, nbins, |xs: &[T], out: &mut [usize]| {
+        for (o, &x) in out.iter_mut().zip(xs) {
+            *o = bin(x);
+        }
+    })
+}
+
+/// Elements mapped to bins at a time by [`count_batched`].
+const BATCH: usize = 256;
+
+/// [`count`] with a mapper of batches: `bins(xs, out)` writes the bin of each `xs[i]` (at most
+/// [`BATCH`] of them) to `out[i]`, `nbins` for "not counted". Batches let the bin arithmetic run
+/// in SIMD lanes, apart from the counting.
+///
+/// # Errors
+///
+/// As [`count`].
+pub fn count_batched<T, G>(ctx: &Ctx<'_>, a: &[T], nbins: usize, bins: G) -> Result<Vec<i64>>
+where
+    T: Copy + Sync,
+    G: Fn(&[T], &mut [usize]) + Sync,
+{
     let tasks = count_tasks(a.len(), nbins);
     let per = a.len().div_ceil(tasks).max(1);
     let parts = ctx.map_tasks(tasks, |t| {
         let start = (t * per).min(a.len());
         let end = (start + per).min(a.len());
-        count_range(ctx, &a[start..end], nbins, &bin)
+        count_range(ctx, &a[start..end], nbins, &bins)
     })?;
     let mut parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
     if parts.is_empty() {
@@ -478,12 +592,13 @@ where
 
 /// One task's table: counts of `v`, checking for Ctrl-C every block.
 #[inline(always)]
-fn count_range<T, F>(ctx: &Ctx<'_>, v: &[T], nbins: usize, bin: &F) -> Result<Vec<i64>>
+fn count_range<T, G>(ctx: &Ctx<'_>, v: &[T], nbins: usize, bins: &G) -> Result<Vec<i64>>
 where
     T: Copy,
-    F: Fn(T) -> usize,
+    G: Fn(&[T], &mut [usize]),
 {
     let stride = nbins + 1;
+    let mut idx = [0usize; BATCH];
     if nbins <= INTERLEAVE_MAX {
         let mut t: Vec<u64> = zeroed_vec(4 * stride, "the bin counts")?;
         {
@@ -492,18 +607,22 @@ where
             let (c2, c3) = rest.split_at_mut(stride);
             for block in v.chunks(BLOCK) {
                 ctx.check()?;
-                let quads = block.chunks_exact(4);
-                let tail = quads.remainder();
-                for q in quads {
-                    // `min(nbins)`: a no-op for a correct `bin`, and what proves the indexing in
-                    // bounds (`stride > nbins`), so no bounds check is left in the loop.
-                    c0[bin(q[0]).min(nbins)] += 1;
-                    c1[bin(q[1]).min(nbins)] += 1;
-                    c2[bin(q[2]).min(nbins)] += 1;
-                    c3[bin(q[3]).min(nbins)] += 1;
-                }
-                for &x in tail {
-                    c0[bin(x).min(nbins)] += 1;
+                for xs in block.chunks(BATCH) {
+                    let idx = &mut idx[..xs.len()];
+                    bins(xs, idx);
+                    let quads = idx.chunks_exact(4);
+                    let tail = quads.remainder();
+                    for q in quads {
+                        // `min(nbins)`: a no-op for a correct mapper, and what proves the
+                        // indexing in bounds (`stride > nbins`): no bounds check in the loop.
+                        c0[q[0].min(nbins)] += 1;
+                        c1[q[1].min(nbins)] += 1;
+                        c2[q[2].min(nbins)] += 1;
+                        c3[q[3].min(nbins)] += 1;
+                    }
+                    for &i in tail {
+                        c0[i.min(nbins)] += 1;
+                    }
                 }
             }
         }
@@ -515,8 +634,12 @@ where
         let mut c: Vec<i64> = zeroed_vec(stride, "the bin counts")?;
         for block in v.chunks(BLOCK) {
             ctx.check()?;
-            for &x in block {
-                c[bin(x).min(nbins)] += 1;
+            for xs in block.chunks(BATCH) {
+                let idx = &mut idx[..xs.len()];
+                bins(xs, idx);
+                for &i in &*idx {
+                    c[i.min(nbins)] += 1;
+                }
             }
         }
         c.truncate(nbins);
@@ -650,8 +773,8 @@ pub fn histogram_uniform<T: HistElem, B: Real, D: Real>(
     a: &[T],
     plan: &Uniform<T, B, D>,
 ) -> Result<Vec<i64>> {
-    match plan.index_fn() {
-        Some(f) => count(ctx, a, plan.n, f),
+    match plan.batch_fn()? {
+        Some(f) => count_batched(ctx, a, plan.n, f),
         None => zeroed_vec(plan.n, "the histogram"),
     }
 }
@@ -806,8 +929,12 @@ pub fn bincount_len<T: HistElem>(ctx: &Ctx<'_>, x: &[T], minlength: usize) -> Re
             message: "'list' argument must have no negative elements".to_owned(),
         });
     }
-    let len = usize::try_from(mx.as_i128() + 1)
-        .map_err(|_| Error::Overflow(format!("bincount: max(x) + 1 = {} bins do not fit", mx.as_i128() + 1)))?;
+    let len = usize::try_from(mx.as_i128() + 1).map_err(|_| {
+        Error::Overflow(format!(
+            "bincount: max(x) + 1 = {} bins do not fit",
+            mx.as_i128() + 1
+        ))
+    })?;
     Ok(len.max(minlength))
 }
 

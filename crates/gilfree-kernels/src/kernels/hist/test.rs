@@ -32,7 +32,20 @@ fn reference_bin<C: Key>(x: C, edges: &[C]) -> Option<usize> {
 #[test]
 fn edges_index_matches_the_definition() {
     let edges = [-3.0, -1.0, 0.0, 0.0, 2.5, 7.0];
-    for x in [-4.0, -3.0, -2.0, -1.0, -0.0, 0.0, 1.0, 2.5, 6.9, 7.0, 7.5, f64::NAN] {
+    for x in [
+        -4.0,
+        -3.0,
+        -2.0,
+        -1.0,
+        -0.0,
+        0.0,
+        1.0,
+        2.5,
+        6.9,
+        7.0,
+        7.5,
+        f64::NAN,
+    ] {
         let want = reference_bin(x, &edges).unwrap_or(edges.len() - 1);
         assert_eq!(edges_index(x, &edges), want, "x = {x}");
     }
@@ -96,7 +109,11 @@ fn weighted_is_the_same_bits_at_every_thread_count() {
 fn auto_plan_refuses_nan_and_inf_and_widens_equal_values() {
     let c = ctx(Threads::Caller);
     let e = auto_plan::<f64, f64>(&c, &[1.0, f64::NAN], 3).unwrap_err();
-    assert!(e.to_string().contains("autodetected range of [nan, nan] is not finite"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("autodetected range of [nan, nan] is not finite"),
+        "{e}"
+    );
     let e = auto_plan::<f64, f64>(&c, &[1.0, f64::INFINITY], 3).unwrap_err();
     assert!(e.to_string().contains("[1.0, inf]"), "{e}");
     let p = auto_plan::<i64, f64>(&c, &[3, 3], 2).unwrap();
@@ -108,7 +125,10 @@ fn auto_plan_refuses_nan_and_inf_and_widens_equal_values() {
 
 #[test]
 fn bincount_matches_a_direct_count() {
-    let x: Vec<i64> = stream(4, 3 * BLOCK + 5).into_iter().map(|u| (u % 1000) as i64).collect();
+    let x: Vec<i64> = stream(4, 3 * BLOCK + 5)
+        .into_iter()
+        .map(|u| (u % 1000) as i64)
+        .collect();
     let mut want = vec![0i64; 1000];
     for &v in &x {
         want[v as usize] += 1;
@@ -122,7 +142,10 @@ fn bincount_matches_a_direct_count() {
     // A table beyond INTERLEAVE_MAX takes the one-table path.
     let y: Vec<i32> = vec![0, 200_000, 5, 5];
     let c = bincount(&ctx(Threads::Pool), &y, 0).unwrap();
-    assert_eq!((c.len(), c[0], c[5], c[200_000], c.iter().sum::<i64>()), (200_001, 1, 2, 1, 4));
+    assert_eq!(
+        (c.len(), c[0], c[5], c[200_000], c.iter().sum::<i64>()),
+        (200_001, 1, 2, 1, 4)
+    );
 }
 
 #[test]
@@ -140,7 +163,10 @@ fn bincount_errors() {
 
 #[test]
 fn bincount_weighted_thread_invariant() {
-    let x: Vec<i32> = stream(5, 2 * BLOCK + 9).into_iter().map(|u| (u % 300) as i32).collect();
+    let x: Vec<i32> = stream(5, 2 * BLOCK + 9)
+        .into_iter()
+        .map(|u| (u % 300) as i32)
+        .collect();
     let w = floats(6, x.len());
     let first = bincount_weighted(&ctx(Threads::Caller), &x, &w, 0).unwrap();
     for t in settings() {
@@ -177,4 +203,44 @@ fn ord_keys_round_trip_and_keep_bounds() {
     let (lo, _) = keep_bounds::<i64>(|x| x as f64 >= big, |_| true).unwrap();
     assert_eq!(lo, (1i64 << 53) - 1 + 1);
     assert!(keep_bounds::<i32>(|x| f64::from(x) >= 1e10, |_| true).is_none());
+}
+
+#[test]
+fn batched_mapper_is_the_per_element_index() {
+    // Values on, next to and between the edges, outside the range, NaN and infinities.
+    let plan = Uniform::<f32, f32, f64> {
+        keep: Some((0.1f32, 0.7f32)),
+        first: 0.1f32,
+        denom: 0.7f64 - 0.1f64,
+        n: 6,
+        edges: linspace(0.1f64, 0.7, 7)
+            .unwrap()
+            .into_iter()
+            .map(|e| e as f32)
+            .collect(),
+    };
+    let mut xs: Vec<f32> = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, 1.0, -0.0];
+    for &e in &plan.edges {
+        xs.extend([
+            e,
+            f32::from_bits(e.to_bits() - 1),
+            f32::from_bits(e.to_bits() + 1),
+        ]);
+    }
+    xs.extend(floats(9, 1000).into_iter().map(|v| (v as f32) * 0.05 + 0.4));
+    let f = plan.batch_fn().unwrap().unwrap();
+    let mut out = vec![0usize; xs.len()];
+    for (xc, oc) in xs.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+        f(xc, oc);
+    }
+    let n_d = plan.n as f64;
+    for (&x, &o) in xs.iter().zip(&out) {
+        assert_eq!(o, plan.bin(x, n_d, 0.1, 0.7), "x = {x}");
+    }
+    // clamped_index: NaN, negatives, beyond n.
+    assert_eq!(f64::NAN.clamped_index(5), 0);
+    assert_eq!((-3.5f64).clamped_index(5), 0);
+    assert_eq!(4.99f32.clamped_index(5), 4);
+    assert_eq!(7.0f64.clamped_index(5), 4);
+    assert_eq!(f64::INFINITY.clamped_index(5), 4);
 }
