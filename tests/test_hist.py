@@ -66,6 +66,8 @@ def test_uniform_auto_range_matches_numpy(dtype: Any, data: st.DataObject) -> No
         with pytest.raises(ValueError, match=r"Too many bins|not finite"):
             gilfree.histogram(a, bins)
         return
+    except IndexError:  # NumPy's own failure when max - min overflows to inf
+        return
     same_hist(gilfree.histogram(a, bins), want)
 
 

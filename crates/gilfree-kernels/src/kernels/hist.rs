@@ -32,6 +32,7 @@ use std::ops::{Add, Div, Mul, Range, Sub};
 use std::sync::Mutex;
 
 use crate::engine::Ctx;
+use crate::simd;
 use crate::{try_vec, zeroed_vec, Error, Result};
 
 /// NumPy's histogram block (`BLOCK` in `numpy/lib/_histograms_impl.py`): the unit of weighted
@@ -441,20 +442,19 @@ impl<T: HistElem, B: Real, D: Real> Uniform<T, B, D> {
         let n_d = D::from_f64(n as f64);
         let (first, denom) = (self.first, self.denom);
         Ok(Some(move |xs: &[T], out: &mut [usize]| {
-            let (lower, upper) = (&lower[..n], &upper[..n]);
-            for (o, &x) in out.iter_mut().zip(xs) {
-                let s = B::of(x) - first;
-                let f = (D::from_f64(s.to_f64()) / denom) * n_d;
-                *o = f.clamped_index(n);
-            }
-            for (o, &x) in out.iter_mut().zip(xs) {
-                let xb = B::of(x);
-                let mut i = (*o).min(n - 1);
-                i -= usize::from(xb < lower[i]);
-                i += usize::from(xb >= upper[i]);
-                let keep = x >= lo && x <= hi;
-                *o = if keep { i } else { n };
-            }
+            // Compiled for AVX2 too (4 divisions at a time), chosen at run time: same bits.
+            simd::dispatch(MapBatch {
+                xs,
+                out,
+                lower: &lower,
+                upper: &upper,
+                first,
+                denom,
+                n_d,
+                n,
+                lo,
+                hi,
+            });
         }))
     }
 
@@ -463,6 +463,43 @@ impl<T: HistElem, B: Real, D: Real> Uniform<T, B, D> {
         #[allow(clippy::cast_precision_loss)]
         let n_d = D::from_f64(self.n as f64);
         Some(move |x: T| self.bin(x, n_d, lo, hi))
+    }
+}
+
+/// One batch of [`Uniform::batch_fn`], as a [`simd::Kernel`].
+struct MapBatch<'a, T, B, D> {
+    xs: &'a [T],
+    out: &'a mut [usize],
+    lower: &'a [B],
+    upper: &'a [B],
+    first: B,
+    denom: D,
+    n_d: D,
+    n: usize,
+    lo: T,
+    hi: T,
+}
+
+impl<T: HistElem, B: Real, D: Real> simd::Kernel for MapBatch<'_, T, B, D> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let n = self.n;
+        let (lower, upper) = (&self.lower[..n], &self.upper[..n]);
+        for (o, &x) in self.out.iter_mut().zip(self.xs) {
+            let s = B::of(x) - self.first;
+            let f = (D::from_f64(s.to_f64()) / self.denom) * self.n_d;
+            *o = f.clamped_index(n);
+        }
+        for (o, &x) in self.out.iter_mut().zip(self.xs) {
+            let xb = B::of(x);
+            let mut i = (*o).min(n - 1);
+            i -= usize::from(xb < lower[i]);
+            i += usize::from(xb >= upper[i]);
+            let keep = x >= self.lo && x <= self.hi;
+            *o = if keep { i } else { n };
+        }
     }
 }
 
