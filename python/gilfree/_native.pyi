@@ -41,11 +41,13 @@ __all__ = [
     "_testing",
     "argmax",
     "argmin",
+    "bincount",
     "count_primes",
     "fannkuch_redux",
     "get_num_threads",
     "hash_files",
     "hash_many",
+    "histogram",
     "mandelbrot",
     "max",
     "mean",
@@ -178,6 +180,28 @@ def hash_files(
     paths: Sequence[_PathLike], *, algorithm: _Algorithm = "blake3", threads: int | None = None
 ) -> list[bytes]:
     """The digests of many files, streamed, in order; the first failing path raises OSError."""
+
+# --- hist (src/kernels/hist.rs) ----------------------------------------------------------------
+
+def histogram(
+    a: _Array1,
+    bins: SupportsIndex | npt.ArrayLike = 10,
+    range: tuple[float, float] | None = None,
+    *,
+    weights: _Array1 | None = None,
+    density: bool = False,
+    threads: int | None = None,
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """``(hist, bin_edges)`` of a 1-D array, equal to ``numpy.histogram(a, bins, range, ...)``."""
+
+def bincount(
+    x: _Array1,
+    weights: _Array1 | None = None,
+    minlength: SupportsIndex = 0,
+    *,
+    threads: int | None = None,
+) -> npt.NDArray[Any]:
+    """Counts (or weight sums) of each non-negative int in ``x``, equal to ``numpy.bincount``."""
 
 # --- primes (src/kernels/primes.rs) -----------------------------------------------------------
 
@@ -384,6 +408,24 @@ class _TasksModule(Protocol):
         y: _Array2 | None = None,
         *,
         metric: _Metric = "euclidean",
+        threads: int | None = None,
+    ) -> _Job: ...
+    def histogram(
+        self,
+        a: _Array1,
+        bins: SupportsIndex | npt.ArrayLike = 10,
+        range: tuple[float, float] | None = None,
+        *,
+        weights: _Array1 | None = None,
+        density: bool = False,
+        threads: int | None = None,
+    ) -> _Job: ...
+    def bincount(
+        self,
+        x: _Array1,
+        weights: _Array1 | None = None,
+        minlength: SupportsIndex = 0,
+        *,
         threads: int | None = None,
     ) -> _Job: ...
     def spin(self, tasks: int, task_ms: int, *, threads: int | None = None) -> _Job: ...

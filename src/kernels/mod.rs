@@ -9,6 +9,7 @@ pub(crate) mod benchgame;
 pub(crate) mod distance;
 pub(crate) mod fractal;
 pub(crate) mod hash;
+pub(crate) mod hist;
 pub(crate) mod montecarlo;
 pub(crate) mod primes;
 pub(crate) mod reduce;
@@ -41,6 +42,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         )*};
     }
     families!(reduce, sort, fractal, hash, primes, montecarlo, benchgame, testing, words);
-    families!(distance);
+    families!(distance, hist);
     m.add_submodule(&tasks)
 }

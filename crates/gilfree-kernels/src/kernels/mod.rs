@@ -6,6 +6,7 @@ pub mod benchgame;
 pub mod distance;
 pub mod fractal;
 pub mod hash;
+pub mod hist;
 pub mod montecarlo;
 pub mod primes;
 pub mod reduce;
