@@ -3,11 +3,11 @@
 use gilfree_kernels::engine::{Ctx, Threads};
 use gilfree_kernels::kernels::reduce;
 use gilfree_kernels::Error;
-use numpy::{Element, PyReadonlyArray1};
+use numpy::{Element, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
-use crate::array::{Array1, View};
+use crate::array::{Array1, Array2, View, View2};
 use gilfree_pyo3::args::{ddof_arg, threads_arg};
 use gilfree_pyo3::task_threads;
 use gilfree_pyo3::to_pyerr;
@@ -16,9 +16,9 @@ use gilfree_pyo3::Prepared;
 /// The one parsing of a reduction call (direct call and task form): the input validated and
 /// described now, read on the pool (a direct call) or on a worker (a task) later. `nonempty`:
 /// the kernel has no value for an empty input (min, max, argmin, argmax): `ValueError` now.
-fn prepare_1d<'py, T, R, F>(
+fn prepare_1d<'py, T, R, F, A>(
     kernel: &'static str,
-    a: PyReadonlyArray1<'py, T>,
+    a: A,
     nonempty: bool,
     threads: Threads,
     f: F,
@@ -32,15 +32,16 @@ where
     T: Element + Copy + Sync + 'static,
     R: for<'x> IntoPyObject<'x> + Send + 'static,
     F: FnOnce(&Ctx<'_>, &[T]) -> gilfree_kernels::Result<R> + Send + 'static,
+    A: Input<'py, T>,
 {
-    let view = View::of(&a);
+    let view = a.source();
     if nonempty && view.len() == 0 {
         return Err(to_pyerr(kernel, Error::EmptyInput));
     }
     let bytes = view.nbytes();
     // A strong reference to the (NumPy) array, so that its buffer outlives the work. It is owned
     // by the finish step, which lives until the work returned (and is dropped with the GIL held).
-    let keep: Py<PyAny> = a.as_any().clone().unbind();
+    let keep: Py<PyAny> = a.object();
     let work = move |ctx: &Ctx<'_>| {
         // SAFETY: the array is alive: `keep` (owned by the finish step below, which outlives
         // this closure's run, in a direct call and in a task alike) holds a strong reference to
@@ -60,28 +61,120 @@ where
         .work_bytes(bytes))
 }
 
+/// A borrowed input array and how its elements are read once detached.
+trait Input<'py, T> {
+    /// The layout, as a `Send` description read on the pool.
+    fn source(&self) -> Source<T>;
+    /// A strong reference to the array, kept until the work returned.
+    fn object(&self) -> Py<PyAny>;
+}
+
+impl<'py, T: Element + Copy> Input<'py, T> for PyReadonlyArray1<'py, T> {
+    fn source(&self) -> Source<T> {
+        Source::One(View::of(self))
+    }
+    fn object(&self) -> Py<PyAny> {
+        self.as_any().clone().unbind()
+    }
+}
+
+impl<'py, T: Element + Copy> Input<'py, T> for PyReadonlyArray2<'py, T> {
+    fn source(&self) -> Source<T> {
+        Source::Two(View2::of(self))
+    }
+    fn object(&self) -> Py<PyAny> {
+        self.as_any().clone().unbind()
+    }
+}
+
+/// A 1-D input, or a 2-D one reduced over every element in C order (`axis=None`: argmin and
+/// argmax give NumPy's flat C-order index).
+enum Source<T> {
+    One(View<T>),
+    Two(View2<T>),
+}
+
+impl<T: Element + Copy + Sync> Source<T> {
+    fn len(&self) -> usize {
+        match self {
+            Source::One(v) => v.len(),
+            Source::Two(v) => v.len(),
+        }
+    }
+
+    fn nbytes(&self) -> usize {
+        match self {
+            Source::One(v) => v.nbytes(),
+            Source::Two(v) => v.nbytes(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As [`View::with_slice`].
+    unsafe fn with_slice<R>(
+        &self,
+        ctx: &Ctx<'_>,
+        f: impl FnOnce(&[T]) -> gilfree_kernels::Result<R>,
+    ) -> gilfree_kernels::Result<R> {
+        match self {
+            // SAFETY: forwarded.
+            Source::One(v) => unsafe { v.with_slice(ctx, f) },
+            // SAFETY: forwarded.
+            Source::Two(v) => unsafe { v.with_c_slice(ctx, |s, _, _| f(s)) },
+        }
+    }
+}
+
+/// True for a NumPy array of two dimensions (anything else goes to the 1-D validation, whose
+/// errors name what is accepted).
+fn is_2d(a: &Bound<'_, PyAny>) -> bool {
+    a.cast::<PyUntypedArray>().is_ok_and(|x| x.ndim() == 2)
+}
+
 /// Dispatches on the input's dtype to [`prepare_1d`], then `$then` on the prepared kernel `$p`;
 /// `float` and `int` are closures `|ctx, slice| ...` (pasted once per dtype, so each is
 /// instantiated for its element type).
 macro_rules! with_prepared {
     ($kernel:literal, $a:ident, $threads:expr, $nonempty:expr, float: $float:expr, int: $int:expr, |$p:ident| $then:expr) => {{
         let threads = $threads;
-        match Array1::from_py($a, "a")? {
-            Array1::F32(x) => {
-                let $p = prepare_1d($kernel, x, $nonempty, threads, $float)?;
-                $then
+        if is_2d($a) {
+            match Array2::from_py($a, "a")? {
+                Array2::F32(x) => {
+                    let $p = prepare_1d($kernel, x, $nonempty, threads, $float)?;
+                    $then
+                }
+                Array2::F64(x) => {
+                    let $p = prepare_1d($kernel, x, $nonempty, threads, $float)?;
+                    $then
+                }
+                Array2::I32(x) => {
+                    let $p = prepare_1d($kernel, x, $nonempty, threads, $int)?;
+                    $then
+                }
+                Array2::I64(x) => {
+                    let $p = prepare_1d($kernel, x, $nonempty, threads, $int)?;
+                    $then
+                }
             }
-            Array1::F64(x) => {
-                let $p = prepare_1d($kernel, x, $nonempty, threads, $float)?;
-                $then
-            }
-            Array1::I32(x) => {
-                let $p = prepare_1d($kernel, x, $nonempty, threads, $int)?;
-                $then
-            }
-            Array1::I64(x) => {
-                let $p = prepare_1d($kernel, x, $nonempty, threads, $int)?;
-                $then
+        } else {
+            match Array1::from_py($a, "a")? {
+                Array1::F32(x) => {
+                    let $p = prepare_1d($kernel, x, $nonempty, threads, $float)?;
+                    $then
+                }
+                Array1::F64(x) => {
+                    let $p = prepare_1d($kernel, x, $nonempty, threads, $float)?;
+                    $then
+                }
+                Array1::I32(x) => {
+                    let $p = prepare_1d($kernel, x, $nonempty, threads, $int)?;
+                    $then
+                }
+                Array1::I64(x) => {
+                    let $p = prepare_1d($kernel, x, $nonempty, threads, $int)?;
+                    $then
+                }
             }
         }
     }};
