@@ -67,7 +67,7 @@ test-ft: ## Build free-threaded CPython 3.13t (cached), gilfree for it in .venv-
 	if ! $(FT_PY) -c 'import sys; sys.exit(sys._is_gil_enabled())' 2>/dev/null; then \
 	  rm -rf $(FT_VENV) && echo "$$ftpy -m venv $(FT_VENV)" && $$ftpy -m venv $(FT_VENV); fi
 	$(FT_PY) -m pip install --quiet --upgrade pip
-	$(FT_PY) -m pip install --quiet --only-binary=:all: "numpy<2.5" "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100" \
+	$(FT_PY) -m pip install --quiet --only-binary=:all: "numpy<2.5" "scipy>=1.15" "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100" \
 		"maturin>=1.9,<2"
 	# --only-binary: numpy 2.5 and hypothesis>6.155 have no 3.13t wheels and build from source.
 	# Its own cargo target dir, so the 3.11 and 3.13t builds do not keep invalidating each other.
