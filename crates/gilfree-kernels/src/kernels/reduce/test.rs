@@ -395,4 +395,52 @@ mod along_axis {
         let mn = axis::min(&ctx(Threads::Pool), &a, 40, 3, Axis::Cols).unwrap();
         assert!(mn[1].is_nan() && !mn[0].is_nan());
     }
+
+    /// The register-tiled column extremes (lane groups and the remainder, NaNs in both, several
+    /// row sub-blocks) against a plain scan, and the AVX2 build against the baseline, bit for bit.
+    #[test]
+    fn column_extremes_match_a_scan_and_the_baseline() {
+        let (rows, cols) = (300, 37);
+        let mut a = matrix(rows, cols);
+        for (i, j) in [(40, 3), (250, 3), (7, 20), (33, 20), (299, 36), (0, 5)] {
+            a[i * cols + j] = f64::NAN;
+        }
+        let run = || {
+            let c = ctx(Threads::Pool);
+            (
+                axis::max(&c, &a, rows, cols, Axis::Cols).unwrap(),
+                axis::min(&c, &a, rows, cols, Axis::Cols).unwrap(),
+                axis::argmax(&c, &a, rows, cols, Axis::Cols).unwrap(),
+                axis::argmin(&c, &a, rows, cols, Axis::Cols).unwrap(),
+            )
+        };
+        let (mx, mn, amx, amn) = run();
+        for j in 0..cols {
+            let col = column(&a, cols, j);
+            let first_nan = col.iter().position(|x| x.is_nan());
+            let want_max = col.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let want_min = col.iter().copied().fold(f64::INFINITY, f64::min);
+            if let Some(k) = first_nan {
+                assert!(mx[j].is_nan() && mn[j].is_nan(), "column {j}");
+                assert_eq!((amx[j], amn[j]), (k, k), "column {j}");
+            } else {
+                assert_eq!((mx[j], mn[j]), (want_max, want_min), "column {j}");
+                assert_eq!(
+                    col.iter().position(|x| *x == want_max),
+                    Some(amx[j]),
+                    "column {j}"
+                );
+                assert_eq!(
+                    col.iter().position(|x| *x == want_min),
+                    Some(amn[j]),
+                    "column {j}"
+                );
+            }
+        }
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let baseline = crate::simd::with_baseline(run);
+        assert_eq!(bits(&baseline.0), bits(&mx));
+        assert_eq!(bits(&baseline.1), bits(&mn));
+        assert_eq!((baseline.2, baseline.3), (amx, amn));
+    }
 }
