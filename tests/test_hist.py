@@ -137,6 +137,24 @@ def test_index_correction_cases() -> None:
     same_hist(gilfree.histogram(big, 3, range=(9.0e15, 9.1e15)), np.histogram(big, 3, range=(9.0e15, 9.1e15)))
 
 
+def test_index_correction_every_lane() -> None:
+    # float64 values on and within 3 ulps of every edge, shuffled so that each SIMD lane of the
+    # AVX2 path sees decrements, increments, the first and the last bin, NaN and out-of-range.
+    rng = np.random.default_rng(11)
+    for lo, hi, n in ((0.1, 0.7, 6), (-3.3, 1e-3, 97), (1e10, 1e10 + 1e-3, 100), (0.0, 1.0, 1000)):
+        edges = np.linspace(lo, hi, n + 1)
+        near = [edges]
+        for k in range(1, 4):
+            near += [edges - k * np.spacing(edges), edges + k * np.spacing(edges)]
+        a = np.concatenate([*near, [np.nan, -np.inf, np.inf, lo - 1.0, hi + 1.0]])
+        a = rng.permutation(np.tile(a, 3))
+        for r in ((lo, hi), None):
+            if r is None:
+                a = a[np.isfinite(a)]
+            for th in (1, None):
+                same_hist(gilfree.histogram(a, n, range=r, threads=th), np.histogram(a, n, range=r))
+
+
 def test_edge_dtypes_and_special_cases() -> None:
     a32 = np.array([1.0, 2.0, 2.5], dtype=np.float32)
     assert gilfree.histogram(a32)[1].dtype == np.float32
