@@ -9,12 +9,13 @@ an undocumented exception, a crash or a hang fails.
   arrays, memoryviews, array.array and bytearray. Each goes through the eight reductions
   (threads 1, 2, None), their ``gilfree.Executor`` forms and ``Accumulator.add_many``.
 
-  The oracle: native float32/float64/int32/int64 must give NumPy's answer (exact for ints and for
+  The oracle: native bool, int8-64, uint8-64, float16/32/64 must give NumPy's answer (exact for ints and for
   min/max/argmin/argmax; floats within the pairwise-summation error bound; NaN rules as NumPy),
   bit for bit the answer for the contiguous copy (results do not depend on layout or thread
   count), and the Executor form the direct call's bits. Other dtypes are a TypeError; non-native
   byte order is a TypeError or the right answer; masked arrays are refused (their mask would be
-  ignored); anything not 1-D is a ValueError.
+  ignored); 2-D input is reduced over every element (C order); 0-D is a ValueError.
+  (Accumulator.add_many: float32/float64/int32/int64, 1-D only.)
 
 * Arguments: values of every type (None, bools, np.bool_, small/huge/negative ints, NumPy
   integers, floats with nan and inf, strings, lists, objects, complex, Fraction, Decimal) for every
@@ -62,7 +63,9 @@ REDUCTIONS = ["sum", "mean", "var", "std", "min", "max", "argmin", "argmax"]
 EXTREMES = {"min", "max", "argmin", "argmax"}
 THREADS = [1, 2, None]
 DOCUMENTED = (TypeError, ValueError, OverflowError, MemoryError)
-SUPPORTED = {"i4", "i8", "f4", "f8"}  # kind + itemsize of the reductions' dtypes
+# kind + itemsize of the reductions' dtypes
+SUPPORTED = {"b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8"}
+ACC_SUPPORTED = {"i4", "i8", "f4", "f8"}  # Accumulator.add_many's
 ALL_DTYPES = ["?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16", "O"]
 CHUNK = gilfree.info()["reduce_chunk_len"]
 GRAIN = gilfree.info()["reduce_min_chunks_per_worker"]
@@ -144,6 +147,7 @@ class Case:
     expect: str
     label: str
     supported: bool = True  # a dtype the reductions take (a refusal may name the dtype first)
+    acc_expect: str | None = None  # Accumulator.add_many's, when not ``expect`` (1-D only)
 
     def __repr__(self) -> str:
         return f"Case({self.label}, expect={self.expect}, values={self.values!r})"
@@ -309,7 +313,12 @@ def cases(draw: Any, *, max_size: int = 300, dtypes: list[str] | None = None) ->
         except (ValueError, TypeError, BufferError):  # object arrays cannot export a buffer
             return Case(view, values, expect, label + " (no buffer)")
     if container == "2-D":
-        return Case(np.stack([view, view]), values, "not_1d", label, supported)
+        # The reductions take 2-D input (axis=None: every element in C order); add_many does not.
+        both = np.concatenate([values, values])
+        stacked = np.stack([view, view])  # NumPy may convert to native byte order here
+        if stacked.dtype != view.dtype:
+            expect = "ok" if code in SUPPORTED else "type_error"
+        return Case(stacked, both, expect, label, supported, acc_expect="not_1d")
     if container == "0-D":
         zero_d = np.asarray(view[0]) if n else np.zeros((), dtype=dt)
         return Case(zero_d, values, "not_1d", label, supported and zero_d.dtype == values.dtype)
@@ -410,10 +419,11 @@ def check_against_numpy(name: str, x: np.ndarray, got: Any, ddof: int) -> None:
         assert got.kind == "ValueError", got
         assert "empty" in got.message, got
         return
-    is_int = x.dtype.kind == "i"
+    is_int = x.dtype.kind in "biu"
     if name == "sum" and is_int:
-        exact = sum(x.tolist())
-        if INT64_MIN <= exact <= INT64_MAX:
+        exact = sum(int(v) for v in x.tolist())
+        lo, hi = (0, 2**64 - 1) if x.dtype.kind == "u" else (INT64_MIN, INT64_MAX)
+        if lo <= exact <= hi:
             assert type(got) is int, got
             assert got == exact
         else:
@@ -447,15 +457,16 @@ def kwargs_for(name: str, ddof: int, threads: int | None) -> dict[str, Any]:
     return {"ddof": ddof, "threads": threads} if name in ("var", "std") else {"threads": threads}
 
 
-def check_refusal(case: Case, got: Any, what: str) -> None:
+def check_refusal(case: Case, got: Any, what: str, expect: str | None = None) -> None:
     """The outcome of a refused input: the right exception, with a message that helps."""
+    expect = expect or case.expect
     assert isinstance(got, Raised), f"{what}: accepted {case!r} -> {got!r}"
-    if case.expect in ("masked", "not_1d") and not case.supported and got.kind == "TypeError":
+    if expect in ("masked", "not_1d") and not case.supported and got.kind == "TypeError":
         return  # which refusal comes first, the dtype's or the shape's, is not specified
-    if case.expect == "masked":
+    if expect == "masked":
         assert got.kind in ("TypeError", "ValueError"), got
         assert "mask" in got.message.lower(), f"{what}: the message should say what to do: {got}"
-    elif case.expect == "not_1d":
+    elif expect == "not_1d":
         assert got.kind == "ValueError", got
         assert "1-D" in got.message, got
     else:
@@ -507,14 +518,16 @@ def run_accumulator(case: Case, threads: int | None) -> None:
     assert values is not None
     for kind in (float, int):
         got = accumulate(kind, case.obj, threads)
-        if case.expect in ("masked", "not_1d"):
-            check_refusal(case, got, f"Accumulator({kind.__name__}).add_many")
+        expect = case.acc_expect or case.expect
+        if expect in ("masked", "not_1d"):
+            check_refusal(case, got, f"Accumulator({kind.__name__}).add_many", expect)
             continue
         if isinstance(got, Raised):
             # Refused: an unsupported dtype, a float array for an int accumulator, an item the
             # accumulator cannot take, or a non-native byte order.
             assert got.kind in ("TypeError", "OverflowError"), got
-            takes = values.dtype.kind == "i" or (kind is float and values.dtype.kind == "f")
+            code = f"{values.dtype.kind}{values.dtype.itemsize}"
+            takes = code in ACC_SUPPORTED and (values.dtype.kind == "i" or kind is float)
             assert not (case.expect == "ok" and takes), f"add_many refused {case!r}: {got!r}"
             continue
         assert case.expect != "masked"
@@ -736,6 +749,7 @@ def reduction_api(name: str) -> Api:
     args = {"a": Arg(np.arange(7.0), ("a",), numeric=False)}
     if name in ("var", "std"):
         args["ddof"] = Arg(0, ("ddof",))
+    args["axis"] = Arg(None, ("axis",))
     args["threads"] = THREADS_ARG
     fn = getattr(gilfree, name)
     return Api(

@@ -8,6 +8,7 @@ every layout of the same values, and for every thread count.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import hypothesis.extra.numpy as hnp
@@ -17,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gilfree
+from tests._sigint import check_after, interrupt_call, posix_only
 
 REDUCTIONS = ["sum", "mean", "var", "std", "moments", "min", "max", "argmin", "argmax"]
 DTYPES = [np.float32, np.float64, np.int32, np.int64]
@@ -139,7 +141,7 @@ def test_non_native_byte_order_is_refused(name: str, dtype: str) -> None:
 @pytest.mark.parametrize("name", REDUCTIONS)
 def test_masked_and_bad_dtypes_are_refused(name: str) -> None:
     with pytest.raises(TypeError, match="masked array"):
-        call(name, np.ma.masked_array(np.zeros((2, 2)), mask=[[0, 1], [0, 0]]))
+        call(name, np.ma.masked_array(np.zeros((2, 2)), mask=np.array([[0, 1], [0, 0]], dtype=bool)))
     with pytest.raises(TypeError, match=r"^a has dtype complex128"):
         call(name, np.zeros((2, 2), dtype=np.complex128))
 
@@ -163,3 +165,270 @@ def test_executor_task_form_takes_2d(name: str) -> None:
     with gilfree.Executor() as ex:
         got = ex.submit(getattr(gilfree, name), np.asfortranarray(c)).result()
     assert close(got, reference(name, c))
+
+
+# ---------------------------------------------------------------------------------------------
+# axis=0 / axis=1 and the dtypes NumPy users pass
+
+ALL_DTYPES = [
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+]
+AXES = [0, 1, -1, -2]
+
+
+def values(dtype: str, shape: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """Values of ``dtype`` whose sums stay in range, with NaN and ties for floats."""
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        return rng.integers(0, 2, size=shape).astype(bool)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        lo, hi = max(int(info.min), -(2**40)), min(int(info.max), 2**40)
+        return rng.integers(lo, hi, size=shape, endpoint=True).astype(dt)
+    return (rng.integers(-50, 50, size=shape) / 4).astype(dt)
+
+
+def numpy_axis(name: str, c: np.ndarray, axis: int, ddof: int = 0) -> Any:
+    """NumPy's answer (values computed in float64 for the float statistics), in NumPy's dtype."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name in ("min", "max", "argmin", "argmax"):
+            return getattr(np, name)(c, axis=axis)
+        f = c.astype(np.float64)
+        if name == "sum":
+            want_dtype = np.sum(c, axis=axis).dtype
+            if c.dtype.kind in "biu":
+                return np.array([int(x) for x in c.astype(object).sum(axis=axis).ravel()], dtype=want_dtype)
+            return np.sum(f, axis=axis).astype(want_dtype)
+        if name == "moments":
+            m = f.mean(axis=axis)
+            return (c.shape[axis], m, ((f - np.expand_dims(m, axis)) ** 2).sum(axis=axis))
+        want_dtype = getattr(np, name)(c, axis=axis).dtype
+        kw = {"ddof": ddof} if name in ("var", "std") else {}
+        return getattr(np, name)(f, axis=axis, **kw).astype(want_dtype)
+
+
+def assert_matches(got: Any, want: Any, c: np.ndarray, name: str) -> None:
+    if isinstance(want, tuple):
+        assert got[0] == want[0]
+        for g, w in zip(got[1:], want[1:], strict=True):
+            assert_matches(g, w, c, "mean")
+        return
+    assert isinstance(got, np.ndarray), type(got)
+    assert got.dtype == want.dtype, (name, got.dtype, want.dtype)
+    assert got.shape == want.shape
+    if want.dtype.kind in "biu" or name in ("min", "max"):
+        np.testing.assert_array_equal(got, want)
+    else:
+        rtol = {2: 2e-3, 4: 2e-6, 8: 1e-10}[want.dtype.itemsize]
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("name", REDUCTIONS)
+def test_axis_matches_numpy_for_every_dtype_and_layout(dtype: str, name: str) -> None:
+    """NumPy's values and result dtype along each axis, in every layout."""
+    c = values(dtype, (23, 37), seed=len(name))
+    if np.dtype(dtype).kind == "f":
+        c[3, 5] = np.nan
+        c[10, :] = np.nan if name not in ("var", "std", "moments") else c[10, :]
+    for axis in AXES:
+        want = numpy_axis(name, c, axis)
+        for layout, a in layouts(c).items():
+            got = call(name, a, axis=axis)
+            try:
+                assert_matches(got, want, c, name)
+            except AssertionError as e:
+                raise AssertionError(f"{name} {dtype} axis={axis} {layout}") from e
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    c=st.sampled_from(ALL_DTYPES).flatmap(
+        lambda dt: hnp.arrays(
+            dt,
+            hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=40),
+            elements=hnp.from_dtype(np.dtype(dt), allow_nan=False, allow_infinity=False)
+            if dt == "bool" or dt.startswith("float")
+            else st.integers(-100, 100).map(lambda x: max(x, 0) if dt.startswith("u") else x),
+        )
+    ),
+    name=st.sampled_from(["sum", "min", "max", "argmin", "argmax", "mean"]),
+    axis=st.sampled_from(AXES),
+    order=st.sampled_from(["C", "F", "strided"]),
+)
+def test_axis_hypothesis(c: np.ndarray, name: str, axis: int, order: str) -> None:
+    if c.dtype.kind == "f" and name in ("sum", "mean"):
+        c = np.clip(c, -1e3, 1e3).astype(c.dtype)
+    a = layouts(c)[order]
+    assert_matches(call(name, a, axis=axis), numpy_axis(name, c, axis), c, name)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES)
+@pytest.mark.parametrize("name", REDUCTIONS)
+def test_1d_and_axis_none_take_every_dtype(dtype: str, name: str) -> None:
+    """1-D arrays (and axis=None) of every dtype give NumPy's value as a Python scalar."""
+    c = values(dtype, (5, 7), seed=1)
+    for a in (c.ravel(), c, np.asfortranarray(c)):
+        got = call(name, a)
+        flat = c.ravel()
+        if name in ("min", "max", "argmin", "argmax"):
+            assert got == getattr(np, name)(flat).item()
+            assert type(got) is type(getattr(np, name)(flat).item())
+        elif name == "sum" and c.dtype.kind in "biu":
+            assert got == sum(int(x) for x in flat)
+            assert type(got) is int
+        elif name == "moments":
+            assert got[0] == flat.size
+        else:
+            want = float(getattr(np, name)(flat.astype(np.float64)))
+            assert math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9)
+        for k in (0, -1):
+            assert repr(call(name, c.ravel(), axis=k)) == repr(call(name, c.ravel()))
+
+
+@pytest.mark.parametrize("ddof", [0, 1, 5, 23, 40])
+@pytest.mark.parametrize("name", ["var", "std"])
+def test_axis_ddof(ddof: int, name: str) -> None:
+    c = values("float64", (23, 37), seed=4)
+    c[:, 0] = 2.5  # an all-equal column: nan when n - ddof <= 0
+    c[0, :] = 2.5
+    for axis in (0, 1):
+        want = numpy_axis(name, c, axis, ddof=ddof)
+        for layout, a in layouts(c).items():
+            got = call(name, a, axis=axis, ddof=ddof)
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, equal_nan=True, err_msg=layout)
+
+
+def test_var_axis_accurate_at_large_mean() -> None:
+    """Mean 1e9, spread 1: the column/row variances stay accurate (the one-pass formula fails)."""
+    rng = np.random.default_rng(5)
+    c = 1e9 + rng.standard_normal((300, 200))
+    for axis in (0, 1):
+        want = np.var(c, axis=axis)
+        for a in (c, np.asfortranarray(c)):
+            np.testing.assert_allclose(gilfree.var(a, axis=axis), want, rtol=1e-8)
+
+
+def test_integer_sums_are_exact_and_overflow_raises() -> None:
+    big = np.full((3, 2), 2**62, dtype=np.int64)
+    np.testing.assert_array_equal(gilfree.sum(big[:1], axis=0), [2**62, 2**62])
+    with pytest.raises(OverflowError, match=r"^sum\(\): the sum 13835058055282163712 does not fit in int64"):
+        gilfree.sum(big, axis=0)
+    with pytest.raises(OverflowError, match="int64"):
+        gilfree.sum(big.T, axis=1)
+    # Partial sums beyond int64 that come back in range are exact.
+    mixed = np.array([[2**62, 2**62, -(2**62), -(2**62) + 5]], dtype=np.int64)
+    assert gilfree.sum(mixed) == 5
+    np.testing.assert_array_equal(gilfree.sum(mixed, axis=1), [5])
+    # uint64: exact over the whole unsigned range, OverflowError past it.
+    u = np.array([[2**63, 2**63 - 1], [1, 0]], dtype=np.uint64)
+    assert gilfree.sum(u[0]) == 2**64 - 1
+    got = gilfree.sum(u, axis=1)
+    assert got.dtype == np.uint64
+    np.testing.assert_array_equal(got, np.array([2**64 - 1, 1], dtype=np.uint64))
+    np.testing.assert_array_equal(gilfree.sum(u, axis=0), np.array([2**63 + 1, 2**63 - 1], dtype=np.uint64))
+    over = np.array([[2**63, 1], [2**63, 2]], dtype=np.uint64)
+    with pytest.raises(OverflowError, match="does not fit in uint64"):
+        gilfree.sum(over, axis=0)
+    with pytest.raises(OverflowError, match="does not fit in uint64"):
+        gilfree.sum(over)
+    # Mean of integers never overflows.
+    assert gilfree.mean(big) == 2.0**62
+    np.testing.assert_array_equal(gilfree.mean(over, axis=0), [2.0**63, 1.5])
+
+
+@pytest.mark.parametrize("name", REDUCTIONS)
+def test_axis_errors(name: str) -> None:
+    a = np.zeros((3, 4))
+    for bad in (2, -3, 5):
+        with pytest.raises(
+            np.exceptions.AxisError, match=f"axis {bad} is out of bounds for array of dimension 2"
+        ):
+            call(name, a, axis=bad)
+    with pytest.raises(np.exceptions.AxisError, match="dimension 1"):
+        call(name, np.zeros(3), axis=1)
+    with pytest.raises(TypeError, match=r"^axis must be None or an int"):
+        call(name, a, axis=1.5)
+    with pytest.raises(TypeError, match=r"^axis must be None or an int"):
+        call(name, a, axis=(0, 1))
+    with pytest.raises(ValueError, match=r"^a must be 1-D or 2-D"):
+        call(name, np.zeros((2, 2, 2)), axis=0)
+
+
+@pytest.mark.parametrize("name", ["min", "max", "argmin", "argmax"])
+def test_empty_axes(name: str) -> None:
+    """NumPy's rules: reducing an empty axis has no value; no results is fine."""
+    with pytest.raises(ValueError, match="empty"):
+        call(name, np.zeros((0, 3)), axis=0)
+    with pytest.raises(ValueError, match="empty"):
+        call(name, np.zeros((3, 0)), axis=1)
+    got = call(name, np.zeros((0, 3)), axis=1)
+    assert got.shape == (0,)
+    assert got.dtype == getattr(np, name)(np.zeros((0, 3)), axis=1).dtype
+
+
+def test_empty_axes_of_sums_and_means() -> None:
+    got = gilfree.sum(np.zeros((0, 3), dtype=np.int32), axis=0)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, [0, 0, 0])
+    assert np.isnan(gilfree.mean(np.zeros((0, 3)), axis=0)).all()
+    assert np.isnan(gilfree.var(np.zeros((0, 3)), axis=0)).all()
+    assert gilfree.sum(np.zeros((3, 0)), axis=0).shape == (0,)
+
+
+@pytest.mark.parametrize("name", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(3, 2 * 65_536 + 5), (3 * 65_536 + 7, 3), (600, 1100)])
+def test_axis_same_bits_at_every_thread_count(name: str, shape: tuple[int, int]) -> None:
+    """Long rows (the parallel 1-D kernel per row), tall thin and square arrays."""
+    c = np.random.default_rng(11).standard_normal(shape)
+    for a in (c, np.asfortranarray(c)):
+        for axis in (0, 1):
+            results = [call(name, a, axis=axis, threads=t) for t in THREADS]
+            for r in results[1:]:
+                if isinstance(r, tuple):
+                    assert r[0] == results[0][0]
+                    assert all(x.tobytes() == y.tobytes() for x, y in zip(r[1:], results[0][1:], strict=True))
+                else:
+                    assert r.tobytes() == results[0].tobytes()
+            want = numpy_axis(name, c, axis)
+            assert_matches(results[0], want, c, name)
+
+
+def test_rows_are_the_1d_reduction() -> None:
+    """sum(a, axis=1)[i] has the bits of sum(a[i]) (the same chunks, the same combining)."""
+    c = np.random.default_rng(2).standard_normal((4, 3 * 65_536 + 11))
+    got = gilfree.sum(c, axis=1)
+    assert [float(x) for x in got] == [gilfree.sum(row) for row in c]
+    assert [float(x) for x in gilfree.var(c, axis=1)] == [gilfree.var(row) for row in c]
+
+
+@pytest.mark.parametrize("name", REDUCTIONS)
+def test_executor_task_form_takes_axis(name: str) -> None:
+    c = values("float64", (30, 20), seed=8)
+    with gilfree.Executor() as ex:
+        futures = [ex.submit(getattr(gilfree, name), np.asfortranarray(c), axis=k) for k in (0, 1)]
+        for k, f in zip((0, 1), futures, strict=True):
+            assert_matches(f.result(), numpy_axis(name, c, k), c, name)
+
+
+@posix_only
+@pytest.mark.parametrize("axis", [0, 1])
+def test_ctrl_c(axis: int) -> None:
+    child = interrupt_call(
+        f"for _ in range(10**6): gilfree.var(a, axis={axis}); gilfree.max(a[:, ::2], axis={axis})",
+        setup="a = np.random.default_rng(0).standard_normal((2000, 2000))",
+    )
+    check_after(child, "var")

@@ -26,6 +26,8 @@
 use crate::engine::Ctx;
 use crate::{simd, Error, Result};
 
+pub mod axis;
+
 /// Elements per chunk: the unit of parallel work and of determinism. 64 Ki elements is 512 KiB of
 /// float64 — it fits in L2, keeps scheduling overhead well under 1% at memory speed, and gives
 /// a 50 M-element array ~760 chunks to balance.
@@ -126,13 +128,104 @@ impl Element for i64 {
     }
 }
 
+macro_rules! int_element {
+    ($($t:ty),*) => {$(
+        impl Element for $t {
+            #[inline(always)]
+            #[allow(clippy::cast_precision_loss)] // as NumPy: integers -> float64 for mean/var
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                false
+            }
+        }
+    )*};
+}
+int_element!(i8, i16, u8, u16, u32, u64);
+
+impl Element for bool {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(u8::from(self))
+    }
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        false
+    }
+}
+
 /// Integer element types, with an exact sum of one chunk.
 pub trait Int: Element {
     /// The exact sum of at most [`CHUNK_LEN`] elements.
     fn chunk_sum(a: &[Self]) -> i128;
+    /// `(hi, lo)` with `self = hi * 2^32 + lo` and `0 <= lo < 2^32`: both halves add up in 64-bit
+    /// lanes without overflow over fewer than 2^31 elements.
+    fn hi_lo(self) -> (i64, u64);
+}
+
+/// Integers of at most 32 bits: summed in i64 lanes (exact over a chunk).
+macro_rules! small_int {
+    ($($t:ty),*) => {$(
+        impl Int for $t {
+            #[inline(always)]
+            fn chunk_sum(a: &[$t]) -> i128 {
+                debug_assert!(a.len() <= CHUNK_LEN);
+                let mut acc = [0i64; LANES];
+                let mut it = a.chunks_exact(LANES);
+                for c in &mut it {
+                    for k in 0..LANES {
+                        acc[k] += i64::from(c[k]);
+                    }
+                }
+                let tail: i64 = it.remainder().iter().map(|&x| i64::from(x)).sum();
+                i128::from(acc.iter().sum::<i64>() + tail)
+            }
+            #[inline(always)]
+            #[allow(clippy::cast_sign_loss)]
+            fn hi_lo(self) -> (i64, u64) {
+                let x = i64::from(self);
+                (x >> 32, x as u64 & 0xFFFF_FFFF)
+            }
+        }
+    )*};
+}
+small_int!(i8, i16, u8, u16, u32, bool);
+
+impl Int for u64 {
+    #[inline(always)]
+    fn chunk_sum(a: &[u64]) -> i128 {
+        debug_assert!(a.len() <= CHUNK_LEN);
+        let mut lo = [0u64; LANES];
+        let mut hi = [0u64; LANES];
+        let mut it = a.chunks_exact(LANES);
+        for c in &mut it {
+            for k in 0..LANES {
+                lo[k] += c[k] & 0xFFFF_FFFF;
+                hi[k] += c[k] >> 32;
+            }
+        }
+        let mut total = (i128::from(hi.iter().sum::<u64>()) << 32) + i128::from(lo.iter().sum::<u64>());
+        for &x in it.remainder() {
+            total += i128::from(x);
+        }
+        total
+    }
+    #[inline(always)]
+    #[allow(clippy::cast_possible_wrap)] // x >> 32 < 2^32
+    fn hi_lo(self) -> (i64, u64) {
+        ((self >> 32) as i64, self & 0xFFFF_FFFF)
+    }
 }
 
 impl Int for i32 {
+    #[inline(always)]
+    #[allow(clippy::cast_sign_loss)]
+    fn hi_lo(self) -> (i64, u64) {
+        let x = i64::from(self);
+        (x >> 32, x as u64 & 0xFFFF_FFFF)
+    }
     #[inline(always)]
     fn chunk_sum(a: &[i32]) -> i128 {
         // |sum| <= 2^16 * 2^31 = 2^47 per chunk: an i64 lane cannot overflow.
@@ -150,6 +243,11 @@ impl Int for i32 {
 }
 
 impl Int for i64 {
+    #[inline(always)]
+    #[allow(clippy::cast_sign_loss)]
+    fn hi_lo(self) -> (i64, u64) {
+        (self >> 32, self as u64 & 0xFFFF_FFFF)
+    }
     #[inline(always)]
     fn chunk_sum(a: &[i64]) -> i128 {
         // x = hi * 2^32 + lo with lo in [0, 2^32) and hi in [-2^31, 2^31): summed over at most
@@ -416,6 +514,30 @@ fn merged_moments<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<(Moments, f64)> 
         simd::dispatch(ChunkMoments { a: &a[r], shift })
     })?;
     Ok((parts.into_iter().fold(Moments::EMPTY, Moments::merge), shift))
+}
+
+/// [`merged_moments`] on the calling thread (the same chunks, the same merge: the same bits).
+fn merged_moments_serial<T: Element>(a: &[T]) -> (Moments, f64) {
+    let shift = pilot_shift(a);
+    let m = a
+        .chunks(CHUNK_LEN)
+        .map(|c| simd::dispatch(ChunkMoments { a: c, shift }))
+        .fold(Moments::EMPTY, Moments::merge);
+    (m, shift)
+}
+
+/// The shift of [`merged_moments`]: the mean of the first block if finite, else 0.
+fn pilot_shift<T: Element>(a: &[T]) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let shift = match a.get(..a.len().min(MOMENT_BLOCK)) {
+        Some(pilot) if !pilot.is_empty() => pairwise(pilot, T::to_f64) / pilot.len() as f64,
+        _ => 0.0,
+    };
+    if shift.is_finite() {
+        shift
+    } else {
+        0.0
+    }
 }
 
 /// The standard deviation: the square root of [`var`].

@@ -278,3 +278,121 @@ fn pairwise_matches_a_recursive_tree() {
         assert_eq!(pairwise(&a, |x| x).to_bits(), expected.to_bits(), "n = {n}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reductions along an axis (reduce::axis)
+
+mod along_axis {
+    use super::fsum;
+    use crate::engine::Threads;
+    use crate::kernels::reduce::axis::{self, Axis};
+    use crate::kernels::test_support::{ctx, settings};
+
+    fn matrix(rows: usize, cols: usize) -> Vec<f64> {
+        (0..rows * cols)
+            .map(|k| ((k * 7919 % 1009) as f64 - 504.0) / 8.0 + if k % 97 == 0 { 1e6 } else { 0.0 })
+            .collect()
+    }
+
+    fn column(a: &[f64], cols: usize, j: usize) -> Vec<f64> {
+        a.iter().skip(j).step_by(cols.max(1)).copied().collect()
+    }
+
+    const SHAPES: [(usize, usize); 7] = [(1, 1), (3, 5), (17, 1030), (2, 70_000), (1000, 3), (0, 4), (4, 0)];
+
+    #[test]
+    fn sums_match_fsum_and_do_not_depend_on_threads() {
+        for (rows, cols) in SHAPES {
+            let a = matrix(rows, cols);
+            for axis in [Axis::Rows, Axis::Cols] {
+                let base = axis::sum_float(&ctx(Threads::Caller), &a, rows, cols, axis).unwrap();
+                for t in settings() {
+                    let got = axis::sum_float(&ctx(t), &a, rows, cols, axis).unwrap();
+                    assert_eq!(
+                        got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                        base.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                    );
+                }
+                let want: Vec<f64> = match axis {
+                    Axis::Rows => (0..rows)
+                        .map(|i| fsum(a[i * cols..(i + 1) * cols].iter().copied()))
+                        .collect(),
+                    Axis::Cols => (0..cols).map(|j| fsum(column(&a, cols, j))).collect(),
+                };
+                assert_eq!(base.len(), want.len());
+                for (g, w) in base.iter().zip(&want) {
+                    assert!(
+                        (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+                        "{rows}x{cols} {axis:?}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn int_sums_are_exact() {
+        let (rows, cols) = (300, 7);
+        let a: Vec<i64> = (0..rows * cols)
+            .map(|k| if k % 2 == 0 { i64::MAX } else { i64::MIN + k as i64 })
+            .collect();
+        let got = axis::sum_int(&ctx(Threads::Pool), &a, rows, cols, Axis::Cols).unwrap();
+        for (j, g) in got.iter().enumerate() {
+            let want: i128 = (0..rows).map(|i| i128::from(a[i * cols + j])).sum();
+            assert_eq!(*g, want);
+        }
+        let u: Vec<u64> = vec![u64::MAX; 6];
+        assert_eq!(
+            axis::sum_int(&ctx(Threads::Caller), &u, 3, 2, Axis::Cols).unwrap(),
+            vec![3 * i128::from(u64::MAX); 2]
+        );
+        assert_eq!(
+            axis::sum_int(&ctx(Threads::Caller), &u, 3, 2, Axis::Rows).unwrap(),
+            vec![2 * i128::from(u64::MAX); 3]
+        );
+    }
+
+    #[test]
+    fn variances_and_extremes_match_references() {
+        for (rows, cols) in SHAPES {
+            let a = matrix(rows, cols);
+            for axis in [Axis::Rows, Axis::Cols] {
+                let lines: Vec<Vec<f64>> = match axis {
+                    Axis::Rows => (0..rows).map(|i| a[i * cols..(i + 1) * cols].to_vec()).collect(),
+                    Axis::Cols => (0..cols).map(|j| column(&a, cols, j)).collect(),
+                };
+                let var = axis::var(&ctx(Threads::Pool), &a, rows, cols, axis, 0).unwrap();
+                for (line, v) in lines.iter().zip(&var) {
+                    let n = line.len() as f64;
+                    let mean = fsum(line.iter().copied()) / n;
+                    let want = fsum(line.iter().map(|x| (x - mean) * (x - mean))) / n;
+                    assert!(
+                        (v - want).abs() <= 1e-9 * want.abs().max(1e-300) || (v.is_nan() && want.is_nan())
+                    );
+                }
+                if lines.iter().all(|l| !l.is_empty()) {
+                    let mx = axis::max(&ctx(Threads::Pool), &a, rows, cols, axis).unwrap();
+                    let am = axis::argmax(&ctx(Threads::Pool), &a, rows, cols, axis).unwrap();
+                    for ((line, m), i) in lines.iter().zip(&mx).zip(&am) {
+                        let want = line.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        assert_eq!(*m, want);
+                        assert_eq!(line.iter().position(|x| *x == want), Some(*i));
+                    }
+                } else if !lines.is_empty() {
+                    assert!(axis::min(&ctx(Threads::Pool), &a, rows, cols, axis).is_err());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nan_wins_at_its_first_index() {
+        let mut a = matrix(40, 3);
+        a[5 * 3 + 1] = f64::NAN;
+        a[9 * 3 + 1] = f64::NAN;
+        let am = axis::argmin(&ctx(Threads::Pool), &a, 40, 3, Axis::Cols).unwrap();
+        assert_eq!(am[1], 5);
+        let mn = axis::min(&ctx(Threads::Pool), &a, 40, 3, Axis::Cols).unwrap();
+        assert!(mn[1].is_nan() && !mn[0].is_nan());
+    }
+}
