@@ -152,7 +152,40 @@ macro_rules! hist_int {
         }
     )*};
 }
-hist_int!(i32, i64);
+hist_int!(i8, i16, i32, i64, u8, u16, u32);
+
+impl HistElem for u64 {
+    const KIND: Kind = Kind::Int;
+    #[inline(always)]
+    #[allow(clippy::cast_precision_loss)]
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    #[allow(clippy::cast_precision_loss)]
+    fn as_f32(self) -> f32 {
+        self as f32
+    }
+    #[inline(always)]
+    fn as_i128(self) -> i128 {
+        i128::from(self)
+    }
+    #[inline(always)]
+    fn ord_key(self) -> u64 {
+        self
+    }
+    #[inline(always)]
+    fn from_ord_key(k: u64) -> Self {
+        k
+    }
+    fn extremes() -> (Self, Self) {
+        (0, u64::MAX)
+    }
+    #[inline(always)]
+    fn as_index(self) -> u64 {
+        self
+    }
+}
 
 impl HistElem for f32 {
     const KIND: Kind = Kind::Float;
