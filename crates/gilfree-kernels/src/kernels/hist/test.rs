@@ -276,5 +276,8 @@ fn narrow_and_unsigned_integers_count_as_int64() {
     // uint64 above 2**63 keeps its order.
     let big = [u64::MAX, 1 << 63, 0, 5];
     let pb = auto_plan::<u64, f64>(&ctx(Threads::Pool), &big, 2).unwrap();
-    assert_eq!(histogram_uniform(&ctx(Threads::Pool), &big, &pb).unwrap(), vec![2, 2]);
+    assert_eq!(
+        histogram_uniform(&ctx(Threads::Pool), &big, &pb).unwrap(),
+        vec![2, 2]
+    );
 }
