@@ -137,6 +137,24 @@ def test_index_correction_cases() -> None:
     same_hist(gilfree.histogram(big, 3, range=(9.0e15, 9.1e15)), np.histogram(big, 3, range=(9.0e15, 9.1e15)))
 
 
+def test_index_correction_every_lane() -> None:
+    # float64 values on and within 3 ulps of every edge, shuffled so that each SIMD lane of the
+    # AVX2 path sees decrements, increments, the first and the last bin, NaN and out-of-range.
+    rng = np.random.default_rng(11)
+    for lo, hi, n in ((0.1, 0.7, 6), (-3.3, 1e-3, 97), (1e10, 1e10 + 1e-3, 100), (0.0, 1.0, 1000)):
+        edges = np.linspace(lo, hi, n + 1)
+        near = [edges]
+        for k in range(1, 4):
+            near += [edges - k * np.spacing(edges), edges + k * np.spacing(edges)]
+        a = np.concatenate([*near, [np.nan, -np.inf, np.inf, lo - 1.0, hi + 1.0]])
+        a = rng.permutation(np.tile(a, 3))
+        for r in ((lo, hi), None):
+            if r is None:
+                a = a[np.isfinite(a)]
+            for th in (1, None):
+                same_hist(gilfree.histogram(a, n, range=r, threads=th), np.histogram(a, n, range=r))
+
+
 def test_edge_dtypes_and_special_cases() -> None:
     a32 = np.array([1.0, 2.0, 2.5], dtype=np.float32)
     assert gilfree.histogram(a32)[1].dtype == np.float32
@@ -264,7 +282,7 @@ def test_histogram_errors() -> None:
     with pytest.raises(TypeError):
         gilfree.histogram([1.0, 2.0])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="dtype"):
-        gilfree.histogram(np.arange(3, dtype=np.uint8))
+        gilfree.histogram(np.arange(3, dtype=np.float16))
     with pytest.raises(TypeError, match="dtype"):
         gilfree.histogram(a, weights=np.ones(3, dtype=np.complex128))
     with pytest.raises(ValueError):
@@ -361,3 +379,25 @@ def test_ctrl_c_bincount() -> None:
         setup="a = np.random.default_rng(0).integers(0, 1000, 8_000_000)",
     )
     check_after(child, "bincount")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.int16, np.uint8, np.uint16, np.uint32, np.uint64])
+def test_narrow_and_unsigned_ints_match_numpy(dtype: Any) -> None:
+    rng = np.random.default_rng(5)
+    if dtype is np.bool_:
+        a = rng.integers(0, 2, 20001).astype(dtype)
+    else:
+        info = np.iinfo(dtype)
+        lo, hi = max(int(info.min), -1000), min(int(info.max), 3000)
+        a = rng.integers(lo, hi, 20001, endpoint=True).astype(dtype)
+    for kw in ({"bins": 7}, {"bins": 5, "range": (1, 50)}, {"bins": np.array([0, 2, 10, 100])}):
+        same_hist(gilfree.histogram(a, **kw), np.histogram(a, **kw))
+    b = (np.abs(a.astype(np.int64)) % 100).astype(dtype)
+    for th in (1, None):
+        got = gilfree.bincount(b[::2], minlength=300, threads=th)
+        want = np.bincount(b[::2], minlength=300)
+        assert got.dtype == want.dtype
+        assert np.array_equal(got, want)
+    big = np.array([2**64 - 1, 2**63, 0, 5], dtype=np.uint64)
+    same_hist(gilfree.histogram(big, 3), np.histogram(big, 3))

@@ -538,25 +538,73 @@ fn prepare_histogram<'py, T: HistElem + Element>(
         .work_bytes(bytes))
 }
 
+/// Borrows `obj` read-only as a 1-D array of `T` (a dtype `Array1` does not take).
+fn narrow<'py, T: Element>(arr: &Bound<'py, PyArray1<T>>, arg: &str) -> PyResult<PyReadonlyArray1<'py, T>> {
+    arr.try_readonly()
+        .map_err(|e| PyValueError::new_err(format!("{arg} cannot be borrowed: {e}")))
+}
+
+/// Runs `$then` with `$x` bound to `obj` read as the integer dtypes NumPy's histogram and
+/// bincount take beyond `Array1`'s: bool (read as its uint8 view, as NumPy converts it), int8,
+/// int16, uint8, uint16, uint32, uint64. `None` for any other object.
+macro_rules! with_narrow_ints {
+    ($obj:expr, $arg:expr, |$x:ident| $then:expr) => {{
+        let obj: &Bound<'_, PyAny> = $obj;
+        if let Ok(b) = obj.cast::<PyArray1<bool>>() {
+            let u = b.call_method1("view", ("uint8",))?;
+            let u = u.cast::<PyArray1<u8>>()?;
+            let $x = narrow(u, $arg)?;
+            Some($then)
+        } else if let Ok(a) = obj.cast::<PyArray1<i8>>() {
+            let $x = narrow(a, $arg)?;
+            Some($then)
+        } else if let Ok(a) = obj.cast::<PyArray1<i16>>() {
+            let $x = narrow(a, $arg)?;
+            Some($then)
+        } else if let Ok(a) = obj.cast::<PyArray1<u8>>() {
+            let $x = narrow(a, $arg)?;
+            Some($then)
+        } else if let Ok(a) = obj.cast::<PyArray1<u16>>() {
+            let $x = narrow(a, $arg)?;
+            Some($then)
+        } else if let Ok(a) = obj.cast::<PyArray1<u32>>() {
+            let $x = narrow(a, $arg)?;
+            Some($then)
+        } else if let Ok(a) = obj.cast::<PyArray1<u64>>() {
+            let $x = narrow(a, $arg)?;
+            Some($then)
+        } else {
+            None
+        }
+    }};
+}
+
 macro_rules! with_histogram {
     ($a:ident, $bins:ident, $range:ident, $weights:ident, $density:ident, $threads:expr, |$p:ident| $then:expr) => {{
         let threads = $threads;
-        match Array1::from_py($a, "a")? {
-            Array1::F32(x) => {
-                let $p = prepare_histogram(x, $bins, $range, $weights, $density, threads)?;
-                $then
-            }
-            Array1::F64(x) => {
-                let $p = prepare_histogram(x, $bins, $range, $weights, $density, threads)?;
-                $then
-            }
-            Array1::I32(x) => {
-                let $p = prepare_histogram(x, $bins, $range, $weights, $density, threads)?;
-                $then
-            }
-            Array1::I64(x) => {
-                let $p = prepare_histogram(x, $bins, $range, $weights, $density, threads)?;
-                $then
+        if let Some(r) = with_narrow_ints!($a, "a", |x| {
+            let $p = prepare_histogram(x, $bins, $range, $weights, $density, threads)?;
+            $then
+        }) {
+            r
+        } else {
+            match Array1::from_py($a, "a")? {
+                Array1::F32(x) => {
+                    let $p = prepare_histogram(x, $bins, $range, $weights, $density, threads)?;
+                    $then
+                }
+                Array1::F64(x) => {
+                    let $p = prepare_histogram(x, $bins, $range, $weights, $density, threads)?;
+                    $then
+                }
+                Array1::I32(x) => {
+                    let $p = prepare_histogram(x, $bins, $range, $weights, $density, threads)?;
+                    $then
+                }
+                Array1::I64(x) => {
+                    let $p = prepare_histogram(x, $bins, $range, $weights, $density, threads)?;
+                    $then
+                }
             }
         }
     }};
@@ -573,8 +621,9 @@ macro_rules! with_histogram {
 /// the same at every ``threads`` value.
 ///
 /// Args:
-///     a: a 1-D NumPy array or buffer-protocol object of float32, float64, int32 or int64
-///        (N-D: pass ``a.ravel()``).
+///     a: a 1-D NumPy array or buffer-protocol object of float32, float64, int32 or int64, or
+///        a 1-D NumPy array of bool, int8, int16, uint8, uint16, uint32 or uint64 (not float16
+///        yet; N-D: pass ``a.ravel()``).
 ///     bins: the number of equal-width bins (an int >= 1), or a 1-D increasing array of edges
 ///        (no NaN). Bin-width rules (``"auto"``, ...): compute the edges with
 ///        ``numpy.histogram_bin_edges`` and pass them.
@@ -719,25 +768,32 @@ macro_rules! with_bincount {
     ($x:ident, $weights:ident, $minlength:ident, $threads:expr, |$p:ident| $then:expr) => {{
         let threads = $threads;
         let minlength = minlength_arg($minlength)?;
-        match Array1::from_py($x, "x")? {
-            Array1::I32(x) => {
-                let $p = prepare_bincount(x, $weights, minlength, threads)?;
-                $then
-            }
-            Array1::I64(x) => {
-                let $p = prepare_bincount(x, $weights, minlength, threads)?;
-                $then
-            }
-            Array1::F32(_) | Array1::F64(_) => {
-                let d = $x
-                    .getattr("dtype")
-                    .and_then(|d| d.str().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                return Err(PyTypeError::new_err(format!(
-                    "Cannot cast array data from dtype('{d}') to dtype('int64') according to the \
+        if let Some(r) = with_narrow_ints!($x, "x", |x| {
+            let $p = prepare_bincount(x, $weights, minlength, threads)?;
+            $then
+        }) {
+            r
+        } else {
+            match Array1::from_py($x, "x")? {
+                Array1::I32(x) => {
+                    let $p = prepare_bincount(x, $weights, minlength, threads)?;
+                    $then
+                }
+                Array1::I64(x) => {
+                    let $p = prepare_bincount(x, $weights, minlength, threads)?;
+                    $then
+                }
+                Array1::F32(_) | Array1::F64(_) => {
+                    let d = $x
+                        .getattr("dtype")
+                        .and_then(|d| d.str().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    return Err(PyTypeError::new_err(format!(
+                        "Cannot cast array data from dtype('{d}') to dtype('int64') according to the \
                      rule 'safe' (bincount counts non-negative integers: convert with \
                      x.astype(np.intp) if truncating is what you want)"
-                )));
+                    )));
+                }
             }
         }
     }};
@@ -751,7 +807,8 @@ macro_rules! with_bincount {
 /// bits at every ``threads`` value, within rounding of NumPy's single sequential sum).
 ///
 /// Args:
-///     x: a 1-D NumPy array or buffer-protocol object of int32 or int64, no negative values.
+///     x: a 1-D NumPy array or buffer-protocol object of int32 or int64, or a 1-D NumPy array of
+///        bool, int8, int16, uint8, uint16, uint32 or uint64; no negative values.
 ///     weights: None, or an array of the length of ``x`` (float32, float64, int32 or int64).
 ///     minlength: the least length of the output (an int >= 0).
 ///     threads: None for the shared pool, 1 for the calling thread only, k for at most k workers.

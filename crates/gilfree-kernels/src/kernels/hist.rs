@@ -73,6 +73,17 @@ pub trait HistElem: Copy + PartialOrd + Send + Sync + std::fmt::Debug + 'static 
     fn from_ord_key(k: u64) -> Self;
     /// The smallest and the largest non-NaN value (the infinities for floats).
     fn extremes() -> (Self, Self);
+    /// The value as a table index for `bincount`: itself for non-negative integers, a value
+    /// above every table length (`u64::MAX` region) for negative ones and for floats.
+    #[inline(always)]
+    fn as_index(self) -> u64 {
+        u64::MAX
+    }
+    /// The slice itself when `Self` is `f64` (for the explicit-SIMD fast path), else `None`.
+    #[inline(always)]
+    fn f64_slice(_xs: &[Self]) -> Option<&[f64]> {
+        None
+    }
     /// `x != x`.
     #[inline(always)]
     #[allow(clippy::eq_op)]
@@ -135,10 +146,46 @@ macro_rules! hist_int {
             #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
             fn from_ord_key(k: u64) -> Self { (k ^ (1 << 63)) as i64 as $t }
             fn extremes() -> (Self, Self) { (<$t>::MIN, <$t>::MAX) }
+            #[inline(always)]
+            #[allow(clippy::cast_sign_loss, clippy::cast_lossless)]
+            fn as_index(self) -> u64 { self as i64 as u64 }
         }
     )*};
 }
-hist_int!(i32, i64);
+hist_int!(i8, i16, i32, i64, u8, u16, u32);
+
+impl HistElem for u64 {
+    const KIND: Kind = Kind::Int;
+    #[inline(always)]
+    #[allow(clippy::cast_precision_loss)]
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    #[allow(clippy::cast_precision_loss)]
+    fn as_f32(self) -> f32 {
+        self as f32
+    }
+    #[inline(always)]
+    fn as_i128(self) -> i128 {
+        i128::from(self)
+    }
+    #[inline(always)]
+    fn ord_key(self) -> u64 {
+        self
+    }
+    #[inline(always)]
+    fn from_ord_key(k: u64) -> Self {
+        k
+    }
+    fn extremes() -> (Self, Self) {
+        (0, u64::MAX)
+    }
+    #[inline(always)]
+    fn as_index(self) -> u64 {
+        self
+    }
+}
 
 impl HistElem for f32 {
     const KIND: Kind = Kind::Float;
@@ -206,6 +253,10 @@ impl HistElem for f64 {
     fn extremes() -> (Self, Self) {
         (f64::NEG_INFINITY, f64::INFINITY)
     }
+    #[inline(always)]
+    fn f64_slice(xs: &[Self]) -> Option<&[f64]> {
+        Some(xs)
+    }
 }
 
 /// A type elements are compared in: float32, float64 or int64 (`np.promote_types` of the input
@@ -254,9 +305,16 @@ pub trait Real:
     /// `trunc(self)` clamped to `[0, n - 1]` (NaN gives 0): NumPy's `astype(intp)` followed by
     /// `indices[indices == n] -= 1` for the values a kept element can have.
     fn clamped_index(self, n: usize) -> usize;
+    /// True for `f64` (then [`to_f64`](Self::to_f64) is the identity).
+    const IS_F64: bool;
+    /// The slice itself when `Self` is `f64`, else `None`.
+    fn slice_f64(_v: &[Self]) -> Option<&[f64]> {
+        None
+    }
 }
 
 impl Real for f32 {
+    const IS_F64: bool = false;
     #[inline(always)]
     #[allow(clippy::cast_possible_truncation)]
     fn from_f64(v: f64) -> Self {
@@ -294,6 +352,11 @@ impl Real for f32 {
 }
 
 impl Real for f64 {
+    const IS_F64: bool = true;
+    #[inline(always)]
+    fn slice_f64(v: &[Self]) -> Option<&[f64]> {
+        Some(v)
+    }
     #[inline(always)]
     fn from_f64(v: f64) -> Self {
         v
@@ -438,10 +501,54 @@ impl<T: HistElem, B: Real, D: Real> Uniform<T, B, D> {
         lower.extend_from_slice(&self.edges[1..n]);
         upper.extend_from_slice(&self.edges[1..n]);
         upper.push(B::from_f64(f64::INFINITY));
+        // lower[0], upper[0], lower[1], upper[1], ...: for the AVX2 path's paired loads (float64
+        // edges only; empty otherwise).
+        let mut pairs: Vec<f64> = Vec::new();
+        if let (Some(l), Some(u)) = (B::slice_f64(&lower), B::slice_f64(&upper)) {
+            pairs = try_vec(2 * n, "the bin edges")?;
+            pairs.extend(l.iter().zip(u).flat_map(|(&a, &b)| [a, b]));
+        }
         #[allow(clippy::cast_precision_loss)]
         let n_d = D::from_f64(n as f64);
         let (first, denom) = (self.first, self.denom);
         Ok(Some(move |xs: &[T], out: &mut [usize]| {
+            // float64 data, edges and division on an AVX2 CPU: the explicit-SIMD form, the
+            // same operations four lanes at a time (so the same bits).
+            #[cfg(target_arch = "x86_64")]
+            if let (true, Some(xs64), Some(lower64), Some(upper64)) = (
+                D::IS_F64,
+                T::f64_slice(xs),
+                B::slice_f64(&lower),
+                B::slice_f64(&upper),
+            ) {
+                if simd::avx2_enabled()
+                    && i32::try_from(n).is_ok()
+                    && out.len() >= xs64.len()
+                    && pairs.len() == 2 * n
+                {
+                    // SAFETY: AVX2 is available (checked just above); `lower` and `upper` hold
+                    // `n` edges each (as built above), `pairs` both interleaved, `n` fits i32,
+                    // `out` is as long as `xs`.
+                    unsafe {
+                        map_uniform_f64_avx2(
+                            xs64,
+                            out,
+                            &pairs,
+                            lower64,
+                            upper64,
+                            [
+                                first.to_f64(),
+                                denom.to_f64(),
+                                n_d.to_f64(),
+                                lo.as_f64(),
+                                hi.as_f64(),
+                            ],
+                            n,
+                        );
+                    }
+                    return;
+                }
+            }
             // Compiled for AVX2 too (4 divisions at a time), chosen at run time: same bits.
             simd::dispatch(MapBatch {
                 xs,
@@ -463,6 +570,94 @@ impl<T: HistElem, B: Real, D: Real> Uniform<T, B, D> {
         #[allow(clippy::cast_precision_loss)]
         let n_d = D::from_f64(self.n as f64);
         Some(move |x: T| self.bin(x, n_d, lo, hi))
+    }
+}
+
+/// [`MapBatch`] for float64 data, edges and division, with AVX2 intrinsics: per four elements
+/// `s = x - first`, `f = (s / denom) * n` (NumPy's operations, in its order; no FMA), `f`
+/// clamped to `[0, n - 1]` and truncated, the index moved one down where `x < lower[i]` and
+/// then one up where `x >= upper[i]` (two gathers), and `n` where `x` is outside `[lo, hi]` or
+/// NaN. `c = [first, denom, n, lo, hi]`.
+///
+/// # Safety
+///
+/// The CPU must support AVX2; `lower` and `upper` must hold at least `n` values, with
+/// `lower[0] = -inf`, `upper[n - 1] = +inf` and `lower[i] = upper[i - 1]`, and `pairs` the
+/// `2 * n` values `lower[0], upper[0], lower[1], ...`; `n >= 1` must fit in `i32`; `out` must be
+/// at least as long as `xs`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn map_uniform_f64_avx2(
+    xs: &[f64],
+    out: &mut [usize],
+    pairs: &[f64],
+    lower: &[f64],
+    upper: &[f64],
+    c: [f64; 5],
+    n: usize,
+) {
+    use std::arch::x86_64::{
+        _mm256_add_epi64, _mm256_and_pd, _mm256_andnot_pd, _mm256_blendv_epi8, _mm256_castpd_si256,
+        _mm256_cmp_pd, _mm256_cvtepi32_epi64, _mm256_cvttpd_epi32, _mm256_div_pd, _mm256_loadu_pd,
+        _mm256_max_pd, _mm256_min_pd, _mm256_mul_pd, _mm256_set1_epi64x, _mm256_set1_pd, _mm256_set_m128d,
+        _mm256_setzero_pd, _mm256_storeu_si256, _mm256_sub_epi64, _mm256_sub_pd, _mm256_unpackhi_pd,
+        _mm256_unpacklo_pd, _mm_loadu_pd, _mm_storeu_si128, _CMP_GE_OQ, _CMP_LE_OQ, _CMP_LT_OQ,
+    };
+    let [first, denom, n_d, lo, hi] = c;
+    let (vfirst, vdenom, vnd) = (_mm256_set1_pd(first), _mm256_set1_pd(denom), _mm256_set1_pd(n_d));
+    let (vlo, vhi) = (_mm256_set1_pd(lo), _mm256_set1_pd(hi));
+    #[allow(clippy::cast_precision_loss)]
+    let vnm1 = _mm256_set1_pd((n - 1) as f64);
+    #[allow(clippy::cast_possible_wrap)]
+    let vn = _mm256_set1_epi64x(n as i64);
+    let zero = _mm256_setzero_pd();
+    let quads = xs.len() / 4;
+    for q in 0..quads {
+        // SAFETY: `4 * q + 3 < xs.len() <= out.len()`; unaligned loads and stores.
+        let x = unsafe { _mm256_loadu_pd(xs.as_ptr().add(4 * q)) };
+        let f = _mm256_mul_pd(_mm256_div_pd(_mm256_sub_pd(x, vfirst), vdenom), vnd);
+        // `max` first, with zero second: a NaN `f` becomes 0 (as `Real::clamped_index`).
+        let f = _mm256_min_pd(_mm256_max_pd(f, zero), vnm1);
+        let i32s = _mm256_cvttpd_epi32(f);
+        let mut idx = _mm256_cvtepi32_epi64(i32s);
+        // The edge pairs (lower[i], upper[i]) of the four lanes, as two 128-bit loads per pair
+        // of lanes (cheaper than two gathers on Zen 3). Both at the truncated index: after a
+        // decrement, `x < lower[i] = upper[i - 1]`, so the increment NumPy then tests (at
+        // `i - 1`) is false; without one, it is tested at `i` itself.
+        let mut ix = [0i32; 4];
+        // SAFETY: `ix` holds four i32 (16 bytes); unaligned store.
+        unsafe { _mm_storeu_si128(ix.as_mut_ptr().cast(), i32s) };
+        // SAFETY: every `ix[k]` is in [0, n - 1] (`f` clamped above, `n - 1 < 2**31`), and
+        // `pairs` holds `2 * n` values: `pairs[2 * i..2 * i + 2]` is in bounds.
+        let (p0, p1, p2, p3) = unsafe {
+            #[allow(clippy::cast_sign_loss)]
+            let at = |k: usize| _mm_loadu_pd(pairs.as_ptr().add(2 * ix[k] as usize));
+            (at(0), at(1), at(2), at(3))
+        };
+        let a = _mm256_set_m128d(p2, p0); // lo0 up0 lo2 up2
+        let b = _mm256_set_m128d(p3, p1); // lo1 up1 lo3 up3
+        let (lw, up) = (_mm256_unpacklo_pd(a, b), _mm256_unpackhi_pd(a, b));
+        // A true comparison is all ones (-1): `idx + dec` decrements (never below 0, as
+        // `lower[0] = -inf`), `idx - (inc & !dec)` increments.
+        let dec = _mm256_cmp_pd::<_CMP_LT_OQ>(x, lw);
+        let inc = _mm256_andnot_pd(dec, _mm256_cmp_pd::<_CMP_GE_OQ>(x, up));
+        idx = _mm256_add_epi64(idx, _mm256_castpd_si256(dec));
+        idx = _mm256_sub_epi64(idx, _mm256_castpd_si256(inc));
+        let keep = _mm256_and_pd(
+            _mm256_cmp_pd::<_CMP_GE_OQ>(x, vlo),
+            _mm256_cmp_pd::<_CMP_LE_OQ>(x, vhi),
+        );
+        idx = _mm256_blendv_epi8(vn, idx, _mm256_castpd_si256(keep));
+        // SAFETY: as the load above.
+        unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(4 * q).cast(), idx) };
+    }
+    let (lower, upper) = (&lower[..n], &upper[..n]);
+    for (o, &x) in out[4 * quads..].iter_mut().zip(&xs[4 * quads..]) {
+        let f = ((x - first) / denom) * n_d;
+        let mut i = f.clamped_index(n);
+        i -= usize::from(x < lower[i]);
+        i += usize::from(x >= upper[i]);
+        *o = if x >= lo && x <= hi { i } else { n };
     }
 }
 
@@ -985,8 +1180,76 @@ pub fn bincount<T: HistElem>(ctx: &Ctx<'_>, x: &[T], minlength: usize) -> Result
     if x.is_empty() {
         return zeroed_vec(len, "the bincount output");
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    count(ctx, x, len, |v: T| v.as_i128() as usize)
+    count_ints(ctx, x, len)
+}
+
+/// Tables of at most this many bins are counted directly into four interleaved `u32`
+/// sub-tables by [`count_ints`] (4 x 4 KiB x 4 bytes: within L1 with the data streaming by).
+const DIRECT_MAX: usize = 4096;
+
+/// [`count`] of integers into the table of their own values (values outside `[0, nbins)`, which
+/// the caller has excluded, would land in an extra slot and be dropped): `bincount`'s counting.
+///
+/// # Errors
+///
+/// As [`count`].
+pub fn count_ints<T: HistElem>(ctx: &Ctx<'_>, a: &[T], nbins: usize) -> Result<Vec<i64>> {
+    let tasks = count_tasks(a.len(), nbins);
+    let per = a.len().div_ceil(tasks).max(1);
+    if nbins > DIRECT_MAX || per > u32::MAX as usize {
+        #[allow(clippy::cast_possible_truncation)]
+        return count(ctx, a, nbins, |v: T| v.as_index().min(nbins as u64) as usize);
+    }
+    let parts = ctx.map_tasks(tasks, |t| {
+        let start = (t * per).min(a.len());
+        let end = (start + per).min(a.len());
+        count_ints_range(ctx, &a[start..end], nbins)
+    })?;
+    let mut parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
+    if parts.is_empty() {
+        return zeroed_vec(nbins, "the bin counts");
+    }
+    let mut out = parts.remove(0);
+    merge_counts(ctx, &mut out, &parts)?;
+    Ok(out)
+}
+
+/// One task of [`count_ints`]: four interleaved `u32` sub-tables (a task counts at most
+/// `u32::MAX` elements, so no sub-count overflows), each index clamped to the extra slot
+/// `nbins` (which also proves the indexing in bounds: no bounds checks).
+fn count_ints_range<T: HistElem>(ctx: &Ctx<'_>, v: &[T], nbins: usize) -> Result<Vec<i64>> {
+    let stride = nbins + 1;
+    let cap = nbins as u64;
+    let mut t: Vec<u32> = zeroed_vec(4 * stride, "the bin counts")?;
+    {
+        let (c0, rest) = t.split_at_mut(stride);
+        let (c1, rest) = rest.split_at_mut(stride);
+        let (c2, c3) = rest.split_at_mut(stride);
+        for block in v.chunks(BLOCK) {
+            ctx.check()?;
+            let quads = block.chunks_exact(4);
+            let tail = quads.remainder();
+            #[allow(clippy::cast_possible_truncation)]
+            for q in quads {
+                c0[q[0].as_index().min(cap) as usize] += 1;
+                c1[q[1].as_index().min(cap) as usize] += 1;
+                c2[q[2].as_index().min(cap) as usize] += 1;
+                c3[q[3].as_index().min(cap) as usize] += 1;
+            }
+            #[allow(clippy::cast_possible_truncation)]
+            for &x in tail {
+                c0[x.as_index().min(cap) as usize] += 1;
+            }
+        }
+    }
+    let mut out: Vec<i64> = try_vec(nbins, "the bin counts")?;
+    out.extend((0..nbins).map(|i| {
+        i64::from(t[i])
+            + i64::from(t[stride + i])
+            + i64::from(t[2 * stride + i])
+            + i64::from(t[3 * stride + i])
+    }));
+    Ok(out)
 }
 
 /// `np.bincount(x, weights=w, minlength=minlength)`: float64 sums of the weights of every value

@@ -244,3 +244,40 @@ fn batched_mapper_is_the_per_element_index() {
     assert_eq!(7.0f64.clamped_index(5), 4);
     assert_eq!(f64::INFINITY.clamped_index(5), 4);
 }
+
+#[test]
+fn narrow_and_unsigned_integers_count_as_int64() {
+    let raw = stream(21, 5000);
+    let wide: Vec<i64> = raw.iter().map(|&u| (u % 200) as i64).collect();
+    let want = bincount(&ctx(Threads::Pool), &wide, 0).unwrap();
+    let u8s: Vec<u8> = wide.iter().map(|&v| v as u8).collect();
+    let i8s: Vec<i8> = wide.iter().map(|&v| (v / 2) as i8).collect();
+    let u16s: Vec<u16> = wide.iter().map(|&v| v as u16).collect();
+    let u32s: Vec<u32> = wide.iter().map(|&v| v as u32).collect();
+    let u64s: Vec<u64> = wide.iter().map(|&v| v as u64).collect();
+    assert_eq!(bincount(&ctx(Threads::Pool), &u8s, 0).unwrap(), want);
+    assert_eq!(bincount(&ctx(Threads::Pool), &u16s, 0).unwrap(), want);
+    assert_eq!(bincount(&ctx(Threads::Pool), &u32s, 0).unwrap(), want);
+    assert_eq!(bincount(&ctx(Threads::Pool), &u64s, 0).unwrap(), want);
+    let half: Vec<i64> = i8s.iter().map(|&v| i64::from(v)).collect();
+    assert_eq!(
+        bincount(&ctx(Threads::Pool), &i8s, 0).unwrap(),
+        bincount(&ctx(Threads::Pool), &half, 0).unwrap()
+    );
+    assert!(bincount(&ctx(Threads::Pool), &[-1i8, 3], 0).is_err());
+    // Histogram plans of a narrow type and of int64 agree (both in float64).
+    let p8 = auto_plan::<i8, f64>(&ctx(Threads::Pool), &i8s, 7).unwrap();
+    let p64 = auto_plan::<i64, f64>(&ctx(Threads::Pool), &half, 7).unwrap();
+    assert_eq!(p8.edges, p64.edges);
+    assert_eq!(
+        histogram_uniform(&ctx(Threads::Pool), &i8s, &p8).unwrap(),
+        histogram_uniform(&ctx(Threads::Pool), &half, &p64).unwrap()
+    );
+    // uint64 above 2**63 keeps its order.
+    let big = [u64::MAX, 1 << 63, 0, 5];
+    let pb = auto_plan::<u64, f64>(&ctx(Threads::Pool), &big, 2).unwrap();
+    assert_eq!(
+        histogram_uniform(&ctx(Threads::Pool), &big, &pb).unwrap(),
+        vec![2, 2]
+    );
+}
