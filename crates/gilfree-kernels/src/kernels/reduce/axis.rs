@@ -417,14 +417,38 @@ impl<T: Element> simd::Kernel for ColSum<'_, T> {
     type Output = Vec<f64>;
     #[inline(always)]
     fn run(self) -> Vec<f64> {
-        let mut acc = vec![0.0f64; self.c.len()];
-        for i in self.r {
-            let row = &self.a[i * self.cols + self.c.start..i * self.cols + self.c.end];
-            for (s, x) in acc.iter_mut().zip(row) {
-                *s += x.to_f64();
+        // Register tiles, as in `ColExtreme`: a group of `COL_LANES` columns is held in a local
+        // array over a pass of `EXTREME_ROWS` rows, then stored back once (accumulating into the
+        // memory-resident vector row by row ran at about two thirds of NumPy's speed). Each
+        // column still adds its rows in order from 0.0, so the bits are those of a plain scan.
+        let (c0, cols) = (self.c.start, self.cols);
+        let w = self.c.len();
+        let mut sums = vec![0.0f64; w];
+        let mut s = self.r.start;
+        while s < self.r.end {
+            let e = self.r.end.min(s + EXTREME_ROWS);
+            let mut g = 0;
+            while g + COL_LANES <= w {
+                let mut acc = [0.0f64; COL_LANES];
+                acc.copy_from_slice(&sums[g..g + COL_LANES]);
+                for i in s..e {
+                    let xc = &self.a[i * cols + c0 + g..i * cols + c0 + g + COL_LANES];
+                    for k in 0..COL_LANES {
+                        acc[k] += xc[k].to_f64();
+                    }
+                }
+                sums[g..g + COL_LANES].copy_from_slice(&acc);
+                g += COL_LANES;
             }
+            for i in s..e {
+                let row = &self.a[i * cols + c0 + g..i * cols + self.c.end];
+                for (t, x) in sums[g..].iter_mut().zip(row) {
+                    *t += x.to_f64();
+                }
+            }
+            s = e;
         }
-        acc
+        sums
     }
 }
 

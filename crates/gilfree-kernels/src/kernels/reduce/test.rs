@@ -443,4 +443,24 @@ mod along_axis {
         assert_eq!(bits(&baseline.1), bits(&mn));
         assert_eq!((baseline.2, baseline.3), (amx, amn));
     }
+
+    #[test]
+    fn column_sums_match_a_scan_and_the_baseline() {
+        // 37 columns: two full groups of 16 and 5 left over; 301 rows: many 4-row passes and a
+        // short last one (one block of rows, so each column is a plain scan in row order).
+        let (rows, cols) = (301, 37);
+        let a = matrix(rows, cols);
+        let run = |t| axis::sum_float(&ctx(t), &a, rows, cols, Axis::Cols).unwrap();
+        let got = run(Threads::Pool);
+        for (j, g) in got.iter().enumerate() {
+            let want = column(&a, cols, j).iter().fold(0.0f64, |s, x| s + x);
+            assert_eq!(g.to_bits(), want.to_bits(), "column {j}");
+        }
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&crate::simd::with_baseline(|| run(Threads::Pool))),
+            bits(&got)
+        );
+        assert_eq!(bits(&run(Threads::Caller)), bits(&got));
+    }
 }
