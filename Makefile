@@ -75,7 +75,8 @@ test-ft: ## Build free-threaded CPython 3.13t (cached), gilfree for it in .venv-
 		$(FT_VENV)/bin/maturin develop --release --quiet
 	$(FT_PY) -c "import sys, gilfree; assert not sys._is_gil_enabled(), 'importing gilfree re-enabled the GIL'; \
 		print('test-ft:', sys.version.split()[0], 'free-threaded, GIL off after import gilfree')"
-	$(FT_PY) -m pytest
+	# Properties at 40 examples here (tests/conftest.py): the 3.11 leg runs them at 150.
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci-ft} $(FT_PY) -m pytest
 
 CPY_VENV := .venv-313
 CPY_PY := $(CPY_VENV)/bin/python
