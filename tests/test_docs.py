@@ -40,7 +40,7 @@ def test_docstring_examples(module: types.ModuleType) -> None:
 def test_every_public_function_has_a_runnable_example() -> None:
     missing = [
         name
-        for name in gilfree.__all__
+        for name in [*gilfree.__all__, "sum", "min", "max"]
         if callable(getattr(gilfree, name))
         and not isinstance(getattr(gilfree, name), type)
         and ">>>" not in (getattr(gilfree, name).__doc__ or "")
@@ -76,3 +76,15 @@ def test_extending_sessions() -> None:
     runner.run(test)
     failed, _ = runner.summarize(verbose=False)
     assert failed == 0
+
+
+def test_star_import_does_not_shadow_the_builtins() -> None:
+    """`from gilfree import *` leaves sum, min, max... alone; they stay public as gilfree.sum etc."""
+    import builtins
+
+    namespace: dict[str, object] = {}
+    exec("from gilfree import *", namespace)
+    shadowed = sorted(name for name in namespace if name != "__builtins__" and hasattr(builtins, name))
+    assert shadowed == []
+    native = gilfree._native
+    assert [gilfree.sum, gilfree.min, gilfree.max] == [native.sum, native.min, native.max]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import doctest
+import importlib.util
 import io
 import json
 import math
@@ -269,6 +270,36 @@ def test_rich_report_when_installed() -> None:
     _report.print_report(_synthetic(), out, rich=True)
     assert "native-nogil-executor" in out.getvalue()
     assert "verdict:" in out.getvalue()
+
+
+def test_reports_fit_80_columns() -> None:
+    """The table, notes, sweep and verdict in an 80-column terminal, nothing truncated ("…"), with
+    the longest strategy names and the widest cells (a ±100% spread, a 4-digit GIL share)."""
+    result = _synthetic()
+    w = result.workloads[0]
+    assert max(len(name) for name in STRATEGIES) <= 21
+    run = w.strategies[1].runs[1]
+    wide = dataclasses.replace(
+        run, median=123.0, spread=1.0, per_task=0.999, gil_share=1.0, speedup_serial=123.0
+    )
+    names = zip(w.strategies, STRATEGIES, strict=False)
+    strategies = [dataclasses.replace(s, name=name) for s, name in names]
+    strategies[1] = dataclasses.replace(strategies[1], runs=[strategies[1].runs[0], wide])
+    result = dataclasses.replace(result, workloads=[dataclasses.replace(w, strategies=strategies)])
+    plain = _report.report_text(result)
+    outputs = [plain]
+    if importlib.util.find_spec("rich") is not None:
+        out = io.StringIO()
+        _report.print_report(result, out, rich=True)  # not a terminal: 80 columns
+        outputs.append(out.getvalue())
+    for text in outputs:
+        lines = text.splitlines()
+        too_wide = [line for line in lines if len(line.rstrip()) > 80]
+        assert too_wide == []
+        assert "…" not in text
+        assert "±100%" in text
+        assert "123×" in text
+        assert "native-nogil-executor" in text
 
 
 def test_plot_writes_a_png(tmp_path: Any) -> None:

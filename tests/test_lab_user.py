@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import pathlib
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -126,6 +127,31 @@ def test_the_session_in_docs_lab_md() -> None:
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_the_from_python_script_in_docs_lab_md_runs_as_a_script(tmp_path: pathlib.Path) -> None:
+    """docs/lab.md's "From Python" block, saved as a file and run with `python file.py`: its
+    python-processes rows start spawn workers that import the file again, so without its
+    `__main__` guard each worker would run a bench of its own before taking tasks. The call is made
+    tiny (one strategy that spawns, one that does not)."""
+    path = pathlib.Path(__file__).resolve().parent.parent / "docs" / "lab.md"
+    text = path.read_text(encoding="utf-8")
+    block = text.split("### From Python\n\n```python\n", 1)[1].split("```", 1)[0]
+    assert 'if __name__ == "__main__":' in block
+    call = "quick=True)"
+    assert block.count(call) == 1
+    tiny = (
+        "quick=True, repeat=1, scale=0.02, sweep=False, "
+        'strategies=["native-nogil-executor", "python-processes"])'
+    )
+    (tmp_path / "bench_it.py").write_text(block.replace(call, tiny), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "bench_it.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "bench.json").is_file()
+    # Its two print() lines, once: unguarded, every spawn worker ran the block too (and printed).
+    assert len(done.stdout.splitlines()) == 2, done.stdout
 
 
 def test_public_names() -> None:

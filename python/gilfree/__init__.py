@@ -40,9 +40,7 @@ from gilfree._native import (
     hash_many,
     histogram,
     mandelbrot,
-    max,
     mean,
-    min,
     moments,
     monte_carlo_pi,
     nbody,
@@ -52,13 +50,19 @@ from gilfree._native import (
     sort,
     spectral_norm,
     std,
-    sum,
     var,
     word_count,
 )
+
+# gilfree.sum, gilfree.min, gilfree.max: public, but kept out of __all__ (below).
+from gilfree._native import max as max
+from gilfree._native import min as min
+from gilfree._native import sum as sum
 from gilfree._scaffold import get_crate_dir
 from gilfree.lab import probe
 
+# `from gilfree import *` must not shadow the builtins: gilfree.sum, gilfree.min and gilfree.max
+# stay out of __all__, as NumPy keeps np.min, np.max, np.sum... out of its own (use them qualified).
 __all__ = [
     "Accumulator",
     "AtomicFloat",
@@ -81,9 +85,7 @@ __all__ = [
     "install_interrupt_handler",
     "interrupt",
     "mandelbrot",
-    "max",
     "mean",
-    "min",
     "moments",
     "monte_carlo_pi",
     "nbody",
@@ -95,7 +97,6 @@ __all__ = [
     "sort",
     "spectral_norm",
     "std",
-    "sum",
     "var",
     "word_count",
 ]

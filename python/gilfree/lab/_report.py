@@ -7,6 +7,7 @@ content is the same.
 from __future__ import annotations
 
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -17,19 +18,12 @@ from gilfree.lab._workloads import WORKLOADS
 
 __all__ = ["format_list", "format_time", "print_report", "report_text"]
 
-_HEADER = (
-    "strategy",
-    "threads",
-    "tasks",
-    "wall",
-    "±",
-    "per task",
-    "vs own 1T",
-    "vs python",
-    "effic.",
-    "GIL held",
-)
-_RIGHT = {1, 2, 3, 4, 5, 6, 7, 8, 9}
+#: The report fits an 80-column terminal: the strategy names take 21 columns, these headers and
+#: their cells the rest (tasks per run are in the notes below the table, as they differ only
+#: between the python-* rows and the others).
+WIDTH = 80
+_HEADER = ("strategy", "N", "wall ±", "per task", "vs 1T", "vs python", "eff.", "GIL")
+_RIGHT = {1, 2, 3, 4, 5, 6, 7}
 
 
 def format_time(seconds: float | None) -> str:
@@ -60,7 +54,7 @@ def _rows(w: WorkloadResult) -> list[tuple[list[str], str]]:
     for s in w.strategies:
         if s.status != "ok" and not s.runs:
             label = {"skipped": "skipped", "wrong": "WRONG ANSWER", "error": "ERROR"}.get(s.status, "not run")
-            rows.append(([s.name, "", "", label, "", "", "", "", "", ""], s.status))
+            rows.append(([s.name, "", label, "", "", "", "", ""], s.status))
             continue
         for i, r in enumerate(s.runs):
             rows.append(
@@ -68,9 +62,7 @@ def _rows(w: WorkloadResult) -> list[tuple[list[str], str]]:
                     [
                         s.name if i == 0 else "",
                         str(r.threads),
-                        str(r.tasks),
-                        format_time(r.median),
-                        f"±{(r.spread or 0.0) * 100:.0f}%",
+                        f"{format_time(r.median)} ±{(r.spread or 0.0) * 100:>2.0f}%",
                         format_time(r.per_task),
                         _times(r.speedup_own) if r.threads > 1 else "",
                         _times(r.speedup_serial),
@@ -98,14 +90,17 @@ def _machine_line(result: BenchResult) -> str:
 
 def _notes(w: WorkloadResult, result: BenchResult) -> list[str]:
     notes = []
+    legend = (
+        "N = threads; vs 1T = the strategy's own 1-thread time per task / this one; vs python = "
+        "python-serial's time per task / this one; eff. = vs 1T / N."
+    )
     if w.python_tasks is not None:
         notes.append(
-            f"python-* strategies run {w.python_tasks} tasks, the others {w.native_tasks}: compare time per "
-            "task. vs own 1T = the strategy's own 1-thread time per task / this one; vs python = "
-            "python-serial's time per task / this one; effic. = vs own 1T / threads."
+            f"python-* strategies run {w.python_tasks} tasks, the others {w.native_tasks}: compare time "
+            f"per task. {legend}"
         )
     else:
-        notes.append(f"{w.native_tasks} tasks per run; vs own 1T = 1-thread time / this one.")
+        notes.append(f"{w.native_tasks} tasks per run. {legend}")
     if w.probe is not None:
         one = w.probe["rows"][0]
         notes.append(
@@ -116,8 +111,8 @@ def _notes(w: WorkloadResult, result: BenchResult) -> list[str]:
     reference = "the kernel" if w.probe is None else "the function at one thread"
     notes.append(
         f"every answer was checked against {reference} on {w.checked_tasks} tasks first; wall = median of "
-        f"{result.settings['repeat']} runs after a warm-up, ± = half their range; GIL held = share of the "
-        "run a heartbeat thread waited for the GIL."
+        f"{result.settings['repeat']} runs after a warm-up, ± = half their range; GIL = share of the run "
+        "a heartbeat thread waited for the GIL."
     )
     if any(s.name == "python-processes" and s.status == "ok" for s in w.strategies):
         notes.append(
@@ -185,50 +180,76 @@ def _plain_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: se
     return [line(header), "  ".join("-" * wd for wd in widths), *(line(r) for r in rows)]
 
 
+def _wrap(text: str, indent: str = "") -> list[str]:
+    """``text`` in lines of at most :data:`WIDTH` columns, continued with two more spaces."""
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ") or [""]
+
+
 def report_text(result: BenchResult) -> str:
-    """The report as plain text (what is printed when rich is not installed)."""
-    lines = [_machine_line(result), ""]
+    """The report as plain text (what is printed when rich is not installed), in 80 columns."""
+    lines = [*_wrap(_machine_line(result)), ""]
     for w in result.workloads:
-        lines.append(f"{w.name}: {w.title} (size ×{w.scale:g})")
+        lines.extend(_wrap(f"{w.name}: {w.title} (size ×{w.scale:g})"))
         lines.extend(_plain_table(_HEADER, [cells for cells, _ in _rows(w)], _RIGHT))
-        lines.extend(f"  {note}" for note in _notes(w, result))
+        for note in _notes(w, result):
+            lines.extend(_wrap(note, "  "))
         if w.sweep is not None and w.sweep.points:
             header, rows = _sweep_rows(w)
             lines.append("")
-            lines.append(
-                f"break-even sweep on {w.sweep.threads} threads (speedup over a plain loop on one thread):"
+            lines.extend(
+                _wrap(
+                    f"break-even sweep on {w.sweep.threads} threads "
+                    "(speedup over a plain loop on one thread):"
+                )
             )
             lines.extend(_plain_table(header, rows, set(range(len(header)))))
-            lines.extend(f"  {t}" for t in _crossing_text(w))
+            for t in _crossing_text(w):
+                lines.extend(_wrap(t, "  "))
         lines.append("")
-        lines.append(f"verdict: {w.verdict}")
+        lines.extend(_wrap(f"verdict: {w.verdict}"))
         lines.append("")
     if len(result.workloads) > 1:
         lines.append("verdicts:")
-        lines.extend(f"  {w.name}: {w.verdict}" for w in result.workloads)
+        for w in result.workloads:
+            lines.extend(_wrap(f"{w.name}: {w.verdict}", "  "))
     if result.interrupted:
         lines.append("interrupted (Ctrl-C): partial results")
     return "\n".join(lines).rstrip() + "\n"
 
 
 def _print_rich(result: BenchResult, stream: TextIO) -> None:
+    from rich import box
     from rich.console import Console
+    from rich.padding import Padding
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(file=stream)
     if not console.is_terminal:
-        console = Console(file=stream, width=150)
+        console = Console(file=stream, width=WIDTH)
+
+    def table(title: str | None = None) -> Table:
+        # No vertical rules, two spaces between columns: the table fits 80 columns (78 wide).
+        return Table(
+            title=title,
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+            collapse_padding=True,
+        )
+
     console.print(_machine_line(result), style="dim", highlight=False)
     styles = {"skipped": "dim", "wrong": "bold red", "error": "bold red", "interrupted": "yellow"}
     for w in result.workloads:
-        table = Table(title=f"{w.name}: {w.title} (size ×{w.scale:g})", title_justify="left")
+        main = table(f"{w.name}: {w.title} (size ×{w.scale:g})")
         for i, name in enumerate(_HEADER):
-            table.add_column(name, justify="right" if i in _RIGHT else "left", no_wrap=i == 0)
+            main.add_column(name, justify="right" if i in _RIGHT else "left", no_wrap=True)
         for cells, status in _rows(w):
-            table.add_row(*cells, style=styles.get(status))
-        console.print(table)
+            main.add_row(*cells, style=styles.get(status))
+        console.print(main)
         for note in _notes(w, result):
-            console.print(f"  {note}", style="dim", highlight=False)
+            console.print(Padding(Text(note, style="dim"), (0, 0, 0, 2)))
         if w.sweep is not None and w.sweep.points:
             header, rows = _sweep_rows(w)
             console.print(
@@ -236,20 +257,20 @@ def _print_rich(result: BenchResult, stream: TextIO) -> None:
                 style="italic",
                 highlight=False,
             )
-            sweep = Table()
+            sweep = table()
             for name in header:
                 sweep.add_column(name, justify="right")
             for row in rows:
                 sweep.add_row(*row)
             console.print(sweep)
             for text in _crossing_text(w):
-                console.print(f"  {text}", highlight=False)
+                console.print(Padding(Text(text), (0, 0, 0, 2)))
         console.print(f"verdict: {w.verdict}", style="bold", highlight=False)
         console.print()
     if len(result.workloads) > 1:
         console.print("verdicts:", style="bold")
         for w in result.workloads:
-            console.print(f"  {w.name}: {w.verdict}", highlight=False)
+            console.print(Padding(Text(f"{w.name}: {w.verdict}"), (0, 0, 0, 2)))
     if result.interrupted:
         console.print("interrupted (Ctrl-C): partial results", style="yellow")
 

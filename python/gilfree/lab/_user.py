@@ -457,6 +457,10 @@ def load_workloads(spec: str) -> list[Workload]:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ValueError(f"a workload of your own is named as 'module:attr', got {spec!r}")
+    # The import system caches directory listings (FileFinder, refreshed when a directory's mtime
+    # changes, at its granularity): a module written a moment ago, in a directory listed before
+    # in this process, would not be found without this.
+    importlib.invalidate_caches()
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
