@@ -37,7 +37,9 @@ build: $(STAMP) ## Build the extension (release) and install it into .venv, edit
 	$(VENV)/bin/maturin develop --release --quiet --extras $(EXTRAS)
 
 .PHONY: demo
-demo: build ## Build everything and run the demo: info, an example, the GIL lab (gilfree bench --quick)
+demo: ## Build everything and run the demo: info, an example, the GIL lab (gilfree bench --quick) with its plot
+	@# The bench extra (rich, matplotlib): the table drawn with rich, and the plot the demo ends with.
+	$(MAKE) --no-print-directory build EXTRAS=test,lint,bench
 	$(VENV)/bin/gilfree info
 	$(PY) examples/reduce_gil_free.py
 	@mkdir -p bench-results

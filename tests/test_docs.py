@@ -88,3 +88,18 @@ def test_star_import_does_not_shadow_the_builtins() -> None:
     assert shadowed == []
     native = gilfree._native
     assert [gilfree.sum, gilfree.min, gilfree.max] == [native.sum, native.min, native.max]
+
+
+def test_make_demo_installs_the_bench_extra() -> None:
+    """`make demo` ends with the plot it advertises: its build installs the bench extra
+    (matplotlib), which the plain `make build` does not."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make here")
+    dry = subprocess.run(["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True, check=True)
+    develop = [line for line in dry.stdout.splitlines() if "maturin develop" in line]
+    assert len(develop) == 1, dry.stdout
+    assert "bench" in develop[0].split("--extras", 1)[1].split()[0].split(","), develop[0]
+    assert "--plot bench-results/demo.png" in dry.stdout
