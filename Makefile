@@ -48,17 +48,31 @@ demo: ## Build everything and run the demo: info, an example, the GIL lab (gilfr
 		  || echo "demo: no plot: matplotlib is not installed (pip install 'gilfree[bench]')" >&2)
 
 .PHONY: test
-test: ## Build and run every test: lint, cargo, the example extensions, pytest with the Numba/Cython peers, the wheel, gilfree new, CPython's futures suite, free-threaded 3.13t
+test: ## Build and run every test: lint, cargo, the example extensions, pytest with the Numba/Cython peers, the wheel, gilfree new, free-threaded 3.13t with CPython's futures suite
+	@date +%s > .test-started
 	$(MAKE) --no-print-directory build EXTRAS=test,lint,bench,peers
+	@$(call step,lint)
 	$(MAKE) --no-print-directory lint-check
+	@$(call step,cargo test)
 	cargo test --release -p gilfree-engine -p gilfree-kernels
+	@$(call step,the example extensions)
 	# The example extensions, built into .venv as a user builds them: pytest tests them installed.
 	$(MAKE) --no-print-directory examples-rust examples-cython
+	@$(call step,pytest)
 	$(PY) -m pytest
+	@$(call step,the wheel)
 	$(MAKE) --no-print-directory test-wheel
+	@$(call step,gilfree new)
 	GILFREE_WHEEL=$$(ls $(CURDIR)/dist/gilfree-*.whl) $(MAKE) --no-print-directory test-new
-	$(MAKE) --no-print-directory test-cpython
+	@$(call step,free-threaded 3.13t)
+	# CPython's own test_concurrent_futures runs in the free-threaded leg (tests/test_cpython_futures.py,
+	# 3.13t ships its test package); `make test-cpython` runs it on a GIL build of 3.13 too.
 	$(MAKE) --no-print-directory test-ft
+	@$(call step,done)
+
+# `make test`'s progress: the step starting and the minutes since the start (CI's 25-minute budget).
+step = echo "== make test: $(1) at $$(date +%T), $$(( ($$(date +%s) - $$(cat .test-started)) / 60 )) min \
+	$$(( ($$(date +%s) - $$(cat .test-started)) % 60 )) s in"
 
 FT_VENV := .venv-ft
 FT_PY := $(FT_VENV)/bin/python
@@ -72,8 +86,10 @@ test-ft: ## Build free-threaded CPython 3.13t (cached), gilfree for it in .venv-
 	$(FT_PY) -m pip install --quiet --only-binary=:all: "numpy<2.5" "scipy>=1.15" "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100" \
 		"maturin>=1.9,<2"
 	# --only-binary: numpy 2.5 and hypothesis>6.155 have no 3.13t wheels and build from source.
-	# Its own cargo target dir, so the 3.11 and 3.13t builds do not keep invalidating each other.
-	VIRTUAL_ENV=$(abspath $(FT_VENV)) PYO3_PYTHON=$(abspath $(FT_PY)) CARGO_TARGET_DIR=target/ft \
+	# The 3.11 build's target dir: the pure crates (engine, kernels) and the Python-free dependencies
+	# are reused as built; only pyo3's chain and the binding are rebuilt for 3.13t (and for 3.11
+	# again at the next `make build`).
+	VIRTUAL_ENV=$(abspath $(FT_VENV)) PYO3_PYTHON=$(abspath $(FT_PY)) \
 		$(FT_VENV)/bin/maturin develop --release --quiet
 	$(FT_PY) -c "import sys, gilfree; assert not sys._is_gil_enabled(), 'importing gilfree re-enabled the GIL'; \
 		print('test-ft:', sys.version.split()[0], 'free-threaded, GIL off after import gilfree')"
