@@ -57,6 +57,7 @@ from gilfree._native import (
     word_count,
 )
 from gilfree._scaffold import get_crate_dir
+from gilfree._threadpoolctl import register as _register_threadpoolctl
 from gilfree.lab import probe
 
 __all__ = [
@@ -104,3 +105,5 @@ install_interrupt_handler()
 # At interpreter exit, cancel calls still running in daemon threads and keep those threads from
 # re-taking the GIL (CPython would end them with pthread_exit, which aborts through Rust frames).
 _atexit.register(_native_module._at_exit)
+# threadpoolctl, when installed, lists and limits gilfree's pool (gilfree._threadpoolctl).
+_register_threadpoolctl()
