@@ -49,6 +49,17 @@ def run_child(code: str, timeout: float = 120, **env: str) -> Any:
     return json.loads(proc.stdout.splitlines()[-1])
 
 
+def run_script(path: Path, text: str) -> Any:
+    """Runs a script file (a ``__main__`` that spawned workers can tell from their own import) in a
+    fresh interpreter; returns the JSON of its last stdout line."""
+    path.write_text(text, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(path)], env=child_env(), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
 SIZE_AND_SOURCE = 'print(json.dumps([gilfree.get_num_threads(), gilfree.info()["threads_source"]]))'
 
 
@@ -174,13 +185,7 @@ if __name__ == "__main__":
 
 def test_loky_worker_gets_its_share(tmp_path: Path) -> None:
     pytest.importorskip("joblib")
-    script = tmp_path / "loky_budget.py"
-    script.write_text(LOKY_SCRIPT, encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, str(script)], env=child_env(), capture_output=True, text=True, timeout=120, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.splitlines()[-1])
+    out = run_script(tmp_path / "loky_budget.py", LOKY_SCRIPT)
     # loky gives each of n_jobs workers cpu_count // n_jobs threads (at least 1) through the
     # *_NUM_THREADS variables: the pool in each worker is that size.
     share = max(out["cpu_count"] // 2, 1)
@@ -208,15 +213,9 @@ if __name__ == "__main__":
 
 def test_dask_worker_gets_one_thread(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
-    script = tmp_path / "dask_budget.py"
-    script.write_text(DASK_SCRIPT, encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, str(script)], env=child_env(), capture_output=True, text=True, timeout=120, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
     # The nanny sets OMP_NUM_THREADS=1 (distributed.nanny.pre-spawn-environ) in the worker process
     # before it starts: its pool is one thread, not the machine.
-    assert json.loads(proc.stdout.splitlines()[-1]) == ["1", 1, "OMP_NUM_THREADS"]
+    assert run_script(tmp_path / "dask_budget.py", DASK_SCRIPT) == ["1", 1, "OMP_NUM_THREADS"]
 
 
 # --- threadpoolctl -----------------------------------------------------------------------------
