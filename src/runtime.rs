@@ -8,28 +8,38 @@ use pyo3::types::PyDict;
 use gilfree_pyo3::args::positive_int;
 use gilfree_pyo3::to_pyerr;
 
-/// Sets the number of worker threads of gilfree's shared pool.
+/// Sets the number of worker threads of gilfree's shared pool, or, with ``None``, goes back to
+/// the environment's size.
 ///
 /// Takes effect for calls that start afterwards; calls already running finish on the pool they
-/// started with. Safe to call from any thread at any time. Overrides ``GILFREE_NUM_THREADS``.
+/// started with. Safe to call from any thread at any time. Overrides ``GILFREE_NUM_THREADS`` and
+/// ``OMP_NUM_THREADS``; ``set_num_threads(None)`` forgets an earlier ``set_num_threads(n)``, so
+/// the size comes from them (or the core count) again, as :func:`get_num_threads` describes.
 ///
 /// Args:
-///     n: the pool size, 1 <= n <= 1024.
+///     n: the pool size, 1 <= n <= 1024, or None.
 ///
 /// Raises:
-///     TypeError: ``n`` is not an int (bool is refused too).
+///     TypeError: ``n`` is not an int or None (bool is refused too).
 ///     ValueError: ``n`` is out of range.
 ///
 /// Example:
 ///     >>> import gilfree
-///     >>> before = gilfree.get_num_threads()
 ///     >>> gilfree.set_num_threads(2)
 ///     >>> gilfree.get_num_threads()
 ///     2
-///     >>> gilfree.set_num_threads(before)
+///     >>> gilfree.info()["threads_source"]
+///     'set_num_threads()'
+///     >>> gilfree.set_num_threads(None)
+///     >>> gilfree.info()["threads_source"] != 'set_num_threads()'
+///     True
 #[pyfunction]
 pub(crate) fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
-    let expected = "an int between 1 and 1024";
+    if n.is_none() {
+        engine::reset_num_threads();
+        return Ok(());
+    }
+    let expected = "an int between 1 and 1024, or None";
     let count = positive_int(n, "n", expected)?;
     match usize::try_from(count) {
         Ok(count) if count <= engine::MAX_THREADS => {
@@ -44,8 +54,16 @@ pub(crate) fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
 
 /// The number of worker threads calls with ``threads=None`` use.
 ///
-/// From :func:`set_num_threads` if it was called, else ``GILFREE_NUM_THREADS``, else the number of
-/// cores available to this process. Does not start the pool.
+/// The first of these that is set decides (``gilfree info`` names it):
+///
+/// 1. :func:`set_num_threads`, if it was called (and not undone by ``set_num_threads(None)``);
+/// 2. ``GILFREE_NUM_THREADS``, an int between 1 and 1024;
+/// 3. ``OMP_NUM_THREADS``, as OpenMP reads it: a positive int, or a comma-separated list whose
+///    first element counts (``"4,2"`` is 4); above 1024 it counts as 1024. Dask's workers and
+///    joblib's loky workers get their share of the machine this way;
+/// 4. the number of cores available to this process.
+///
+/// An invalid variable is ignored (``gilfree info`` reports it). Does not start the pool.
 ///
 /// Example:
 ///     >>> import gilfree
@@ -53,6 +71,14 @@ pub(crate) fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
 ///     True
 #[pyfunction]
 pub(crate) fn get_num_threads() -> usize {
+    engine::configured_threads().0
+}
+
+/// The pool size calls with `threads=None` use (as `gilfree.get_num_threads()`), exported under a
+/// name no other library has: threadpoolctl finds this extension among the loaded shared
+/// objects by it (`gilfree._threadpoolctl`), and reads the size of *this* copy's pool with it.
+#[no_mangle]
+pub extern "C" fn gilfree_threadpoolctl_num_threads() -> usize {
     engine::configured_threads().0
 }
 
@@ -73,18 +99,7 @@ fn _at_exit(py: Python<'_>) {
 fn _runtime_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     let (threads, source) = engine::configured_threads();
-    let source = match source {
-        ThreadsSource::SetNumThreads => "set_num_threads()".to_owned(),
-        ThreadsSource::Env => engine::NUM_THREADS_ENV.to_owned(),
-        ThreadsSource::Cores { ignored_env: None } => "number of cores".to_owned(),
-        ThreadsSource::Cores {
-            ignored_env: Some(raw),
-        } => format!(
-            "number of cores ({}={raw:?} ignored: not an int between 1 and {})",
-            engine::NUM_THREADS_ENV,
-            engine::MAX_THREADS
-        ),
-    };
+    let source = describe_source(source);
     d.set_item("version", env!("CARGO_PKG_VERSION"))?;
     d.set_item(
         "profile",
@@ -113,6 +128,44 @@ fn _runtime_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         gilfree_kernels::kernels::reduce::MIN_CHUNKS_PER_WORKER,
     )?;
     Ok(d)
+}
+
+/// `gilfree info`'s "threads from": `set_num_threads()`, `GILFREE_NUM_THREADS`,
+/// `OMP_NUM_THREADS` or `number of cores`, followed by the invalid variables that were skipped.
+fn describe_source(source: ThreadsSource) -> String {
+    let (name, ignored) = match source {
+        ThreadsSource::SetNumThreads => ("set_num_threads()", vec![]),
+        ThreadsSource::Env => (engine::NUM_THREADS_ENV, vec![]),
+        ThreadsSource::OmpEnv { ignored_env } => (
+            engine::OMP_NUM_THREADS_ENV,
+            ignored_env
+                .map(|raw| (engine::NUM_THREADS_ENV, raw, "an int between 1 and 1024"))
+                .into_iter()
+                .collect(),
+        ),
+        ThreadsSource::Cores {
+            ignored_env,
+            ignored_omp,
+        } => (
+            "number of cores",
+            ignored_env
+                .map(|raw| (engine::NUM_THREADS_ENV, raw, "an int between 1 and 1024"))
+                .into_iter()
+                .chain(
+                    ignored_omp
+                        .map(|raw| (engine::OMP_NUM_THREADS_ENV, raw, "a positive int or list of them")),
+                )
+                .collect(),
+        ),
+    };
+    if ignored.is_empty() {
+        return name.to_owned();
+    }
+    let notes: Vec<String> = ignored
+        .into_iter()
+        .map(|(var, raw, expected)| format!("{var}={raw:?} ignored: not {expected}"))
+        .collect();
+    format!("{name} ({})", notes.join("; "))
 }
 
 /// The SIMD features this CPU has (detected at run time).

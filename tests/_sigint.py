@@ -101,6 +101,7 @@ class Child:
     def __init__(self, script: str) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env.pop("GILFREE_NUM_THREADS", None)
+        env.pop("OMP_NUM_THREADS", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", CHILD_PRELUDE + textwrap.dedent(script)],
             stdin=subprocess.PIPE,

@@ -39,12 +39,15 @@ settings.load_profile(_profile_name())
 
 @pytest.fixture
 def restore_num_threads() -> Iterator[int]:
-    """Yields the pool size and puts it back afterwards, so a test may call set_num_threads()."""
+    """Yields the pool size and puts the setting back afterwards, so a test may call
+    set_num_threads(): the same number, or the environment's size (set_num_threads(None)) if no
+    set_num_threads(n) decided before."""
     before = gilfree.get_num_threads()
+    explicit = gilfree.info()["threads_source"] == "set_num_threads()"
     try:
         yield before
     finally:
-        gilfree.set_num_threads(before)
+        gilfree.set_num_threads(before if explicit else None)
 
 
 @pytest.fixture(scope="module")

@@ -475,7 +475,7 @@ def build_probe(tmp: Path, header: Path = HEADER) -> Path:
 
 def run_probe(tmp: Path, code: str) -> subprocess.CompletedProcess[str]:
     script = f"import json, sys\nsys.path.insert(0, {str(tmp)!r})\n" + textwrap.dedent(code)
-    env = {k: v for k, v in os.environ.items() if k != "GILFREE_NUM_THREADS"}
+    env = {k: v for k, v in os.environ.items() if k not in ("GILFREE_NUM_THREADS", "OMP_NUM_THREADS")}
     return subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False, env=env
     )

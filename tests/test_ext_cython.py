@@ -275,7 +275,7 @@ print(json.dumps(out))
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads by name in /proc/self/task")
 def test_one_pool_for_the_process() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "GILFREE_NUM_THREADS"}
+    env = {k: v for k, v in os.environ.items() if k not in ("GILFREE_NUM_THREADS", "OMP_NUM_THREADS")}
     proc = subprocess.run(
         [sys.executable, "-c", POOL_CHILD], capture_output=True, text=True, timeout=120, check=False, env=env
     )

@@ -901,7 +901,10 @@ def test_set_num_threads_with_random_arguments(n: Any) -> None:
         outcome = attempt(gilfree.set_num_threads, n)
         api = Api(gilfree.set_num_threads, {"n": Arg(2, ("n", "set_num_threads"))}, is_none)
         check_argument_outcome(api, {"n": n}, {"n"}, outcome, f"set_num_threads({n!r})")
-        if not isinstance(outcome, Raised):
+        if n is None:  # back to the environment's size
+            assert not isinstance(outcome, Raised), outcome
+            assert gilfree.info()["threads_source"] != "set_num_threads()"
+        elif not isinstance(outcome, Raised):
             assert gilfree.get_num_threads() == as_int(n)
         else:
             assert gilfree.get_num_threads() == before

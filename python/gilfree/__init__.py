@@ -59,6 +59,7 @@ from gilfree._native import max as max
 from gilfree._native import min as min
 from gilfree._native import sum as sum
 from gilfree._scaffold import get_crate_dir
+from gilfree._threadpoolctl import register as _register_threadpoolctl
 from gilfree.lab import probe
 
 # `from gilfree import *` must not shadow the builtins: gilfree.sum, gilfree.min and gilfree.max
@@ -105,3 +106,5 @@ install_interrupt_handler()
 # At interpreter exit, cancel calls still running in daemon threads and keep those threads from
 # re-taking the GIL (CPython would end them with pthread_exit, which aborts through Rust frames).
 _atexit.register(_native_module._at_exit)
+# threadpoolctl, when installed, lists and limits gilfree's pool (gilfree._threadpoolctl).
+_register_threadpoolctl()

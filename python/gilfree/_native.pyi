@@ -84,11 +84,12 @@ class KernelError(RuntimeError):
 
 # --- the shared pool -------------------------------------------------------------------------
 
-def set_num_threads(n: int) -> None:
-    """Set the size of the shared pool (1..1024); in-flight calls finish on the old pool."""
+def set_num_threads(n: int | None) -> None:
+    """Set the size of the shared pool (1..1024), or None: back to the environment's size."""
 
 def get_num_threads() -> int:
-    """The number of workers ``threads=None`` uses: set_num_threads(), GILFREE_NUM_THREADS, or cores."""
+    """The number of workers ``threads=None`` uses: set_num_threads(), GILFREE_NUM_THREADS,
+    OMP_NUM_THREADS, or cores."""
 
 def _at_exit() -> None: ...
 def _calls() -> list[tuple[str, int, int, float, bool]]: ...

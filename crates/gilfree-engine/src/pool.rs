@@ -1,8 +1,10 @@
 //! The shared pool: gilfree's own rayon `ThreadPool`, never rayon's global one.
 //!
 //! * Created lazily, on the first call that has work for more than one thread.
-//! * Sized by [`set_num_threads`], else `GILFREE_NUM_THREADS`, else the number of cores
-//!   (`std::thread::available_parallelism`, which honours CPU affinity and cgroup quotas).
+//! * Sized by [`set_num_threads`], else `GILFREE_NUM_THREADS`, else `OMP_NUM_THREADS`, else the
+//!   number of cores (`std::thread::available_parallelism`, which honours CPU affinity and cgroup
+//!   quotas). The environment is read whenever the size is asked for ([`configured_threads`]) and
+//!   when the pool is built; [`reset_num_threads`] goes back to it after [`set_num_threads`].
 //! * Resized by swapping in a new pool: calls hold an `Arc` to the pool they started on, so
 //!   in-flight calls finish on the old one, whose threads exit when the last such call returns.
 //! * Rebuilt in a forked child: rayon's threads do not survive `fork`, so a pool created by another
@@ -17,9 +19,20 @@ use crate::{Error, Result};
 
 /// The environment variable that sizes the pool when [`set_num_threads`] was not called.
 ///
-/// A positive integer; anything else is ignored (and reported by [`configured_threads`]), as
-/// rayon does with `RAYON_NUM_THREADS`.
+/// A positive integer up to [`MAX_THREADS`]; anything else is ignored (and reported by
+/// [`configured_threads`]), as rayon does with `RAYON_NUM_THREADS`.
 pub const NUM_THREADS_ENV: &str = "GILFREE_NUM_THREADS";
+
+/// OpenMP's thread-count variable: the pool size when neither [`set_num_threads`] nor
+/// [`NUM_THREADS_ENV`] decided.
+///
+/// This is the budget process launchers hand their workers: Dask's nanny sets
+/// `OMP_NUM_THREADS=1` in every worker process, joblib's loky backend sets it to
+/// `cpu_count // n_jobs`. Parsed as OpenMP does: a positive integer, or a comma-separated nesting
+/// list of them whose first element is the outer level's size (`"4,2"` is 4). Values above
+/// [`MAX_THREADS`] are honoured as [`MAX_THREADS`]; anything else (`"0"`, `"abc"`, `""`) is ignored
+/// and reported by [`configured_threads`].
+pub const OMP_NUM_THREADS_ENV: &str = "OMP_NUM_THREADS";
 
 /// The largest pool [`set_num_threads`] accepts. Far above any useful size; it exists so that a
 /// typo (`set_num_threads(10**6)`) is a `ValueError`, not a million threads.
@@ -32,10 +45,19 @@ pub enum ThreadsSource {
     SetNumThreads,
     /// The `GILFREE_NUM_THREADS` environment variable.
     Env,
-    /// The number of cores; `ignored_env` holds an invalid `GILFREE_NUM_THREADS` value, if any.
+    /// The `OMP_NUM_THREADS` environment variable; `ignored_env` holds an invalid
+    /// `GILFREE_NUM_THREADS` value, if any.
+    OmpEnv {
+        /// The rejected value of `GILFREE_NUM_THREADS`.
+        ignored_env: Option<String>,
+    },
+    /// The number of cores; `ignored_env` and `ignored_omp` hold invalid `GILFREE_NUM_THREADS`
+    /// and `OMP_NUM_THREADS` values, if any.
     Cores {
         /// The rejected value of `GILFREE_NUM_THREADS`.
         ignored_env: Option<String>,
+        /// The rejected value of `OMP_NUM_THREADS`.
+        ignored_omp: Option<String>,
     },
 }
 
@@ -70,31 +92,91 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
-fn from_env() -> std::result::Result<Option<usize>, String> {
-    match std::env::var(NUM_THREADS_ENV) {
+/// A variable's value: `Ok(None)` when unset, `Err(raw)` when set but not unicode.
+fn var(name: &str) -> std::result::Result<Option<String>, String> {
+    match std::env::var(name) {
+        Ok(raw) => Ok(Some(raw)),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(raw)) => Err(raw.to_string_lossy().into_owned()),
-        Ok(raw) => match raw.trim().parse::<usize>() {
-            Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(Some(n)),
-            _ => Err(raw),
-        },
+    }
+}
+
+/// `GILFREE_NUM_THREADS`: a positive integer up to [`MAX_THREADS`], surrounding blanks allowed.
+fn parse_gilfree(raw: &str) -> Option<usize> {
+    raw.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_THREADS).contains(n))
+}
+
+/// `OMP_NUM_THREADS`: a comma-separated list of positive integers (surrounding blanks allowed),
+/// the first of which counts, capped at [`MAX_THREADS`].
+fn parse_omp(raw: &str) -> Option<usize> {
+    let mut levels = raw.split(',').map(|level| {
+        let level = level.trim();
+        if level.is_empty() || !level.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // All digits: only too large a number fails to parse, and that is more than MAX_THREADS.
+        let n = level.parse::<usize>().unwrap_or(usize::MAX);
+        (n >= 1).then_some(n.min(MAX_THREADS))
+    });
+    let first = levels.next().flatten()?;
+    levels.all(|level| level.is_some()).then_some(first)
+}
+
+/// One variable, parsed: `Ok(None)` when unset, `Err(raw)` when set to something invalid.
+fn from_var(
+    value: std::result::Result<Option<String>, String>,
+    parse: fn(&str) -> Option<usize>,
+) -> std::result::Result<Option<usize>, String> {
+    match value? {
+        None => Ok(None),
+        Some(raw) => parse(&raw).map(Some).ok_or(raw),
+    }
+}
+
+/// The size and its source, from the explicit setting, the two variables' values and the core
+/// count (pure, for the tests).
+fn resolve_from(
+    explicit: Option<usize>,
+    gilfree_env: std::result::Result<Option<String>, String>,
+    omp_env: std::result::Result<Option<String>, String>,
+    cores: usize,
+) -> (usize, ThreadsSource) {
+    if let Some(n) = explicit {
+        return (n, ThreadsSource::SetNumThreads);
+    }
+    let ignored_env = match from_var(gilfree_env, parse_gilfree) {
+        Ok(Some(n)) => return (n, ThreadsSource::Env),
+        Ok(None) => None,
+        Err(raw) => Some(raw),
+    };
+    match from_var(omp_env, parse_omp) {
+        Ok(Some(n)) => (n, ThreadsSource::OmpEnv { ignored_env }),
+        Ok(None) => (
+            cores,
+            ThreadsSource::Cores {
+                ignored_env,
+                ignored_omp: None,
+            },
+        ),
+        Err(raw) => (
+            cores,
+            ThreadsSource::Cores {
+                ignored_env,
+                ignored_omp: Some(raw),
+            },
+        ),
     }
 }
 
 fn resolve(explicit: Option<usize>) -> (usize, ThreadsSource) {
+    // The variables are read only when no explicit size decides (a `getenv` per call otherwise).
     if let Some(n) = explicit {
         return (n, ThreadsSource::SetNumThreads);
     }
-    match from_env() {
-        Ok(Some(n)) => (n, ThreadsSource::Env),
-        Ok(None) => (cores(), ThreadsSource::Cores { ignored_env: None }),
-        Err(raw) => (
-            cores(),
-            ThreadsSource::Cores {
-                ignored_env: Some(raw),
-            },
-        ),
-    }
+    resolve_from(None, var(NUM_THREADS_ENV), var(OMP_NUM_THREADS_ENV), cores())
 }
 
 /// The pool size calls will use, and where it came from. Does not build the pool.
@@ -119,6 +201,23 @@ pub fn set_num_threads(n: usize) -> Result<()> {
     }
     let mut st = state();
     st.explicit = Some(n);
+    keep_pool_if_sized(&mut st, n);
+    Ok(())
+}
+
+/// Forgets [`set_num_threads`]: the pool is sized from the environment (or the core count) again,
+/// as if `set_num_threads` had never been called. Returns the size that now applies.
+pub fn reset_num_threads() -> usize {
+    let mut st = state();
+    st.explicit = None;
+    let n = resolve(None).0;
+    keep_pool_if_sized(&mut st, n);
+    n
+}
+
+/// Keeps the live pool if it has `n` threads and belongs to this process; lets it go otherwise
+/// (the next call builds one of the right size).
+fn keep_pool_if_sized(st: &mut State, n: usize) {
     if let Some((old, pid)) = st.pool.take() {
         if old.current_num_threads() == n && pid == std::process::id() {
             st.pool = Some((old, pid));
@@ -126,7 +225,6 @@ pub fn set_num_threads(n: usize) -> Result<()> {
             release(old, pid);
         }
     }
-    Ok(())
 }
 
 /// Drops our reference to a pool, unless it belongs to the parent of a fork: its threads do not
@@ -195,4 +293,103 @@ pub fn live_pool() -> Option<usize> {
         .as_ref()
         .filter(|(_, pid)| *pid == std::process::id())
         .map(|(p, _)| p.current_num_threads())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(raw: &str) -> std::result::Result<Option<String>, String> {
+        Ok(Some(raw.to_owned()))
+    }
+
+    const UNSET: std::result::Result<Option<String>, String> = Ok(None);
+
+    #[test]
+    fn gilfree_variable_parses_a_positive_int_up_to_the_cap() {
+        assert_eq!(parse_gilfree("3"), Some(3));
+        assert_eq!(parse_gilfree(" 3 "), Some(3));
+        assert_eq!(parse_gilfree("1024"), Some(1024));
+        for bad in ["", "0", "-2", "1025", "3.0", "4,2", "abc"] {
+            assert_eq!(parse_gilfree(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn omp_variable_parses_like_openmp() {
+        assert_eq!(parse_omp("1"), Some(1));
+        assert_eq!(parse_omp(" 3 "), Some(3));
+        // A nesting list: the outer level counts.
+        assert_eq!(parse_omp("4,2"), Some(4));
+        assert_eq!(parse_omp("2, 8 ,1"), Some(2));
+        // Honoured above the cap, as the cap.
+        assert_eq!(parse_omp("5000"), Some(MAX_THREADS));
+        assert_eq!(parse_omp("99999999999999999999999"), Some(MAX_THREADS));
+        for bad in [
+            "", " ", "0", "-2", "+3", "3.0", "abc", "4,", ",4", "4,0", "4,x", "4;2",
+        ] {
+            assert_eq!(parse_omp(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sources_in_order() {
+        let cores = 7;
+        assert_eq!(
+            resolve_from(Some(2), set("3"), set("4"), cores),
+            (2, ThreadsSource::SetNumThreads)
+        );
+        assert_eq!(
+            resolve_from(None, set("3"), set("4"), cores),
+            (3, ThreadsSource::Env)
+        );
+        assert_eq!(
+            resolve_from(None, UNSET, set("4,2"), cores),
+            (4, ThreadsSource::OmpEnv { ignored_env: None })
+        );
+        assert_eq!(
+            resolve_from(None, UNSET, UNSET, cores),
+            (
+                7,
+                ThreadsSource::Cores {
+                    ignored_env: None,
+                    ignored_omp: None
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn invalid_values_fall_through_and_are_reported() {
+        let cores = 7;
+        assert_eq!(
+            resolve_from(None, set("x"), set("4"), cores),
+            (
+                4,
+                ThreadsSource::OmpEnv {
+                    ignored_env: Some("x".to_owned())
+                }
+            )
+        );
+        assert_eq!(
+            resolve_from(None, set("0"), set("abc"), cores),
+            (
+                7,
+                ThreadsSource::Cores {
+                    ignored_env: Some("0".to_owned()),
+                    ignored_omp: Some("abc".to_owned())
+                }
+            )
+        );
+        assert_eq!(
+            resolve_from(None, UNSET, Err("\u{fffd}".to_owned()), cores),
+            (
+                7,
+                ThreadsSource::Cores {
+                    ignored_env: None,
+                    ignored_omp: Some("\u{fffd}".to_owned())
+                }
+            )
+        );
+    }
 }

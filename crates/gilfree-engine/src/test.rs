@@ -539,3 +539,15 @@ fn the_local_backend_broadcasts_every_body_once() {
     }
     assert!(seen.iter().all(|n| n.load(Ordering::SeqCst) == 1));
 }
+
+#[test]
+fn reset_num_threads_forgets_the_explicit_size() {
+    let _g = POOL_LOCK.lock().unwrap();
+    set_num_threads(3).unwrap();
+    assert_eq!(configured_threads(), (3, ThreadsSource::SetNumThreads));
+    let n = reset_num_threads();
+    let (now, source) = configured_threads();
+    assert_eq!(now, n);
+    assert_ne!(source, ThreadsSource::SetNumThreads);
+    set_num_threads(2).unwrap();
+}
