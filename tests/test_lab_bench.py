@@ -533,3 +533,26 @@ def test_ctrl_c_stops_at_once_with_partial_results() -> None:
     assert "interrupted (Ctrl-C): partial results" in out
     assert "mandelbrot" in out
     assert "Traceback" not in err
+
+
+def test_gilfree_executor_strategy_gives_the_pool_size_back_to_the_environment() -> None:
+    """The gilfree-executor rows size the pool to N for each run; afterwards the previous
+    *setting* is back (the environment decides again), not a number pinned by set_num_threads."""
+    from gilfree.lab._strategies import Setup
+    from gilfree.lab._workloads import WORKLOADS
+
+    w = WORKLOADS["sum"]
+    run = STRATEGIES["gilfree-executor"].prepare(Setup(w, lambda _: None))
+    tasks = w.tasks(2, scale=0.01)
+    gilfree.set_num_threads(None)
+    source = gilfree.info()["threads_source"]
+    assert source != "set_num_threads()"
+    run(tasks, 2, None)
+    assert gilfree.info()["threads_source"] == source
+    gilfree.set_num_threads(3)
+    try:
+        run(tasks, 2, None)
+        assert gilfree.info()["threads_source"] == "set_num_threads()"
+        assert gilfree.get_num_threads() == 3
+    finally:
+        gilfree.set_num_threads(None)

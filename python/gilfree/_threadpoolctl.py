@@ -54,7 +54,7 @@ class _Memo:
 _memo: weakref.WeakKeyDictionary[Any, _Memo] = weakref.WeakKeyDictionary()
 
 
-def _explicit() -> bool:
+def explicit() -> bool:
     """True if ``gilfree.set_num_threads(n)`` decides the pool size now."""
     source: str = _native._runtime_info()["threads_source"]
     return source == "set_num_threads()"
@@ -80,7 +80,7 @@ def _controller_class() -> type[Any]:
         def set_num_threads(self, num_threads: int) -> None:
             # Not instance attributes: threadpoolctl's info() lists those.
             memo = _memo.setdefault(self, _Memo())
-            if not _explicit():
+            if not explicit():
                 # The environment's size, seen while no set_num_threads(n) decided.
                 memo.implicit = _native.get_num_threads()
                 if num_threads == memo.implicit:

@@ -38,6 +38,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Literal, Protocol
 
 import gilfree
+from gilfree import _threadpoolctl
 from gilfree._native import _lab
 from gilfree.lab._workloads import LabWorkload, Task
 
@@ -287,7 +288,9 @@ def _gilfree_executor(setup: Setup) -> Runner:
     def run(tasks: Sequence[Task], threads: int, executor: ThreadPoolExecutor | None) -> list[Any]:
         # The executor shares gilfree's one pool: N threads means a pool of N for this run; a
         # callable without a native task form runs on the executor's Python threads, N of them.
-        before = gilfree.get_num_threads()
+        # Afterwards the previous *setting* is back: None (the environment decides) unless
+        # set_num_threads(n) had decided.
+        before = gilfree.get_num_threads() if _threadpoolctl.explicit() else None
         gilfree.set_num_threads(threads)
         try:
             with gilfree.Executor(max_workers=threads) as ex:
