@@ -7,6 +7,7 @@ is interrupted. Nothing is drawn when stderr is not a terminal: :func:`make_bar`
 
 Example:
     >>> import io
+    >>> from gilfree._progress import PlainBar
     >>> out = io.StringIO()
     >>> bar = PlainBar("count_primes", out, width=10)
     >>> bar.update(370, 1000)
@@ -18,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 from typing import Any, Protocol, TextIO
@@ -38,6 +40,7 @@ class PlainBar:
 
     Example:
         >>> import io
+        >>> from gilfree._progress import PlainBar
         >>> out = io.StringIO()
         >>> bar = PlainBar("sum", out, width=4)
         >>> bar.update(1, 4)
@@ -107,7 +110,7 @@ class _RichBar:
 
 class _TqdmBar:
     def __init__(self, name: str, file: TextIO) -> None:
-        from tqdm import tqdm
+        tqdm = importlib.import_module("tqdm").tqdm  # untyped: no stubs needed
 
         self._bar: Any = tqdm(total=None, desc=name, file=file, unit="task", leave=True)
         self._closed = False
@@ -125,17 +128,14 @@ class _TqdmBar:
 
 
 def _backend() -> str:
-    try:
-        import rich.progress  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        return "rich"
-    try:
-        import tqdm  # noqa: F401
-    except ImportError:
-        return "plain"
-    return "tqdm"
+    """ "rich" if importable, else "tqdm" if importable, else "plain"."""
+    for name, module in (("rich", "rich.progress"), ("tqdm", "tqdm")):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+        return name
+    return "plain"
 
 
 def make_bar(name: str, file: TextIO | None = None) -> Bar | None:
@@ -145,6 +145,7 @@ def make_bar(name: str, file: TextIO | None = None) -> Bar | None:
 
     Example:
         >>> import io
+        >>> from gilfree._progress import make_bar
         >>> make_bar("sum", io.StringIO()) is None  # not a terminal: nothing to draw
         True
     """
@@ -174,6 +175,7 @@ class Reporter:
     :meth:`close` whatever happened.
 
     Example:
+        >>> from gilfree._progress import Reporter
         >>> seen = []
         >>> r = Reporter.of(lambda done, total: seen.append((done, total)), "map")
         >>> r.report(1, 3)  # the first report waits for the interval (not drawn for short work)

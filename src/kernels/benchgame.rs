@@ -58,9 +58,8 @@ pub(crate) fn spectral_norm_py(
     threads: Option<&Bound<'_, PyAny>>,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<f64> {
-    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
-        prepare_spectral_norm(n, threads, Form::Direct)?.run(py)
-    })
+    gilfree_pyo3::Progress::arg(progress)?
+        .scope(py, || prepare_spectral_norm(n, threads, Form::Direct)?.run(py))
 }
 
 /// The one parsing of a `spectral_norm` call (direct call and task form).
@@ -114,9 +113,8 @@ pub(crate) fn fannkuch_redux_py(
     threads: Option<&Bound<'_, PyAny>>,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<(i64, u32)> {
-    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
-        prepare_fannkuch_redux(n, threads, Form::Direct)?.run(py)
-    })
+    gilfree_pyo3::Progress::arg(progress)?
+        .scope(py, || prepare_fannkuch_redux(n, threads, Form::Direct)?.run(py))
 }
 
 /// The one parsing of a `fannkuch_redux` call (direct call and task form).

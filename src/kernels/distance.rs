@@ -219,7 +219,7 @@ macro_rules! with_prepared {
 #[pyfunction(
     name = "pairwise_distances",
     signature = (x, y = None, *, metric = None, threads = None, progress = None),
-    text_signature = "(x, y=None, *, metric='euclidean', threads=None)"
+    text_signature = "(x, y=None, *, metric='euclidean', threads=None, progress=None)"
 )]
 pub(crate) fn pairwise_distances_py<'py>(
     py: Python<'py>,

@@ -92,7 +92,7 @@ real_args!(xmin_arg: "xmin", xmax_arg: "xmax", ymin_arg: "ymin", ymax_arg: "ymax
     name = "mandelbrot",
     signature = (width, height, *, max_iter = 256, xmin = -2.0, xmax = 1.0, ymin = -1.5, ymax = 1.5, threads = None, progress = None),
     // PyO3 renders the negative defaults as `...`; spell the signature out for inspect/stubtest.
-    text_signature = "(width, height, *, max_iter=256, xmin=-2.0, xmax=1.0, ymin=-1.5, ymax=1.5, threads=None)"
+    text_signature = "(width, height, *, max_iter=256, xmin=-2.0, xmax=1.0, ymin=-1.5, ymax=1.5, threads=None, progress=None)"
 )]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn mandelbrot_py<'py>(

@@ -223,7 +223,7 @@ fn prepare_hash_many(
 ///     >>> gilfree.hash_many([b"abc"], algorithm="xxh3_64")[0].hex()
 ///     '78af5f94892f3950'
 #[pyfunction(name = "hash_many", signature = (blobs, *, algorithm = None, threads = None, progress = None))]
-#[pyo3(text_signature = "(blobs, *, algorithm='blake3', threads=None)")]
+#[pyo3(text_signature = "(blobs, *, algorithm='blake3', threads=None, progress=None)")]
 pub(crate) fn hash_many_py(
     py: Python<'_>,
     blobs: &Bound<'_, PyAny>,
@@ -389,7 +389,7 @@ fn prepare_hash_files(
 ///     ...
 ///     FileNotFoundError: [Errno 2] No such file or directory: '...missing'
 #[pyfunction(name = "hash_files", signature = (paths, *, algorithm = None, threads = None, progress = None))]
-#[pyo3(text_signature = "(paths, *, algorithm='blake3', threads=None)")]
+#[pyo3(text_signature = "(paths, *, algorithm='blake3', threads=None, progress=None)")]
 pub(crate) fn hash_files_py(
     py: Python<'_>,
     paths: &Bound<'_, PyAny>,

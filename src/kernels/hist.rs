@@ -653,7 +653,7 @@ macro_rules! with_histogram {
 ///     >>> hist, edges
 ///     (array([1, 1, 1, 2]), array([0., 1., 2., 3., 4.]))
 #[pyfunction(name = "histogram", signature = (a, bins = None, range = None, *, weights = None, density = false, threads = None, progress = None))]
-#[pyo3(text_signature = "(a, bins=10, range=None, *, weights=None, density=False, threads=None)")]
+#[pyo3(text_signature = "(a, bins=10, range=None, *, weights=None, density=False, threads=None, progress=None)")]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn histogram_py<'py>(
     py: Python<'py>,
@@ -833,7 +833,7 @@ macro_rules! with_bincount {
 ///     >>> gilfree.bincount(np.array([0, 1, 1, 2]), weights=np.array([0.5, 1.0, 0.25, 2.0]), minlength=5)
 ///     array([0.5 , 1.25, 2.  , 0.  , 0.  ])
 #[pyfunction(name = "bincount", signature = (x, weights = None, minlength = None, *, threads = None, progress = None))]
-#[pyo3(text_signature = "(x, weights=None, minlength=0, *, threads=None)")]
+#[pyo3(text_signature = "(x, weights=None, minlength=0, *, threads=None, progress=None)")]
 pub(crate) fn bincount_py<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,

@@ -78,7 +78,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Seed {
 #[pyfunction(
     name = "monte_carlo_pi",
     signature = (samples, *, seed = Seed(0), threads = None, progress = None),
-    text_signature = "(samples, *, seed=0, threads=None)"
+    text_signature = "(samples, *, seed=0, threads=None, progress=None)"
 )]
 pub(crate) fn monte_carlo_pi_py<'py>(
     py: Python<'py>,
@@ -87,9 +87,8 @@ pub(crate) fn monte_carlo_pi_py<'py>(
     threads: Option<&Bound<'py, PyAny>>,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<f64> {
-    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
-        prepare(samples, seed, threads, Form::Direct)?.run(py)
-    })
+    gilfree_pyo3::Progress::arg(progress)?
+        .scope(py, || prepare(samples, seed, threads, Form::Direct)?.run(py))
 }
 
 /// The one parsing of a `monte_carlo_pi` call (direct call and task form).

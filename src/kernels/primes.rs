@@ -67,9 +67,8 @@ pub(crate) fn count_primes_py(
     threads: Option<&Bound<'_, PyAny>>,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<u64> {
-    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
-        prepare_count_primes(n, threads, Form::Direct)?.run(py)
-    })
+    gilfree_pyo3::Progress::arg(progress)?
+        .scope(py, || prepare_count_primes(n, threads, Form::Direct)?.run(py))
 }
 
 /// The one parsing of a `count_primes` call (direct call and task form).

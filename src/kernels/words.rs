@@ -180,9 +180,8 @@ pub(crate) fn word_count_py(
     threads: Option<&Bound<'_, PyAny>>,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
-        prepare_word_count(texts, threads, Form::Direct)?.call(py)
-    })
+    gilfree_pyo3::Progress::arg(progress)?
+        .scope(py, || prepare_word_count(texts, threads, Form::Direct)?.call(py))
 }
 
 /// The task form of :func:`gilfree.word_count` for ``gilfree.Executor`` (arguments checked now;
