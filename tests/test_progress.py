@@ -228,7 +228,8 @@ def test_progress_true_draws_nothing_when_stderr_is_not_a_terminal(capfd: pytest
 
 def test_task_forms_do_not_take_progress() -> None:
     # A task runs on a pool worker, which never calls Python: no progress= there.
-    with gilfree.Executor() as ex, pytest.raises(TypeError):
+    unavailable = r"count_primes\(\): progress= is not available"
+    with gilfree.Executor() as ex, pytest.raises(TypeError, match=unavailable):
         ex.submit(gilfree.count_primes, 10, progress=True)
 
 

@@ -594,7 +594,18 @@ class Executor(cf.Executor):
             raise RuntimeError(_AFTER_SHUTDOWN)
         if self._python_pool is not None or self._broken_before_fork:
             self._check_broken()
-        return self._submit_job(form(*args, **kwargs))
+        try:
+            job = form(*args, **kwargs)
+        except TypeError as exc:
+            if "progress" in kwargs:  # the direct call's progress=: no task form takes it
+                name = getattr(fn, "__name__", "the kernel")
+                raise TypeError(
+                    f"{name}(): progress= is not available in gilfree.Executor.submit: a task runs "
+                    "on a pool worker, which never calls Python. Use Executor.map(..., "
+                    f"progress=...), or call {name}(..., progress=...) directly."
+                ) from exc
+            raise
+        return self._submit_job(job)
 
     def _submit_job(self, job: _native._Job) -> cf.Future[Any]:
         """Queues a validated kernel call on the pool; its future."""
