@@ -653,7 +653,9 @@ macro_rules! with_histogram {
 ///     >>> hist, edges
 ///     (array([1, 1, 1, 2]), array([0., 1., 2., 3., 4.]))
 #[pyfunction(name = "histogram", signature = (a, bins = None, range = None, *, weights = None, density = false, threads = None, progress = None))]
-#[pyo3(text_signature = "(a, bins=10, range=None, *, weights=None, density=False, threads=None, progress=None)")]
+#[pyo3(
+    text_signature = "(a, bins=10, range=None, *, weights=None, density=False, threads=None, progress=None)"
+)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn histogram_py<'py>(
     py: Python<'py>,
