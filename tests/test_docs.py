@@ -10,7 +10,7 @@ import types
 import pytest
 
 import gilfree
-from gilfree import _info, _interrupt, _native
+from gilfree import _info, _interrupt, _native, _progress
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
@@ -30,7 +30,7 @@ def _run(module: types.ModuleType) -> doctest.TestResults:
     return runner.summarize(verbose=False)
 
 
-@pytest.mark.parametrize("module", [gilfree, _native, _info, _interrupt], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [gilfree, _native, _info, _interrupt, _progress], ids=lambda m: m.__name__)
 def test_docstring_examples(module: types.ModuleType) -> None:
     failed, attempted = _run(module)
     assert attempted > 0, f"no examples found in {module.__name__}"

@@ -118,7 +118,10 @@ def test_every_kernel_has_a_task_form_with_its_signature() -> None:
     assert kernels <= forms, kernels - forms
     for name in forms:
         kernel = getattr(gilfree, name, None) or getattr(_testing, name)
-        assert str(inspect.signature(getattr(_tasks, name))) == str(inspect.signature(kernel)), name
+        # The direct call's progress= (reported from the calling thread) has no task form.
+        direct = inspect.signature(kernel)
+        direct = direct.replace(parameters=[p for p in direct.parameters.values() if p.name != "progress"])
+        assert str(inspect.signature(getattr(_tasks, name))) == str(direct), name
         assert _executor._TASK_FORMS[kernel] is getattr(_tasks, name)
 
 

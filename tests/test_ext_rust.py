@@ -659,3 +659,34 @@ with gilfree.Executor() as pool:
     assert child.value("AFTER") == "[[0, 1], [1, 0]]", child.describe()
     check_after(child, "ext-rust, with gilfree.Executor() holding 6 long tasks")
     check_ex_after(child)
+
+
+# --- progress= (gilfree_pyo3::Progress) --------------------------------------------------------
+
+
+@pytest.mark.parametrize("threads", [1, None])
+def test_progress_reports_from_the_calling_thread(threads: int | None) -> None:
+    # The extension's own copy of gilfree-pyo3: the same progress= as gilfree's kernels.
+    strings = [f"word{i % 37}" * (1 + i % 5) for i in range(400)]
+    expected = ex.edit_distance_matrix(strings, threads=threads)
+
+    def call() -> tuple[list[tuple[int, int, int]], Any]:
+        calls: list[tuple[int, int, int]] = []
+
+        def record(done: int, total: int) -> None:
+            calls.append((done, total, threading.get_ident()))
+
+        out = ex.edit_distance_matrix(strings, threads=threads, progress=record)
+        np.testing.assert_array_equal(out, expected)
+        return calls, threading.get_ident()
+
+    with cf.ThreadPoolExecutor(1) as pool:
+        runs = [call(), pool.submit(call).result(timeout=60)]  # main thread, then a worker thread
+    for calls, caller in runs:
+        assert calls
+        assert {who for _, _, who in calls} == {caller}
+        dones = [d for d, _, _ in calls]
+        assert dones == sorted(dones)
+        assert calls[-1][0] == calls[-1][1] > 0
+    with pytest.raises(TypeError, match="progress must be"):
+        ex.edit_distance_matrix(strings, progress=1)

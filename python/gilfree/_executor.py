@@ -41,12 +41,12 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent import futures as cf
 from concurrent.futures import _base
 from typing import Any, Final, ParamSpec, TypeVar
 
-from gilfree import _native
+from gilfree import _native, _progress
 
 __all__ = ["Executor"]
 
@@ -594,7 +594,18 @@ class Executor(cf.Executor):
             raise RuntimeError(_AFTER_SHUTDOWN)
         if self._python_pool is not None or self._broken_before_fork:
             self._check_broken()
-        return self._submit_job(form(*args, **kwargs))
+        try:
+            job = form(*args, **kwargs)
+        except TypeError as exc:
+            if "progress" in kwargs:  # the direct call's progress=: no task form takes it
+                name = getattr(fn, "__name__", "the kernel")
+                raise TypeError(
+                    f"{name}(): progress= is not available in gilfree.Executor.submit: a task runs "
+                    "on a pool worker, which never calls Python. Use Executor.map(..., "
+                    f"progress=...), or call {name}(..., progress=...) directly."
+                ) from exc
+            raise
+        return self._submit_job(job)
 
     def _submit_job(self, job: _native._Job) -> cf.Future[Any]:
         """Queues a validated kernel call on the pool; its future."""
@@ -631,6 +642,7 @@ class Executor(cf.Executor):
         timeout: float | None = None,
         chunksize: int = 1,
         buffersize: int | None = None,
+        progress: bool | Callable[[int, int], object] | None = None,
     ) -> Iterator[_T]:
         """Returns an iterator equivalent to ``map(fn, *iterables)``, with the calls run on the
         executor: ``concurrent.futures.Executor.map``, items submitted at once (or, with
@@ -642,6 +654,14 @@ class Executor(cf.Executor):
         the rest). ``map()`` itself raises only what ``ThreadPoolExecutor.map`` raises there:
         ``RuntimeError`` after :meth:`shutdown`, ``BrokenThreadPool``. ``chunksize`` is accepted
         and ignored, as by ``ThreadPoolExecutor``.
+
+        ``progress`` (gilfree's, not in ``concurrent.futures``): ``True`` draws a bar on stderr
+        if it is a terminal, a callable gets ``(done, total)``; both from the thread iterating
+        over the results, as they are retrieved (``done`` = results retrieved, ``total`` =
+        items submitted: with ``buffersize`` it grows as items are). At most every 100 ms, plus
+        a final ``(total, total)`` when the iterator is exhausted; the bar is closed when the
+        iterator ends, raises or is closed. An exception raised by the callable propagates
+        from the iterator (and cancels the items not retrieved).
 
         Raises:
             TimeoutError: (from the iterator) the results did not all come within ``timeout``
@@ -658,7 +678,15 @@ class Executor(cf.Executor):
             ...
             ValueError: count_primes(): n must be >= 0, got -1
             >>> ex.shutdown()
+
+            >>> seen = []
+            >>> with gilfree.Executor() as ex:
+            ...     list(ex.map(gilfree.count_primes, [10, 100], progress=lambda *p: seen.append(p)))
+            [4, 25]
+            >>> seen[-1]
+            (2, 2)
         """
+        reporter = _progress.Reporter.of(progress, "Executor.map")
         if buffersize is not None and not isinstance(buffersize, int):
             raise TypeError("buffersize must be an integer or None")
         if buffersize is not None and buffersize < 1:
@@ -673,6 +701,8 @@ class Executor(cf.Executor):
         else:
             fs = [submit(args) for args in items]
             refill = None
+        if reporter is not None:
+            return _map_progress(_map_results(fs, end_time, refill), fs, reporter)
         return _map_results(fs, end_time, refill)
 
     def _item_submitter(self, fn: Callable[..., Any]) -> Callable[[tuple[Any, ...]], cf.Future[Any]]:
@@ -792,7 +822,7 @@ def _map_results(
     fs: collections.deque[cf.Future[Any]] | list[cf.Future[Any]],
     end_time: float | None,
     refill: _Refill | None,
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     """The iterator of :meth:`Executor.map` (``concurrent.futures``' own, 3.14's buffering
     included): results in order; leaving it early cancels the futures it still holds."""
     try:
@@ -810,6 +840,25 @@ def _map_results(
     finally:
         for fut in fs:
             fut.cancel()
+
+
+def _map_progress(
+    results: Generator[_T, None, None],
+    fs: collections.deque[cf.Future[Any]] | list[cf.Future[Any]],
+    reporter: _progress.Reporter,
+) -> Iterator[_T]:
+    """:meth:`Executor.map`'s iterator with ``progress=``: reports ``(retrieved, submitted)``
+    from the thread that iterates (``fs`` holds the futures not retrieved yet)."""
+    done = 0
+    try:
+        for result in results:
+            done += 1
+            reporter.report(done, done + len(fs))
+            yield result
+        reporter.finish(done)
+    finally:
+        results.close()  # cancels the futures it still holds
+        reporter.close()
 
 
 # Executors still open at interpreter exit are shut down (and waited for) first, as

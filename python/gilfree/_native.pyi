@@ -3,7 +3,7 @@
 
 import array
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import (
     Any,
     Final,
@@ -98,75 +98,127 @@ def _install_sigint() -> bool: ...
 def _sigint_c_handler_active() -> bool: ...
 def _runtime_info() -> dict[str, Any]: ...
 
+#: ``progress=`` of the long kernels: None/False (off), True (a bar on stderr, if a terminal), or a
+#: callable given ``(done, total)`` from the calling thread (``gilfree_pyo3::Progress``).
+_Progress: TypeAlias = bool | Callable[[int, int], object] | None
+
 # --- reductions (src/kernels/reduce.rs) --------------------------------------------------------
 
 # axis=None: a Python scalar (1-D or 2-D input); axis=0|1 of 2-D input: a NumPy array of
 # NumPy's result dtype. Integer sums are exact (OverflowError where NumPy would wrap).
 @overload
-def sum(a: npt.NDArray[_AnyFloat], *, axis: None = None, threads: int | None = None) -> float: ...
+def sum(
+    a: npt.NDArray[_AnyFloat], *, axis: None = None, threads: int | None = None, progress: _Progress = None
+) -> float: ...
 @overload
-def sum(a: npt.NDArray[_AnyInt], *, axis: None = None, threads: int | None = None) -> int: ...
+def sum(
+    a: npt.NDArray[_AnyInt], *, axis: None = None, threads: int | None = None, progress: _Progress = None
+) -> int: ...
 @overload
-def sum(a: _Array1, *, axis: None = None, threads: int | None = None) -> float | int: ...
+def sum(
+    a: _Array1, *, axis: None = None, threads: int | None = None, progress: _Progress = None
+) -> float | int: ...
 @overload
-def sum(a: _Array1, *, axis: int, threads: int | None = None) -> npt.NDArray[Any]: ...
+def sum(
+    a: _Array1, *, axis: int, threads: int | None = None, progress: _Progress = None
+) -> npt.NDArray[Any]: ...
 @overload
-def mean(a: _Array1, *, axis: None = None, threads: int | None = None) -> float: ...
+def mean(
+    a: _Array1, *, axis: None = None, threads: int | None = None, progress: _Progress = None
+) -> float: ...
 @overload
-def mean(a: _Array1, *, axis: int, threads: int | None = None) -> npt.NDArray[Any]:
+def mean(
+    a: _Array1, *, axis: int, threads: int | None = None, progress: _Progress = None
+) -> npt.NDArray[Any]:
     """The arithmetic mean; nan for an empty array or axis."""
 
 @overload
-def var(a: _Array1, *, axis: None = None, ddof: int = 0, threads: int | None = None) -> float: ...
+def var(
+    a: _Array1, *, axis: None = None, ddof: int = 0, threads: int | None = None, progress: _Progress = None
+) -> float: ...
 @overload
-def var(a: _Array1, *, axis: int, ddof: int = 0, threads: int | None = None) -> npt.NDArray[Any]:
+def var(
+    a: _Array1, *, axis: int, ddof: int = 0, threads: int | None = None, progress: _Progress = None
+) -> npt.NDArray[Any]:
     """The variance ``sum((x - mean)**2) / (n - ddof)``; inf or nan when ``n - ddof <= 0`` (NumPy's rule)."""
 
 @overload
-def std(a: _Array1, *, axis: None = None, ddof: int = 0, threads: int | None = None) -> float: ...
+def std(
+    a: _Array1, *, axis: None = None, ddof: int = 0, threads: int | None = None, progress: _Progress = None
+) -> float: ...
 @overload
-def std(a: _Array1, *, axis: int, ddof: int = 0, threads: int | None = None) -> npt.NDArray[Any]:
+def std(
+    a: _Array1, *, axis: int, ddof: int = 0, threads: int | None = None, progress: _Progress = None
+) -> npt.NDArray[Any]:
     """The standard deviation, ``sqrt(var(a, ddof=ddof))``."""
 
 @overload
-def moments(a: _Array1, *, axis: None = None, threads: int | None = None) -> tuple[int, float, float]: ...
+def moments(
+    a: _Array1, *, axis: None = None, threads: int | None = None, progress: _Progress = None
+) -> tuple[int, float, float]: ...
 @overload
 def moments(
-    a: _Array1, *, axis: int, threads: int | None = None
+    a: _Array1, *, axis: int, threads: int | None = None, progress: _Progress = None
 ) -> tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """``(n, mean, m2)``: the mergeable partial behind var/std (Chan's update merges two)."""
 
 @overload
-def min(a: npt.NDArray[_AnyFloat], *, axis: None = None, threads: int | None = None) -> float: ...
+def min(
+    a: npt.NDArray[_AnyFloat], *, axis: None = None, threads: int | None = None, progress: _Progress = None
+) -> float: ...
 @overload
-def min(a: npt.NDArray[_AnyInt], *, axis: None = None, threads: int | None = None) -> int: ...
+def min(
+    a: npt.NDArray[_AnyInt], *, axis: None = None, threads: int | None = None, progress: _Progress = None
+) -> int: ...
 @overload
-def min(a: _Array1, *, axis: None = None, threads: int | None = None) -> float | int: ...
+def min(
+    a: _Array1, *, axis: None = None, threads: int | None = None, progress: _Progress = None
+) -> float | int: ...
 @overload
-def min(a: _Array1, *, axis: int, threads: int | None = None) -> npt.NDArray[Any]: ...
+def min(
+    a: _Array1, *, axis: int, threads: int | None = None, progress: _Progress = None
+) -> npt.NDArray[Any]: ...
 @overload
-def max(a: npt.NDArray[_AnyFloat], *, axis: None = None, threads: int | None = None) -> float: ...
+def max(
+    a: npt.NDArray[_AnyFloat], *, axis: None = None, threads: int | None = None, progress: _Progress = None
+) -> float: ...
 @overload
-def max(a: npt.NDArray[_AnyInt], *, axis: None = None, threads: int | None = None) -> int: ...
+def max(
+    a: npt.NDArray[_AnyInt], *, axis: None = None, threads: int | None = None, progress: _Progress = None
+) -> int: ...
 @overload
-def max(a: _Array1, *, axis: None = None, threads: int | None = None) -> float | int: ...
+def max(
+    a: _Array1, *, axis: None = None, threads: int | None = None, progress: _Progress = None
+) -> float | int: ...
 @overload
-def max(a: _Array1, *, axis: int, threads: int | None = None) -> npt.NDArray[Any]: ...
+def max(
+    a: _Array1, *, axis: int, threads: int | None = None, progress: _Progress = None
+) -> npt.NDArray[Any]: ...
 @overload
-def argmin(a: _Array1, *, axis: None = None, threads: int | None = None) -> int: ...
+def argmin(
+    a: _Array1, *, axis: None = None, threads: int | None = None, progress: _Progress = None
+) -> int: ...
 @overload
-def argmin(a: _Array1, *, axis: int, threads: int | None = None) -> npt.NDArray[Any]:
+def argmin(
+    a: _Array1, *, axis: int, threads: int | None = None, progress: _Progress = None
+) -> npt.NDArray[Any]:
     """The index of the first smallest element, or of the first NaN."""
 
 @overload
-def argmax(a: _Array1, *, axis: None = None, threads: int | None = None) -> int: ...
+def argmax(
+    a: _Array1, *, axis: None = None, threads: int | None = None, progress: _Progress = None
+) -> int: ...
 @overload
-def argmax(a: _Array1, *, axis: int, threads: int | None = None) -> npt.NDArray[Any]:
+def argmax(
+    a: _Array1, *, axis: int, threads: int | None = None, progress: _Progress = None
+) -> npt.NDArray[Any]:
     """The index of the first largest element, or of the first NaN."""
 
 # --- sort (src/kernels/sort.rs) ----------------------------------------------------------------
 
-def sort(a: _Array1, *, out: npt.NDArray[Any] | None = None, threads: int | None = None) -> npt.NDArray[Any]:
+def sort(
+    a: _Array1, *, out: npt.NDArray[Any] | None = None, threads: int | None = None, progress: _Progress = None
+) -> npt.NDArray[Any]:
     """A sorted copy of a 1-D array (NaN last), equal to ``numpy.sort(a)``; or ``out`` filled."""
 
 # --- distance (src/kernels/distance.rs) -------------------------------------------------------
@@ -176,7 +228,12 @@ _Array2: TypeAlias = npt.NDArray[Any] | memoryview
 _Metric: TypeAlias = Literal["euclidean", "sqeuclidean", "cityblock", "cosine"]
 
 def pairwise_distances(
-    x: _Array2, y: _Array2 | None = None, *, metric: _Metric = "euclidean", threads: int | None = None
+    x: _Array2,
+    y: _Array2 | None = None,
+    *,
+    metric: _Metric = "euclidean",
+    threads: int | None = None,
+    progress: _Progress = None,
 ) -> npt.NDArray[np.floating[Any]]:
     """The ``(n, m)`` distances between the rows of ``x`` and ``y`` (or ``x``), as ``cdist``."""
 
@@ -192,6 +249,7 @@ def mandelbrot(
     ymin: float = -1.5,
     ymax: float = 1.5,
     threads: int | None = None,
+    progress: _Progress = None,
 ) -> npt.NDArray[np.uint16]:
     """Escape-time counts of the Mandelbrot set over a window, a ``(height, width)`` uint16 array."""
 
@@ -201,12 +259,20 @@ _Algorithm: TypeAlias = Literal["blake3", "sha256", "xxh3_64", "xxh3_128"]
 _PathLike: TypeAlias = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 def hash_many(
-    blobs: Sequence[Buffer], *, algorithm: _Algorithm = "blake3", threads: int | None = None
+    blobs: Sequence[Buffer],
+    *,
+    algorithm: _Algorithm = "blake3",
+    threads: int | None = None,
+    progress: _Progress = None,
 ) -> list[bytes]:
     """The digests of many bytes-like objects, in order (blake3, sha256, xxh3_64, xxh3_128)."""
 
 def hash_files(
-    paths: Sequence[_PathLike], *, algorithm: _Algorithm = "blake3", threads: int | None = None
+    paths: Sequence[_PathLike],
+    *,
+    algorithm: _Algorithm = "blake3",
+    threads: int | None = None,
+    progress: _Progress = None,
 ) -> list[bytes]:
     """The digests of many files, streamed, in order; the first failing path raises OSError."""
 
@@ -220,6 +286,7 @@ def histogram(
     weights: _Array1 | None = None,
     density: bool = False,
     threads: int | None = None,
+    progress: _Progress = None,
 ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
     """``(hist, bin_edges)`` of a 1-D array, equal to ``numpy.histogram(a, bins, range, ...)``."""
 
@@ -229,33 +296,40 @@ def bincount(
     minlength: SupportsIndex = 0,
     *,
     threads: int | None = None,
+    progress: _Progress = None,
 ) -> npt.NDArray[Any]:
     """Counts (or weight sums) of each non-negative int in ``x``, equal to ``numpy.bincount``."""
 
 # --- primes (src/kernels/primes.rs) -----------------------------------------------------------
 
-def count_primes(n: SupportsIndex, *, threads: int | None = None) -> int:
+def count_primes(n: SupportsIndex, *, threads: int | None = None, progress: _Progress = None) -> int:
     """The number of primes <= n (0 <= n <= 10**15): a segmented mod-30 wheel sieve."""
 
-def primes(n: SupportsIndex, *, threads: int | None = None) -> npt.NDArray[np.uint64]:
+def primes(
+    n: SupportsIndex, *, threads: int | None = None, progress: _Progress = None
+) -> npt.NDArray[np.uint64]:
     """The primes <= n (0 <= n <= 10**15) in increasing order, as a uint64 array."""
 
 # --- words (src/kernels/words.rs) ------------------------------------------------------------
 
-def word_count(texts: str | Iterable[str], *, threads: int | None = None) -> dict[str, int]:
+def word_count(
+    texts: str | Iterable[str], *, threads: int | None = None, progress: _Progress = None
+) -> dict[str, int]:
     """The words of ``str.split()`` (Python's whitespace) over ``texts`` with their counts."""
 
 # --- montecarlo (src/kernels/montecarlo.rs) ---------------------------------------------------
 
-def monte_carlo_pi(samples: int, *, seed: int = 0, threads: int | None = None) -> float:
+def monte_carlo_pi(
+    samples: int, *, seed: int = 0, threads: int | None = None, progress: _Progress = None
+) -> float:
     """A Monte Carlo estimate of pi, ``4 * hits / samples``; bit-identical for every ``threads``."""
 
 # --- benchgame (src/kernels/benchgame.rs) -----------------------------------------------------
 
-def spectral_norm(n: int, *, threads: int | None = None) -> float:
+def spectral_norm(n: int, *, threads: int | None = None, progress: _Progress = None) -> float:
     """The Benchmarks Game spectral-norm of the n x n matrix; n=100 gives 1.274219991."""
 
-def fannkuch_redux(n: int, *, threads: int | None = None) -> tuple[int, int]:
+def fannkuch_redux(n: int, *, threads: int | None = None, progress: _Progress = None) -> tuple[int, int]:
     """The Benchmarks Game fannkuch-redux ``(checksum, max_flips)``, 3 <= n <= 12."""
 
 def nbody(steps: int) -> tuple[float, float]:
@@ -264,7 +338,9 @@ def nbody(steps: int) -> tuple[float, float]:
 # --- test-only kernels (src/kernels/testing.rs) ------------------------------------------------
 
 class _TestingModule(Protocol):
-    def spin(self, tasks: int, task_ms: int, *, threads: int | None = None) -> int: ...
+    def spin(
+        self, tasks: int, task_ms: int, *, threads: int | None = None, progress: _Progress = None
+    ) -> int: ...
     def spin_holding_gil(self, tasks: int, task_ms: int) -> int: ...
     def panic(self, tasks: int, panic_at: int, *, threads: int | None = None) -> int: ...
     def runtime_capsule(self, major: int, minor: int) -> object: ...  # a PyCapsule

@@ -51,13 +51,15 @@ fn int_in_range(obj: &Bound<'_, PyAny>, arg: &str, lo: usize, hi: usize) -> PyRe
 ///     '1.274219991'
 ///     >>> gilfree.spectral_norm(1000, threads=1) == gilfree.spectral_norm(1000)
 ///     True
-#[pyfunction(name = "spectral_norm", signature = (n, *, threads = None))]
+#[pyfunction(name = "spectral_norm", signature = (n, *, threads = None, progress = None))]
 pub(crate) fn spectral_norm_py(
     py: Python<'_>,
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<f64> {
-    prepare_spectral_norm(n, threads, Form::Direct)?.run(py)
+    gilfree_pyo3::Progress::arg(progress)?
+        .scope(py, || prepare_spectral_norm(n, threads, Form::Direct)?.run(py))
 }
 
 /// The one parsing of a `spectral_norm` call (direct call and task form).
@@ -104,13 +106,15 @@ fn prepare_spectral_norm(
 ///     (228, 16)
 ///     >>> gilfree.fannkuch_redux(10, threads=1)
 ///     (73196, 38)
-#[pyfunction(name = "fannkuch_redux", signature = (n, *, threads = None))]
+#[pyfunction(name = "fannkuch_redux", signature = (n, *, threads = None, progress = None))]
 pub(crate) fn fannkuch_redux_py(
     py: Python<'_>,
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<(i64, u32)> {
-    prepare_fannkuch_redux(n, threads, Form::Direct)?.run(py)
+    gilfree_pyo3::Progress::arg(progress)?
+        .scope(py, || prepare_fannkuch_redux(n, threads, Form::Direct)?.run(py))
 }
 
 /// The one parsing of a `fannkuch_redux` call (direct call and task form).

@@ -218,8 +218,8 @@ macro_rules! with_prepared {
 ///            [6.]])
 #[pyfunction(
     name = "pairwise_distances",
-    signature = (x, y = None, *, metric = None, threads = None),
-    text_signature = "(x, y=None, *, metric='euclidean', threads=None)"
+    signature = (x, y = None, *, metric = None, threads = None, progress = None),
+    text_signature = "(x, y=None, *, metric='euclidean', threads=None, progress=None)"
 )]
 pub(crate) fn pairwise_distances_py<'py>(
     py: Python<'py>,
@@ -227,8 +227,11 @@ pub(crate) fn pairwise_distances_py<'py>(
     y: Option<&Bound<'py, PyAny>>,
     metric: Option<&Bound<'py, PyAny>>,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    with_prepared!(x, y, metric, threads_arg(threads)?, |p| p.call(py))
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        with_prepared!(x, y, metric, threads_arg(threads)?, |p| p.call(py))
+    })
 }
 
 /// The task form of :func:`gilfree.pairwise_distances` (``threads`` must be None or 1). The

@@ -90,9 +90,9 @@ real_args!(xmin_arg: "xmin", xmax_arg: "xmax", ymin_arg: "ymin", ymax_arg: "ymax
 ///     (1200, 1600)
 #[pyfunction(
     name = "mandelbrot",
-    signature = (width, height, *, max_iter = 256, xmin = -2.0, xmax = 1.0, ymin = -1.5, ymax = 1.5, threads = None),
+    signature = (width, height, *, max_iter = 256, xmin = -2.0, xmax = 1.0, ymin = -1.5, ymax = 1.5, threads = None, progress = None),
     // PyO3 renders the negative defaults as `...`; spell the signature out for inspect/stubtest.
-    text_signature = "(width, height, *, max_iter=256, xmin=-2.0, xmax=1.0, ymin=-1.5, ymax=1.5, threads=None)"
+    text_signature = "(width, height, *, max_iter=256, xmin=-2.0, xmax=1.0, ymin=-1.5, ymax=1.5, threads=None, progress=None)"
 )]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn mandelbrot_py<'py>(
@@ -105,14 +105,17 @@ pub(crate) fn mandelbrot_py<'py>(
     #[pyo3(from_py_with = ymin_arg)] ymin: f64,
     #[pyo3(from_py_with = ymax_arg)] ymax: f64,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let window = Window {
-        xmin,
-        xmax,
-        ymin,
-        ymax,
-    };
-    prepare(width, height, max_iter, window, threads_arg(threads)?)?.call(py)
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        let window = Window {
+            xmin,
+            xmax,
+            ymin,
+            ymax,
+        };
+        prepare(width, height, max_iter, window, threads_arg(threads)?)?.call(py)
+    })
 }
 
 /// The one parsing of a `mandelbrot` call, for the direct call and the task form alike.

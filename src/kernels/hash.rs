@@ -222,15 +222,18 @@ fn prepare_hash_many(
 ///     'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262'
 ///     >>> gilfree.hash_many([b"abc"], algorithm="xxh3_64")[0].hex()
 ///     '78af5f94892f3950'
-#[pyfunction(name = "hash_many", signature = (blobs, *, algorithm = None, threads = None))]
-#[pyo3(text_signature = "(blobs, *, algorithm='blake3', threads=None)")]
+#[pyfunction(name = "hash_many", signature = (blobs, *, algorithm = None, threads = None, progress = None))]
+#[pyo3(text_signature = "(blobs, *, algorithm='blake3', threads=None, progress=None)")]
 pub(crate) fn hash_many_py(
     py: Python<'_>,
     blobs: &Bound<'_, PyAny>,
     algorithm: Option<&Bound<'_, PyAny>>,
     threads: Option<&Bound<'_, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    prepare_hash_many(blobs, algorithm, threads, Form::Direct)?.call(py)
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        prepare_hash_many(blobs, algorithm, threads, Form::Direct)?.call(py)
+    })
 }
 
 /// The task form of :func:`gilfree.hash_many` for ``gilfree.Executor`` (arguments checked and
@@ -385,15 +388,18 @@ fn prepare_hash_files(
 ///     Traceback (most recent call last):
 ///     ...
 ///     FileNotFoundError: [Errno 2] No such file or directory: '...missing'
-#[pyfunction(name = "hash_files", signature = (paths, *, algorithm = None, threads = None))]
-#[pyo3(text_signature = "(paths, *, algorithm='blake3', threads=None)")]
+#[pyfunction(name = "hash_files", signature = (paths, *, algorithm = None, threads = None, progress = None))]
+#[pyo3(text_signature = "(paths, *, algorithm='blake3', threads=None, progress=None)")]
 pub(crate) fn hash_files_py(
     py: Python<'_>,
     paths: &Bound<'_, PyAny>,
     algorithm: Option<&Bound<'_, PyAny>>,
     threads: Option<&Bound<'_, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    prepare_hash_files(paths, algorithm, threads, Form::Direct)?.call(py)
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        prepare_hash_files(paths, algorithm, threads, Form::Direct)?.call(py)
+    })
 }
 
 /// The task form of :func:`gilfree.hash_files` for ``gilfree.Executor`` (arguments checked

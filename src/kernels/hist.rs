@@ -652,8 +652,10 @@ macro_rules! with_histogram {
 ///     >>> hist, edges = gilfree.histogram(np.arange(5), bins=4)
 ///     >>> hist, edges
 ///     (array([1, 1, 1, 2]), array([0., 1., 2., 3., 4.]))
-#[pyfunction(name = "histogram", signature = (a, bins = None, range = None, *, weights = None, density = false, threads = None))]
-#[pyo3(text_signature = "(a, bins=10, range=None, *, weights=None, density=False, threads=None)")]
+#[pyfunction(name = "histogram", signature = (a, bins = None, range = None, *, weights = None, density = false, threads = None, progress = None))]
+#[pyo3(
+    text_signature = "(a, bins=10, range=None, *, weights=None, density=False, threads=None, progress=None)"
+)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn histogram_py<'py>(
     py: Python<'py>,
@@ -663,16 +665,19 @@ pub(crate) fn histogram_py<'py>(
     weights: Option<&Bound<'py, PyAny>>,
     density: bool,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    with_histogram!(
-        a,
-        bins,
-        range,
-        weights,
-        density,
-        Form::Direct.threads("histogram", threads)?,
-        |p| p.call(py)
-    )
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        with_histogram!(
+            a,
+            bins,
+            range,
+            weights,
+            density,
+            Form::Direct.threads("histogram", threads)?,
+            |p| p.call(py)
+        )
+    })
 }
 
 /// The task form of :func:`gilfree.histogram` (``threads`` must be None or 1).
@@ -829,22 +834,25 @@ macro_rules! with_bincount {
 ///     array([1, 3, 1, 1, 0, 0, 0, 1])
 ///     >>> gilfree.bincount(np.array([0, 1, 1, 2]), weights=np.array([0.5, 1.0, 0.25, 2.0]), minlength=5)
 ///     array([0.5 , 1.25, 2.  , 0.  , 0.  ])
-#[pyfunction(name = "bincount", signature = (x, weights = None, minlength = None, *, threads = None))]
-#[pyo3(text_signature = "(x, weights=None, minlength=0, *, threads=None)")]
+#[pyfunction(name = "bincount", signature = (x, weights = None, minlength = None, *, threads = None, progress = None))]
+#[pyo3(text_signature = "(x, weights=None, minlength=0, *, threads=None, progress=None)")]
 pub(crate) fn bincount_py<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
     weights: Option<&Bound<'py, PyAny>>,
     minlength: Option<&Bound<'py, PyAny>>,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    with_bincount!(
-        x,
-        weights,
-        minlength,
-        Form::Direct.threads("bincount", threads)?,
-        |p| p.call(py)
-    )
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        with_bincount!(
+            x,
+            weights,
+            minlength,
+            Form::Direct.threads("bincount", threads)?,
+            |p| p.call(py)
+        )
+    })
 }
 
 /// The task form of :func:`gilfree.bincount` (``threads`` must be None or 1).

@@ -77,16 +77,18 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Seed {
 ///     True
 #[pyfunction(
     name = "monte_carlo_pi",
-    signature = (samples, *, seed = Seed(0), threads = None),
-    text_signature = "(samples, *, seed=0, threads=None)"
+    signature = (samples, *, seed = Seed(0), threads = None, progress = None),
+    text_signature = "(samples, *, seed=0, threads=None, progress=None)"
 )]
 pub(crate) fn monte_carlo_pi_py<'py>(
     py: Python<'py>,
     samples: &Bound<'py, PyAny>,
     seed: Seed,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<f64> {
-    prepare(samples, seed, threads, Form::Direct)?.run(py)
+    gilfree_pyo3::Progress::arg(progress)?
+        .scope(py, || prepare(samples, seed, threads, Form::Direct)?.run(py))
 }
 
 /// The one parsing of a `monte_carlo_pi` call (direct call and task form).

@@ -60,13 +60,15 @@ fn work_bytes(n: u64) -> usize {
 ///     5761455
 ///     >>> gilfree.count_primes(1), gilfree.count_primes(2)
 ///     (0, 1)
-#[pyfunction(name = "count_primes", signature = (n, *, threads = None))]
+#[pyfunction(name = "count_primes", signature = (n, *, threads = None, progress = None))]
 pub(crate) fn count_primes_py(
     py: Python<'_>,
     n: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<u64> {
-    prepare_count_primes(n, threads, Form::Direct)?.run(py)
+    gilfree_pyo3::Progress::arg(progress)?
+        .scope(py, || prepare_count_primes(n, threads, Form::Direct)?.run(py))
 }
 
 /// The one parsing of a `count_primes` call (direct call and task form).
@@ -109,34 +111,37 @@ fn prepare_count_primes(
 ///     >>> p = gilfree.primes(10**6)
 ///     >>> len(p), int(p[-1])
 ///     (78498, 999983)
-#[pyfunction(name = "primes", signature = (n, *, threads = None))]
+#[pyfunction(name = "primes", signature = (n, *, threads = None, progress = None))]
 pub(crate) fn primes_py<'py>(
     py: Python<'py>,
     n: &Bound<'py, PyAny>,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyArray1<u64>>> {
-    let n = n_arg("primes", n)?;
-    let threads = threads_arg(threads)?;
-    let work = work_bytes(n);
-    let sieved = run(py, "primes", threads, work, |ctx| primes::sieve(ctx, n))?;
-    // NumPy allocates (calloc, and madvise(MADV_HUGEPAGE) for large arrays: first-touching the
-    // output costs a quarter of what 4 KiB pages cost), and raises MemoryError when it cannot.
-    let out = py
-        .import("numpy")?
-        .call_method1("zeros", (sieved.len(), "uint64"))
-        .map_err(|err| {
-            let len = u64::try_from(sieved.len()).unwrap_or(u64::MAX);
-            let refused = to_pyerr("primes", primes::too_large(n, len));
-            refused.set_cause(py, Some(err));
-            refused
-        })?
-        .cast_into::<PyArray1<u64>>()?;
-    {
-        let mut rw = out.readwrite();
-        let slice = rw.as_slice_mut()?;
-        run(py, "primes", threads, work, |ctx| sieved.write(ctx, slice))?;
-    }
-    Ok(out)
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        let n = n_arg("primes", n)?;
+        let threads = threads_arg(threads)?;
+        let work = work_bytes(n);
+        let sieved = run(py, "primes", threads, work, |ctx| primes::sieve(ctx, n))?;
+        // NumPy allocates (calloc, and madvise(MADV_HUGEPAGE) for large arrays: first-touching the
+        // output costs a quarter of what 4 KiB pages cost), and raises MemoryError when it cannot.
+        let out = py
+            .import("numpy")?
+            .call_method1("zeros", (sieved.len(), "uint64"))
+            .map_err(|err| {
+                let len = u64::try_from(sieved.len()).unwrap_or(u64::MAX);
+                let refused = to_pyerr("primes", primes::too_large(n, len));
+                refused.set_cause(py, Some(err));
+                refused
+            })?
+            .cast_into::<PyArray1<u64>>()?;
+        {
+            let mut rw = out.readwrite();
+            let slice = rw.as_slice_mut()?;
+            run(py, "primes", threads, work, |ctx| sieved.write(ctx, slice))?;
+        }
+        Ok(out)
+    })
 }
 
 /// The task form of :func:`gilfree.count_primes` for ``gilfree.Executor`` (arguments checked

@@ -601,16 +601,19 @@ macro_rules! with_prepared {
 ///     0.6000000000000001
 ///     >>> gilfree.sum(np.array([[1, 2, 3], [4, 5, 6]], dtype=np.int8), axis=0)
 ///     array([5, 7, 9])
-#[pyfunction(name = "sum", signature = (a, *, axis = None, threads = None))]
+#[pyfunction(name = "sum", signature = (a, *, axis = None, threads = None, progress = None))]
 pub(crate) fn sum_py<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     axis: Option<&Bound<'py, PyAny>>,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    with_prepared!("sum", a, axis, Op::Sum, threads_arg(threads)?, |p| Ok(p
-        .call(py)?
-        .into_bound(py)))
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        with_prepared!("sum", a, axis, Op::Sum, threads_arg(threads)?, |p| Ok(p
+            .call(py)?
+            .into_bound(py)))
+    })
 }
 
 /// The arithmetic mean of a 1-D or 2-D array (a Python float), or along ``axis`` (an array:
@@ -629,16 +632,19 @@ pub(crate) fn sum_py<'py>(
 ///     >>> import numpy as np, gilfree
 ///     >>> gilfree.mean(np.array([1, 2, 3, 4], dtype=np.int32))
 ///     2.5
-#[pyfunction(name = "mean", signature = (a, *, axis = None, threads = None))]
+#[pyfunction(name = "mean", signature = (a, *, axis = None, threads = None, progress = None))]
 pub(crate) fn mean_py<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     axis: Option<&Bound<'py, PyAny>>,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    with_prepared!("mean", a, axis, Op::Mean, threads_arg(threads)?, |p| Ok(p
-        .call(py)?
-        .into_bound(py)))
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        with_prepared!("mean", a, axis, Op::Mean, threads_arg(threads)?, |p| Ok(p
+            .call(py)?
+            .into_bound(py)))
+    })
 }
 
 /// The variance of a 1-D or 2-D array (or along ``axis``), ``sum((x - mean)**2) / (n - ddof)``,
@@ -662,17 +668,20 @@ pub(crate) fn mean_py<'py>(
 ///     1.25
 ///     >>> gilfree.var(np.array([1e9 + 1, 1e9 + 2, 1e9 + 3]), ddof=1)
 ///     1.0
-#[pyfunction(name = "var", signature = (a, *, axis = None, ddof = 0, threads = None))]
+#[pyfunction(name = "var", signature = (a, *, axis = None, ddof = 0, threads = None, progress = None))]
 pub(crate) fn var_py<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     axis: Option<&Bound<'py, PyAny>>,
     #[pyo3(from_py_with = ddof_arg)] ddof: i64,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    with_prepared!("var", a, axis, Op::Var(ddof), threads_arg(threads)?, |p| Ok(p
-        .call(py)?
-        .into_bound(py)))
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        with_prepared!("var", a, axis, Op::Var(ddof), threads_arg(threads)?, |p| Ok(p
+            .call(py)?
+            .into_bound(py)))
+    })
 }
 
 /// The moments of a 1-D or 2-D array, ``(n, mean, m2)`` (along ``axis``: n and two float64
@@ -710,16 +719,19 @@ pub(crate) fn var_py<'py>(
 ///     >>> n, mean, m2 = gilfree.moments(np.arange(10**6, dtype=np.int64))
 ///     >>> m2 / n == gilfree.var(np.arange(10**6, dtype=np.int64))
 ///     True
-#[pyfunction(name = "moments", signature = (a, *, axis = None, threads = None))]
+#[pyfunction(name = "moments", signature = (a, *, axis = None, threads = None, progress = None))]
 pub(crate) fn moments_py<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     axis: Option<&Bound<'py, PyAny>>,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    with_prepared!("moments", a, axis, Op::Moments, threads_arg(threads)?, |p| Ok(p
-        .call(py)?
-        .into_bound(py)))
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        with_prepared!("moments", a, axis, Op::Moments, threads_arg(threads)?, |p| Ok(p
+            .call(py)?
+            .into_bound(py)))
+    })
 }
 
 /// The standard deviation of a 1-D or 2-D array (or along ``axis``): the square root of
@@ -729,17 +741,20 @@ pub(crate) fn moments_py<'py>(
 ///     >>> import numpy as np, gilfree
 ///     >>> gilfree.std(np.array([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]))
 ///     2.0
-#[pyfunction(name = "std", signature = (a, *, axis = None, ddof = 0, threads = None))]
+#[pyfunction(name = "std", signature = (a, *, axis = None, ddof = 0, threads = None, progress = None))]
 pub(crate) fn std_py<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     axis: Option<&Bound<'py, PyAny>>,
     #[pyo3(from_py_with = ddof_arg)] ddof: i64,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    with_prepared!("std", a, axis, Op::Std(ddof), threads_arg(threads)?, |p| Ok(p
-        .call(py)?
-        .into_bound(py)))
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        with_prepared!("std", a, axis, Op::Std(ddof), threads_arg(threads)?, |p| Ok(p
+            .call(py)?
+            .into_bound(py)))
+    })
 }
 
 /// The smallest element of a 1-D or 2-D array (a Python scalar), or along ``axis`` (an array of the
@@ -754,16 +769,19 @@ pub(crate) fn std_py<'py>(
 ///     -1
 ///     >>> gilfree.min(np.array([1.0, np.nan, 0.0]))
 ///     nan
-#[pyfunction(name = "min", signature = (a, *, axis = None, threads = None))]
+#[pyfunction(name = "min", signature = (a, *, axis = None, threads = None, progress = None))]
 pub(crate) fn min_py<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     axis: Option<&Bound<'py, PyAny>>,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    with_prepared!("min", a, axis, Op::Min, threads_arg(threads)?, |p| Ok(p
-        .call(py)?
-        .into_bound(py)))
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        with_prepared!("min", a, axis, Op::Min, threads_arg(threads)?, |p| Ok(p
+            .call(py)?
+            .into_bound(py)))
+    })
 }
 
 /// The largest element of a 1-D or 2-D array (a Python scalar), or along ``axis`` (an array of the
@@ -776,16 +794,19 @@ pub(crate) fn min_py<'py>(
 ///     >>> import numpy as np, gilfree
 ///     >>> gilfree.max(np.array([3.5, -1.0, 2.0], dtype=np.float32))
 ///     3.5
-#[pyfunction(name = "max", signature = (a, *, axis = None, threads = None))]
+#[pyfunction(name = "max", signature = (a, *, axis = None, threads = None, progress = None))]
 pub(crate) fn max_py<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     axis: Option<&Bound<'py, PyAny>>,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    with_prepared!("max", a, axis, Op::Max, threads_arg(threads)?, |p| Ok(p
-        .call(py)?
-        .into_bound(py)))
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        with_prepared!("max", a, axis, Op::Max, threads_arg(threads)?, |p| Ok(p
+            .call(py)?
+            .into_bound(py)))
+    })
 }
 
 /// The index of the first smallest element (flat C-order index for axis=None; along ``axis``, an
@@ -799,16 +820,19 @@ pub(crate) fn max_py<'py>(
 ///     >>> import numpy as np, gilfree
 ///     >>> gilfree.argmin(np.array([3.0, 1.0, 1.0]))
 ///     1
-#[pyfunction(name = "argmin", signature = (a, *, axis = None, threads = None))]
+#[pyfunction(name = "argmin", signature = (a, *, axis = None, threads = None, progress = None))]
 pub(crate) fn argmin_py<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     axis: Option<&Bound<'py, PyAny>>,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    with_prepared!("argmin", a, axis, Op::ArgMin, threads_arg(threads)?, |p| Ok(p
-        .call(py)?
-        .into_bound(py)))
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        with_prepared!("argmin", a, axis, Op::ArgMin, threads_arg(threads)?, |p| Ok(p
+            .call(py)?
+            .into_bound(py)))
+    })
 }
 
 /// The index of the first largest element (flat C-order index for axis=None; along ``axis``, an
@@ -822,16 +846,19 @@ pub(crate) fn argmin_py<'py>(
 ///     >>> import numpy as np, gilfree
 ///     >>> gilfree.argmax(np.array([1.0, np.nan, 3.0, np.nan]))
 ///     1
-#[pyfunction(name = "argmax", signature = (a, *, axis = None, threads = None))]
+#[pyfunction(name = "argmax", signature = (a, *, axis = None, threads = None, progress = None))]
 pub(crate) fn argmax_py<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     axis: Option<&Bound<'py, PyAny>>,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    with_prepared!("argmax", a, axis, Op::ArgMax, threads_arg(threads)?, |p| Ok(p
-        .call(py)?
-        .into_bound(py)))
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        with_prepared!("argmax", a, axis, Op::ArgMax, threads_arg(threads)?, |p| Ok(p
+            .call(py)?
+            .into_bound(py)))
+    })
 }
 
 /// Registers the family on the module.

@@ -204,14 +204,17 @@ macro_rules! with_prepared {
 ///     True
 ///     >>> out
 ///     array([-2,  0,  4,  9])
-#[pyfunction(name = "sort", signature = (a, *, out = None, threads = None))]
+#[pyfunction(name = "sort", signature = (a, *, out = None, threads = None, progress = None))]
 pub(crate) fn sort_py<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     out: Option<&Bound<'py, PyAny>>,
     threads: Option<&Bound<'py, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    with_prepared!(a, out, threads_arg(threads)?, |p| p.call(py))
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        with_prepared!(a, out, threads_arg(threads)?, |p| p.call(py))
+    })
 }
 
 /// The task form of :func:`gilfree.sort` (``threads`` must be None or 1). The array is read,

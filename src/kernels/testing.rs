@@ -14,9 +14,16 @@ use gilfree_pyo3::to_pyerr;
 
 /// Busy-waits ``tasks`` tasks of ``task_ms`` ms on the call's workers, GIL released; returns the
 /// number of tasks that ran. Interruptible like every kernel.
-#[pyfunction(signature = (tasks, task_ms, *, threads = None))]
-fn spin(py: Python<'_>, tasks: usize, task_ms: u64, threads: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
-    prepare_spin(tasks, task_ms, threads_arg(threads)?).run(py)
+#[pyfunction(signature = (tasks, task_ms, *, threads = None, progress = None))]
+fn spin(
+    py: Python<'_>,
+    tasks: usize,
+    task_ms: u64,
+    threads: Option<&Bound<'_, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> PyResult<usize> {
+    gilfree_pyo3::Progress::arg(progress)?
+        .scope(py, || prepare_spin(tasks, task_ms, threads_arg(threads)?).run(py))
 }
 
 /// The one preparation of a `spin` call (direct call and task form). Always long enough to be

@@ -173,13 +173,15 @@ fn prepare_word_count(
 ///     {'the': 2, 'cat': 1, 'and': 1, 'hat': 1}
 ///     >>> gilfree.word_count(["a\u3000b", "b\x1cc\u200bd"])
 ///     {'a': 1, 'b': 2, 'c\u200bd': 1}
-#[pyfunction(name = "word_count", signature = (texts, *, threads = None))]
+#[pyfunction(name = "word_count", signature = (texts, *, threads = None, progress = None))]
 pub(crate) fn word_count_py(
     py: Python<'_>,
     texts: &Bound<'_, PyAny>,
     threads: Option<&Bound<'_, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    prepare_word_count(texts, threads, Form::Direct)?.call(py)
+    gilfree_pyo3::Progress::arg(progress)?
+        .scope(py, || prepare_word_count(texts, threads, Form::Direct)?.call(py))
 }
 
 /// The task form of :func:`gilfree.word_count` for ``gilfree.Executor`` (arguments checked now;

@@ -23,6 +23,7 @@ use pyo3::prelude::*;
 use crate::errors::{kernel_error_new, to_pyerr};
 use crate::host::GilMode;
 use crate::link::api;
+use crate::progress::Reporter;
 
 /// Calls with less work than this (in bytes of input, or an estimate of the same order) run on
 /// the calling thread without releasing the GIL, as CPython's `hashlib` does below
@@ -106,8 +107,17 @@ where
     if work_bytes < DETACH_MIN_BYTES && mode == GilMode::Release {
         // Attached: the calling thread does everything (never wait on the pool with the GIL held).
         let ctx = Ctx::new(Threads::Caller, None);
-        return settle(py, name, catch_unwind(AssertUnwindSafe(|| f(&ctx))), None);
+        let outcome = catch_unwind(AssertUnwindSafe(|| f(&ctx)));
+        let mut reporter = Reporter::take();
+        let raised = match (&outcome, reporter.as_mut()) {
+            (Ok(Ok(_)), Some(r)) => r.finish(py, name, ctx.progress()).err(),
+            _ => None,
+        };
+        Reporter::put_back(reporter);
+        return settle(py, name, outcome, raised);
     }
+    // `progress=` of the enclosing `Progress::scope`, if any: reported to from the polls below.
+    let reporter = Mutex::new(Reporter::take());
     // Counted from here to the return: this thread may take the GIL back from native frames.
     let _guard = CallGuard::enter();
     // Among the calls in flight, with its progress, until it returns.
@@ -118,11 +128,19 @@ where
         progress.update(done, total);
         park_if_exiting();
         // Re-entrant: in the lab's Hold and Reacquire modes this thread already holds the GIL.
-        Python::attach(|py| match py.check_signals() {
-            Ok(()) => false,
-            Err(err) => {
-                *raised.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
-                true
+        Python::attach(|py| {
+            let checked = py.check_signals().and_then(|()| {
+                match reporter.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+                    Some(r) => r.poll(py, name, (done, total)),
+                    None => Ok(()),
+                }
+            });
+            match checked {
+                Ok(()) => false,
+                Err(err) => {
+                    *raised.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
+                    true
+                }
             }
         })
     };
@@ -138,9 +156,9 @@ where
         let ctx = Ctx::new(threads, Some(&poll));
         let outcome = catch_unwind(AssertUnwindSafe(|| f(&ctx)));
         park_if_exiting(); // before the GIL is taken back
-        outcome
+        (outcome, ctx.progress())
     };
-    let outcome = match mode {
+    let (outcome, done_total) = match mode {
         GilMode::Release => py.detach(work),
         // The mistakes, on purpose. Hold: the GIL is never let go. Reacquire: it is let go and
         // taken straight back before the work starts.
@@ -158,6 +176,14 @@ where
         // KeyboardInterrupt at the next bytecode.
         raised = py.check_signals().err();
     }
+    let mut reporter = reporter.into_inner().unwrap_or_else(PoisonError::into_inner);
+    if raised.is_none() {
+        if let (Ok(Ok(_)), Some(r)) = (&outcome, reporter.as_mut()) {
+            // The final report of a successful call: `(total, total)`.
+            raised = r.finish(py, name, done_total).err();
+        }
+    }
+    Reporter::put_back(reporter);
     settle(py, name, outcome, raised)
 }
 

@@ -34,6 +34,8 @@
 //! * [`init`]: links the extension to the runtime (`gilfree._native`'s capsule, ABI-checked).
 //! * [`run`] (or [`PythonExt::gilfree`]): the chokepoint every call goes through.
 //! * [`ThreadsArg`] and [`args`]: arguments parsed as gilfree parses its own.
+//! * [`Progress`]: `progress=` (a bar on stderr, or a callable `(done, total)`) for every `run`
+//!   inside [`Progress::scope`], reported from the calling thread ([`progress`]).
 //! * [`to_pyerr`], [`Error`], [`kernel_error`]: the one error mapping and the shared
 //!   `gilfree.KernelError`.
 //! * [`task`], [`task_threads`], [`register_task`]: `gilfree.Executor` task forms.
@@ -51,6 +53,7 @@ mod errors;
 pub mod host;
 mod link;
 mod prepared;
+pub mod progress;
 mod task;
 
 pub use gilfree_engine as engine;
@@ -63,4 +66,5 @@ pub use errors::{kernel_error, kernel_error_new, to_pyerr, Error, KernelError};
 pub use link::{add_capsule, capsule, export, table_with_version, MakeJob};
 pub use link::{init, linked};
 pub use prepared::{Form, IntoPy, Prepared};
+pub use progress::Progress;
 pub use task::{register_task, task, task_threads, task_value};

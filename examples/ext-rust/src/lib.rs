@@ -179,23 +179,31 @@ impl Matrix {
 ///            [1, 3, 0]], dtype=uint32)
 ///     >>> edit_distance_matrix(["café", "cafe", "🐍"], threads=1)[0].tolist()
 ///     [0, 1, 4]
+///     >>> seen = []  # progress: (done, total) tasks, from the calling thread; the last done == total
+///     >>> _ = edit_distance_matrix(["ab"] * 300, progress=lambda done, total: seen.append(done == total))
+///     >>> seen[-1]
+///     True
 #[pyfunction]
-#[pyo3(signature = (strings, *, threads = None))]
+#[pyo3(signature = (strings, *, threads = None, progress = None))]
 fn edit_distance_matrix<'py>(
     py: Python<'py>,
     strings: &Bound<'py, PyAny>,
     threads: Option<ThreadsArg>,
+    progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyArray2<u32>>> {
-    let prepared = Matrix::parse(py, strings)?;
-    let n = prepared.strings.len();
-    let out = gilfree_pyo3::run(
-        py,
-        Matrix::NAME,
-        ThreadsArg::get(threads),
-        prepared.work_bytes(),
-        |ctx| prepared.compute(ctx),
-    )?;
-    Matrix::to_array(py, n, out)
+    // `progress=None|True|callable`: every `run` inside the scope reports to it.
+    gilfree_pyo3::Progress::arg(progress)?.scope(py, || {
+        let prepared = Matrix::parse(py, strings)?;
+        let n = prepared.strings.len();
+        let out = gilfree_pyo3::run(
+            py,
+            Matrix::NAME,
+            ThreadsArg::get(threads),
+            prepared.work_bytes(),
+            |ctx| prepared.compute(ctx),
+        )?;
+        Matrix::to_array(py, n, out)
+    })
 }
 
 /// The `gilfree.Executor` task form of `edit_distance_matrix` (registered in the module init):

@@ -1,6 +1,6 @@
 """Type stubs for the compiled module ``gilfree_rust_example._native`` (src/lib.rs)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -15,13 +15,19 @@ __all__ = [
     "runtime_linked",
 ]
 
-def edit_distance_matrix(strings: Sequence[str], *, threads: int | None = None) -> npt.NDArray[np.uint32]:
+def edit_distance_matrix(
+    strings: Sequence[str],
+    *,
+    threads: int | None = None,
+    progress: bool | Callable[[int, int], object] | None = None,
+) -> npt.NDArray[np.uint32]:
     """The matrix of Levenshtein distances between every two strings.
 
     ``out[i, j]`` is the least number of single-character insertions, deletions and
     substitutions that turn ``strings[i]`` into ``strings[j]``, counting Unicode code points.
     Symmetric, zero diagonal, dtype uint32, shape ``(len(strings), len(strings))``. GIL released,
     on gilfree's shared pool; Ctrl-C stops it promptly; the same result at any thread count.
+    ``progress=True`` draws a bar on stderr (a terminal's), a callable gets ``(done, total)``.
 
     >>> edit_distance_matrix(["kitten", "sitting", "mitten"]).tolist()
     [[0, 3, 1], [3, 0, 3], [1, 3, 0]]
