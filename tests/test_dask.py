@@ -4,6 +4,11 @@ runs, the pool plugin, and a cancelled / interrupted graph that stops."""
 
 from __future__ import annotations
 
+import doctest
+import json
+import pathlib
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -292,6 +297,39 @@ def test_cancel_stops_a_running_graph(threads_client: Any) -> None:
     ran = _stable_count()
     assert ran < _BLOCKS // 4  # the rest of the graph never started
     assert fut.status == "cancelled"
+
+
+# --- the docs and the benchmark run ------------------------------------------------------------
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+
+def test_docstring_examples() -> None:
+    failed, attempted = doctest.testmod(gd, optionflags=FLAGS)
+    assert attempted > 10 and failed == 0
+
+
+def test_docs_dask_md_session() -> None:
+    text = (ROOT / "docs/dask.md").read_text(encoding="utf-8")
+    test = doctest.DocTestParser().get_doctest(text, {}, "dask.md", str(ROOT / "docs/dask.md"), 0)
+    assert test.examples
+    runner = doctest.DocTestRunner(optionflags=FLAGS)
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
+
+
+def test_bench_dask_runs(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "dask.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/bench_dask.py"), "--size", "2e5", "--chunks", "4", "--repeat", "1",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(out.read_text())
+    assert set(report["compare"]) == {"var", "histogram"}
+    assert report["compare"]["var"]["ratio"] > 0
 
 
 _CTRL_C_CHILD = """
