@@ -75,7 +75,9 @@ def compare(args: argparse.Namespace, failures: list[str]) -> dict[str, Any]:
             "var dask": lambda: client.compute(x.var()).result(),
             "var gilfree.dask": lambda: client.compute(gd.var(x)).result(),
             "histogram dask": lambda: client.compute(da.histogram(x, bins=BINS, range=RANGE)[0]).result(),
-            "histogram gilfree.dask": lambda: client.compute(gd.histogram(x, bins=BINS, range=RANGE)[0]).result(),
+            "histogram gilfree.dask": lambda: client.compute(
+                gd.histogram(x, bins=BINS, range=RANGE)[0]
+            ).result(),
         }
         live: dict[str, Callable[[], object]] = {}
         for name, fn in cases.items():
@@ -102,7 +104,10 @@ def compare(args: argparse.Namespace, failures: list[str]) -> dict[str, Any]:
         r = d.get(args.stat) / g.get(args.stat)
         rows.append([op, ms(d.get(args.stat)), ms(g.get(args.stat)), ratio(r)])
         out[op] = {"dask": d.to_json(), "gilfree_dask": g.to_json(), "ratio": r}
-    print(f"\n{args.size:,.0f} float64 in {args.chunks} chunks, LocalCluster(1 worker x {cores} threads), persisted:")
+    print(
+        f"\n{args.size:,.0f} float64 in {args.chunks} chunks, "
+        f"LocalCluster(1 worker x {cores} threads), persisted:"
+    )
     print(format_table(["op", "dask ms", "gilfree.dask ms", "ratio"], rows))
     if "var" in out:
         verdict = "met" if out["var"]["ratio"] >= 3 else "MISSED"
@@ -125,11 +130,36 @@ def _var_rate(client: Any, args: argparse.Namespace, threads: int | None) -> flo
 def sizing(args: argparse.Namespace) -> dict[str, Any]:
     cores = os.cpu_count() or 1
     configs: list[tuple[str, dict[str, Any], int | None, bool]] = [
-        ("1 worker x 1 thread, pool", {"processes": False, "n_workers": 1, "threads_per_worker": 1}, None, False),
-        ("1 worker x 2 threads, pool", {"processes": False, "n_workers": 1, "threads_per_worker": 2}, None, False),
-        ("1 worker x 2 threads, threads=1", {"processes": False, "n_workers": 1, "threads_per_worker": 2}, 1, False),
-        ("2 procs x 1 thread, default pool", {"processes": True, "n_workers": 2, "threads_per_worker": 1}, None, False),
-        ("2 procs x 1 thread, PoolPlugin", {"processes": True, "n_workers": 2, "threads_per_worker": 1}, None, True),
+        (
+            "1 worker x 1 thread, pool",
+            {"processes": False, "n_workers": 1, "threads_per_worker": 1},
+            None,
+            False,
+        ),
+        (
+            "1 worker x 2 threads, pool",
+            {"processes": False, "n_workers": 1, "threads_per_worker": 2},
+            None,
+            False,
+        ),
+        (
+            "1 worker x 2 threads, threads=1",
+            {"processes": False, "n_workers": 1, "threads_per_worker": 2},
+            1,
+            False,
+        ),
+        (
+            "2 procs x 1 thread, default pool",
+            {"processes": True, "n_workers": 2, "threads_per_worker": 1},
+            None,
+            False,
+        ),
+        (
+            "2 procs x 1 thread, PoolPlugin",
+            {"processes": True, "n_workers": 2, "threads_per_worker": 1},
+            None,
+            True,
+        ),
     ]
     rows, out = [], {}
     for label, kw, threads, plugin in configs:

@@ -19,10 +19,10 @@ import pytest
 distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
+from _sigint import CHILD_PRELUDE, IDLE_CPU_MAX_S, LATENCY_SANITY_S, interrupt_child, posix_only  # noqa: E402
+
 import gilfree  # noqa: E402
 import gilfree.dask as gd  # noqa: E402
-
-from _sigint import CHILD_PRELUDE, IDLE_CPU_MAX_S, LATENCY_SANITY_S, interrupt_child, posix_only  # noqa: E402
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -102,14 +102,17 @@ def test_ints_ddof_keepdims_split_every(threads_client: Any, op: str) -> None:
     x = da.from_array(I1, chunks=9_000)
     got = threads_client.compute(getattr(gd, op)(x, keepdims=True, split_every=3)).result()
     want = getattr(np, op)(I1, keepdims=True)
-    assert got.shape == want.shape and got.dtype == want.dtype
+    assert got.shape == want.shape
+    assert got.dtype == want.dtype
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def test_var_ddof_tuple_axis_and_3d() -> None:
     a = RNG.normal(size=(20, 30, 40)).astype(np.float32)
     x = da.from_array(a, chunks=(7, 30, 11))
-    np.testing.assert_allclose(gd.var(x, axis=(0, 2), ddof=1).compute(), a.var(axis=(0, 2), ddof=1), rtol=1e-5)
+    np.testing.assert_allclose(
+        gd.var(x, axis=(0, 2), ddof=1).compute(), a.var(axis=(0, 2), ddof=1), rtol=1e-5
+    )
     assert gd.var(x, axis=(0, 2)).dtype == np.float32
     assert gd.argmax(x, axis=1).compute().tolist() == a.argmax(axis=1).tolist()
     np.testing.assert_array_equal(gd.sum(x, axis=2).compute().shape, (20, 30))
@@ -119,7 +122,8 @@ def test_nan_propagates_and_first_nan_index() -> None:
     a = A1.copy()
     a[[70_000, 150_000]] = np.nan
     x = da.from_array(a, chunks=33_333)
-    assert np.isnan(gd.min(x).compute()) and np.isnan(gd.var(x).compute())
+    assert np.isnan(gd.min(x).compute())
+    assert np.isnan(gd.var(x).compute())
     assert int(gd.argmin(x).compute()) == 70_000 == int(gd.argmax(x).compute())
 
 
@@ -149,7 +153,9 @@ def test_histogram(client: Any, chunks: int) -> None:
     np.testing.assert_array_equal(edges, want_edges)
     whist, _ = gd.histogram(x, bins=want_edges, weights=w, density=True)
     np.testing.assert_allclose(
-        client.compute(whist).result(), np.histogram(A1, bins=want_edges, weights=A1 * A1, density=True)[0], rtol=1e-12
+        client.compute(whist).result(),
+        np.histogram(A1, bins=want_edges, weights=A1 * A1, density=True)[0],
+        rtol=1e-12,
     )
 
 
@@ -159,7 +165,7 @@ def test_histogram_2d_input_and_errors() -> None:
     np.testing.assert_array_equal(hist.compute(), np.histogram(A2, bins=10, range=(-3, 3))[0])
     with pytest.raises(ValueError, match="range"):
         gd.histogram(x, bins=10)
-    with pytest.raises(TypeError, match="dask.array"):
+    with pytest.raises(TypeError, match=r"dask\.array"):
         gd.histogram(A2, bins=10, range=(0, 1))  # type: ignore[arg-type]
 
 
@@ -169,7 +175,9 @@ def test_bincount(client: Any, chunks: int) -> None:
     x = da.from_array(v, chunks=chunks)
     w = da.from_array(A1[: v.size], chunks=chunks)
     np.testing.assert_array_equal(client.compute(gd.bincount(x)).result(), np.bincount(v))
-    np.testing.assert_array_equal(client.compute(gd.bincount(x, minlength=1500)).result(), np.bincount(v, minlength=1500))
+    np.testing.assert_array_equal(
+        client.compute(gd.bincount(x, minlength=1500)).result(), np.bincount(v, minlength=1500)
+    )
     np.testing.assert_allclose(
         client.compute(gd.bincount(x, w)).result(), np.bincount(v, A1[: v.size]), rtol=1e-12
     )
@@ -232,9 +240,12 @@ def test_pool_plugin_sizes_each_worker_process(procs_client: Any) -> None:
 
 
 def test_pool_plugin_in_process(restore_num_threads: int) -> None:
-    with distributed.LocalCluster(
-        processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=50
-    ) as cluster, distributed.Client(cluster) as c:
+    with (
+        distributed.LocalCluster(
+            processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=50
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
         c.register_plugin(gd.PoolPlugin())
         assert gilfree.get_num_threads() == 2  # two workers of one thread share this process
         x = da.from_array(A1, chunks=50_000)
@@ -307,7 +318,8 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 def test_docstring_examples() -> None:
     failed, attempted = doctest.testmod(gd, optionflags=FLAGS)
-    assert attempted > 10 and failed == 0
+    assert attempted > 10
+    assert failed == 0
 
 
 def test_docs_dask_md_session() -> None:
@@ -322,9 +334,22 @@ def test_docs_dask_md_session() -> None:
 def test_bench_dask_runs(tmp_path: pathlib.Path) -> None:
     out = tmp_path / "dask.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks/bench_dask.py"), "--size", "2e5", "--chunks", "4", "--repeat", "1",
-         "--json", str(out)],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks/bench_dask.py"),
+            "--size",
+            "2e5",
+            "--chunks",
+            "4",
+            "--repeat",
+            "1",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(out.read_text())

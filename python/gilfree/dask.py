@@ -1,3 +1,5 @@
+# Dask is only partly typed: its calls return Any.
+# mypy: disable-error-code="no-untyped-call,no-any-return"
 """gilfree kernels on Dask arrays: reductions, histogram, bincount and per-block kernels.
 
 Every function takes a ``dask.array.Array`` and returns a lazy one, like its ``dask.array``
@@ -168,7 +170,7 @@ def _simple(
     )
 
 
-def sum(  # noqa: A001 - NumPy's name
+def sum(
     x: da.Array,
     axis: _Axis = None,
     *,
@@ -192,7 +194,7 @@ def sum(  # noqa: A001 - NumPy's name
     return _simple(gilfree.sum, x, axis, keepdims, split_every, threads)
 
 
-def min(  # noqa: A001 - NumPy's name
+def min(
     x: da.Array,
     axis: _Axis = None,
     *,
@@ -210,7 +212,7 @@ def min(  # noqa: A001 - NumPy's name
     return _simple(gilfree.min, x, axis, keepdims, split_every, threads)
 
 
-def max(  # noqa: A001 - NumPy's name
+def max(
     x: da.Array,
     axis: _Axis = None,
     *,
@@ -309,7 +311,9 @@ def _mean_combine(p: npt.NDArray[Any], axis: tuple[int, ...], keepdims: bool) ->
     return _keep(out, axis, keepdims)
 
 
-def _mean_final(p: npt.NDArray[Any], axis: tuple[int, ...], keepdims: bool, out: np.dtype[Any]) -> npt.NDArray[Any]:
+def _mean_final(
+    p: npt.NDArray[Any], axis: tuple[int, ...], keepdims: bool, out: np.dtype[Any]
+) -> npt.NDArray[Any]:
     m = _mean_combine(p, axis, keepdims)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray(m["total"] / m["n"]).astype(out)[()]
@@ -430,7 +434,9 @@ def _arg_block(
         local = int(kernel(np.ravel(x), threads=threads))
         multi = np.unravel_index(local, x.shape)
         out["val"] = x[multi]
-        out["arg"] = np.ravel_multi_index(tuple(int(m) + s for m, s in zip(multi, starts, strict=True)), info["shape"])
+        out["arg"] = np.ravel_multi_index(
+            tuple(int(m) + s for m, s in zip(multi, starts, strict=True)), info["shape"]
+        )
         return out
     local_idx = np.asarray(_along(kernel, x, (axis,), threads=threads), dtype=np.int64)
     out = np.empty(local_idx.shape, dtype=part)
@@ -458,7 +464,9 @@ def _arg_merge(
     return np.asarray(win["arg"], dtype=np.intp)[()] if final else win
 
 
-def _arg(kernel: _Kernel, x: da.Array, axis: int | None, keepdims: bool, split_every: Any, threads: int | None) -> da.Array:
+def _arg(
+    kernel: _Kernel, x: da.Array, axis: int | None, keepdims: bool, split_every: Any, threads: int | None
+) -> da.Array:
     x = _check_array(x)
     if axis is not None and (isinstance(axis, bool) or not isinstance(axis, (int, np.integer))):
         raise TypeError(f"axis must be None or an int, not {type(axis).__name__}")
@@ -467,8 +475,9 @@ def _arg(kernel: _Kernel, x: da.Array, axis: int | None, keepdims: bool, split_e
     one = None if axis is None else _norm_axis(axis, x.ndim)[0]
     ax = tuple(range(x.ndim)) if one is None else (one,)
     part = np.dtype([("arg", np.int64), ("val", x.dtype)])
-    parts = x.map_blocks(
+    parts = da.map_blocks(
         partial(_arg_block, kernel=kernel, axis=one, threads=threads, part=part),
+        x,
         chunks=tuple((1,) * len(c) if i in ax else c for i, c in enumerate(x.chunks)),
         dtype=part,
         meta=np.empty((0,) * x.ndim, dtype=part),
@@ -500,7 +509,12 @@ def _meta_probe(x: Any) -> npt.NDArray[Any]:
 
 
 def argmin(
-    x: da.Array, axis: int | None = None, *, keepdims: bool = False, split_every: Any = None, threads: int | None = None
+    x: da.Array,
+    axis: int | None = None,
+    *,
+    keepdims: bool = False,
+    split_every: Any = None,
+    threads: int | None = None,
 ) -> da.Array:
     """The index of the first smallest element (or first NaN), like ``dask.array.argmin``:
     flat over the whole array for ``axis=None``.
@@ -515,7 +529,12 @@ def argmin(
 
 
 def argmax(
-    x: da.Array, axis: int | None = None, *, keepdims: bool = False, split_every: Any = None, threads: int | None = None
+    x: da.Array,
+    axis: int | None = None,
+    *,
+    keepdims: bool = False,
+    split_every: Any = None,
+    threads: int | None = None,
 ) -> da.Array:
     """The index of the first largest element (or first NaN), like ``dask.array.argmax``.
 
@@ -543,7 +562,7 @@ def _hist_block(
 def histogram(
     x: da.Array,
     bins: Any = 10,
-    range: tuple[float, float] | None = None,  # noqa: A002 - NumPy's name
+    range: tuple[float, float] | None = None,
     *,
     weights: da.Array | None = None,
     density: bool = False,
@@ -576,7 +595,7 @@ def histogram(
     parts = da.map_blocks(
         fn,
         *args,
-        chunks=tuple((1,) * len(c) for c in x.chunks) + ((nbins,),),
+        chunks=(*((1,) * len(c) for c in x.chunks), (nbins,)),
         new_axis=x.ndim,
         dtype=counts0.dtype,
         meta=np.empty((0,) * (x.ndim + 1), dtype=counts0.dtype),
@@ -701,7 +720,7 @@ def _resize() -> None:
         gilfree.set_num_threads(_BEFORE.pop())
 
 
-class PoolPlugin(WorkerPlugin):  # type: ignore[misc]
+class PoolPlugin(WorkerPlugin):
     """A ``distributed`` worker plugin that sizes each worker process's gilfree pool to the
     threads Dask gave its workers (``nthreads``; the sum when several workers share a process),
     or to ``threads`` when given. Register it once: ``client.register_plugin(PoolPlugin())``.
@@ -726,7 +745,9 @@ class PoolPlugin(WorkerPlugin):  # type: ignore[misc]
 
     def setup(self, worker: Any) -> None:
         """Called by the worker when the plugin is registered or the worker starts."""
-        n = self.threads or int(getattr(getattr(worker, "state", worker), "nthreads", 0) or os.cpu_count() or 1)
+        n = self.threads or int(
+            getattr(getattr(worker, "state", worker), "nthreads", 0) or os.cpu_count() or 1
+        )
         with _LOCK:
             if not _WORKERS:
                 _BEFORE.append(gilfree.get_num_threads())
