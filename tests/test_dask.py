@@ -193,6 +193,15 @@ def test_bincount_errors() -> None:
         gd.bincount(da.from_array(np.array([1, -1]), chunks=1)).compute()
 
 
+def test_import_without_dask_names_the_extra() -> None:
+    code = "import sys; sys.modules['dask'] = None; import gilfree.dask"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 1
+    assert "pip install 'gilfree[dask]'" in proc.stderr
+
+
 def test_bad_arguments() -> None:
     x = da.from_array(A2, chunks=100)
     with pytest.raises(np.exceptions.AxisError):
@@ -206,7 +215,11 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="zero-size"):
         gd.min(da.zeros(0, chunks=1))
     with pytest.raises(ValueError, match="threads"):
-        gd.sum(x, threads=0).compute()
+        gd.sum(x, threads=0)
+    with pytest.raises(TypeError, match="threads"):
+        gd.var(x, threads=True)
+    with pytest.raises(TypeError, match="threads"):
+        gd.map_blocks(gilfree.sort, x, threads=1.0)  # type: ignore[arg-type]
 
 
 def test_map_blocks_passes_threads(client: Any) -> None:

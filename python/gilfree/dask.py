@@ -87,6 +87,17 @@ def _norm_axis(axis: _Axis, ndim: int) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
+def _check_threads(threads: Any) -> int | None:
+    """``threads=`` checked when the graph is built, with the kernels' own errors."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads must be an int or None, not {type(threads).__name__}")
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    return int(threads)
+
+
 def _check_array(x: Any) -> da.Array:
     if not isinstance(x, da.Array):
         raise TypeError(f"expected a dask.array.Array, not {type(x).__name__} (use dask.array.from_array)")
@@ -152,6 +163,7 @@ def _simple(
     threads: int | None,
 ) -> da.Array:
     x = _check_array(x)
+    threads = _check_threads(threads)
     ax = _norm_axis(axis, x.ndim)
     out = _result_dtype(kernel.__name__, x.dtype)
     if kernel is not gilfree.sum and x.size == 0:
@@ -329,6 +341,7 @@ def _moment_reduction(
     x: da.Array, axis: _Axis, keepdims: bool, split_every: Any, threads: int | None, final: Any, op: str
 ) -> da.Array:
     x = _check_array(x)
+    threads = _check_threads(threads)
     ax = _norm_axis(axis, x.ndim)
     out = np.dtype(final.keywords["out"])
     chunk = partial(_mean_block if op == "mean" else _moments_block, threads=threads)
@@ -363,7 +376,7 @@ def mean(
         >>> float(gd.mean(da.arange(10, chunks=3)).compute())
         4.5
     """
-    out = _result_dtype("mean", x.dtype)
+    out = _result_dtype("mean", _check_array(x).dtype)
     return _moment_reduction(x, axis, keepdims, split_every, threads, partial(_mean_final, out=out), "mean")
 
 
@@ -385,7 +398,7 @@ def var(
         9.166666666666666
     """
     ddof = _check_ddof(ddof)
-    out = _result_dtype("var", x.dtype)
+    out = _result_dtype("var", _check_array(x).dtype)
     final = partial(_var_final, ddof=ddof, root=False, out=out)
     return _moment_reduction(x, axis, keepdims, split_every, threads, final, "var")
 
@@ -407,7 +420,7 @@ def std(
         2.8722813232690143
     """
     ddof = _check_ddof(ddof)
-    out = _result_dtype("std", x.dtype)
+    out = _result_dtype("std", _check_array(x).dtype)
     final = partial(_var_final, ddof=ddof, root=True, out=out)
     return _moment_reduction(x, axis, keepdims, split_every, threads, final, "std")
 
@@ -468,6 +481,7 @@ def _arg(
     kernel: _Kernel, x: da.Array, axis: int | None, keepdims: bool, split_every: Any, threads: int | None
 ) -> da.Array:
     x = _check_array(x)
+    threads = _check_threads(threads)
     if axis is not None and (isinstance(axis, bool) or not isinstance(axis, (int, np.integer))):
         raise TypeError(f"axis must be None or an int, not {type(axis).__name__}")
     if x.size == 0:
@@ -580,6 +594,7 @@ def histogram(
         ([2, 2, 2, 2, 2], [0.0, 2.0, 4.0, 6.0, 8.0, 10.0])
     """
     x = _check_array(x)
+    threads = _check_threads(threads)
     if np.ndim(bins) == 0 and range is None:
         raise ValueError("histogram needs range= when bins is an int (or give the bin edges)")
     if weights is not None:
@@ -642,6 +657,7 @@ def bincount(
         [1, 3, 0, 1, 0]
     """
     x = _check_array(x)
+    threads = _check_threads(threads)
     if x.ndim != 1:
         raise ValueError("bincount needs a one-dimensional array (try x.ravel())")
     if isinstance(minlength, bool) or not isinstance(minlength, (int, np.integer)):
@@ -703,6 +719,7 @@ def map_blocks(kernel: _Kernel, *arrays: Any, threads: int | None = None, **kwar
     """
     if not callable(kernel):
         raise TypeError(f"kernel must be callable, not {type(kernel).__name__}")
+    threads = _check_threads(threads)
     return da.map_blocks(partial(_call, kernel, threads), *arrays, **kwargs)
 
 
