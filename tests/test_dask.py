@@ -89,6 +89,16 @@ def test_1d_against_numpy(client: Any, chunks: int) -> None:
     _check_all(got, [getattr(np, op)(A1) for op in OPS])
 
 
+def test_1d_axis_0_and_keepdims(threads_client: Any) -> None:
+    x = da.from_array(A1, chunks=33_333)
+    got = threads_client.gather(threads_client.compute([getattr(gd, op)(x, axis=0) for op in OPS]))
+    _check_all(got, [getattr(np, op)(A1, axis=0) for op in OPS])
+    got = threads_client.gather(
+        threads_client.compute([getattr(gd, op)(x, axis=0, keepdims=True) for op in OPS])
+    )
+    _check_all(got, [getattr(np, op)(A1, axis=0, keepdims=True) for op in OPS])
+
+
 @pytest.mark.parametrize("chunks", CHUNKS_2D)
 @pytest.mark.parametrize("axis", [None, 0, 1, -1])
 def test_2d_against_numpy(threads_client: Any, axis: int | None, chunks: tuple[int, int]) -> None:
@@ -237,6 +247,34 @@ def test_map_blocks_passes_threads(client: Any) -> None:
     y = gd.map_blocks(kernel, x, scale=2.0, threads=3)
     np.testing.assert_array_equal(y.compute(scheduler="sync"), a * 2)
     assert set(seen) == {3}
+
+
+def _levenshtein(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _pairs(a: np.ndarray, b: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+    import gilfree_rust_example
+
+    return gilfree_rust_example.edit_distance_pairs(a.tolist(), b.tolist(), threads=threads)
+
+
+def test_map_blocks_with_a_gilfree_pyo3_extension(client: Any) -> None:
+    """A user's own kernel (examples/ext-rust, built on gilfree-pyo3) on the blocks."""
+    pytest.importorskip("gilfree_rust_example", reason="make examples-rust")
+    rng = np.random.default_rng(5)
+    words = ["".join(rng.choice(list("abcde"), size=rng.integers(0, 12))) for _ in range(400)]
+    a = np.array(words, dtype=object)
+    b = a[::-1].copy()
+    x, y = da.from_array(a, chunks=90), da.from_array(b, chunks=90)
+    got = client.compute(gd.map_blocks(_pairs, x, y, threads=1, dtype=np.uint32)).result()
+    assert got.tolist() == [_levenshtein(p, q) for p, q in zip(words, b.tolist(), strict=True)]
 
 
 def _pool_sizes(client: Any) -> list[int]:

@@ -451,7 +451,8 @@ def _arg_block(
             tuple(int(m) + s for m, s in zip(multi, starts, strict=True)), info["shape"]
         )
         return out
-    local_idx = np.asarray(_along(kernel, x, (axis,), threads=threads), dtype=np.int64)
+    shape = tuple(1 if i == axis else n for i, n in enumerate(x.shape))
+    local_idx = np.asarray(_along(kernel, x, (axis,), threads=threads), dtype=np.int64).reshape(shape)
     out = np.empty(local_idx.shape, dtype=part)
     out["val"] = np.take_along_axis(x, local_idx, axis=axis)
     out["arg"] = local_idx + starts[axis]
