@@ -361,6 +361,24 @@ def test_cancel_stops_a_running_graph(threads_client: Any) -> None:
     assert fut.status == "cancelled"
 
 
+def _worker_tasks(dask_worker: Any) -> int:
+    return len(dask_worker.state.tasks)
+
+
+def test_cancel_on_worker_processes(procs_client: Any) -> None:
+    """Worker processes: the scheduler shows the graph running, cancel() drops it, and every
+    worker ends with no task of it left (none still queued or running)."""
+    fut = procs_client.compute(_slow_graph())
+    _wait(lambda: any(procs_client.processing().values()))
+    time.sleep(0.2)  # a few blocks run
+    assert fut.status == "pending"  # running, not failed
+    procs_client.cancel(fut)
+    _wait(lambda: fut.cancelled())
+    _wait(lambda: not any(procs_client.run(_worker_tasks).values()))
+    assert fut.status == "cancelled"
+    assert float(procs_client.compute(gd.sum(da.ones(10, chunks=3))).result()) == 10.0
+
+
 # --- the docs and the benchmark run ------------------------------------------------------------
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
