@@ -21,6 +21,9 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     gilfree_pyo3::host::install_fork_handler();
+    // GILFREE_NUM_THREADS and OMP_NUM_THREADS as they are at import: the pool's size for the
+    // rest of the process (unless set_num_threads decides), whatever later code sets.
+    gilfree_engine::read_environment();
     array::warm_up(m.py())?;
     let kernel_error = m.py().get_type::<gilfree_pyo3::KernelError>();
     m.add("KernelError", &kernel_error)?;

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import gilfree
+from gilfree._info import num_threads_setting
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 
@@ -42,12 +43,24 @@ def restore_num_threads() -> Iterator[int]:
     """Yields the pool size and puts the setting back afterwards, so a test may call
     set_num_threads(): the same number, or the environment's size (set_num_threads(None)) if no
     set_num_threads(n) decided before."""
-    before = gilfree.get_num_threads()
-    explicit = gilfree.info()["threads_source"] == "set_num_threads()"
+    before = num_threads_setting()
     try:
-        yield before
+        yield gilfree.get_num_threads()
     finally:
-        gilfree.set_num_threads(before if explicit else None)
+        gilfree.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_leaves_no_trace() -> Iterator[None]:
+    """What a test module changes in the process, put back after it: the environment (Dask's
+    nanny sets OMP_NUM_THREADS=1 and the BLAS variables in its own process, the test process with
+    a LocalCluster, and later tests' children would inherit them) and the pool setting."""
+    environ = dict(os.environ)
+    setting = num_threads_setting()
+    yield
+    os.environ.clear()
+    os.environ.update(environ)
+    gilfree.set_num_threads(setting)
 
 
 @pytest.fixture(scope="module")

@@ -313,3 +313,22 @@ def test_threadpoolctl_module_examples(setting: None) -> None:
     failed, attempted = runner.summarize(verbose=False)
     assert attempted > 0
     assert failed == 0
+
+
+def test_the_environment_is_read_at_import_not_later() -> None:
+    """OMP_NUM_THREADS set after `import gilfree` (Dask's nanny does, in the client's process,
+    before it spawns a worker) does not resize this process's pool: the variables are read once,
+    at import, as an OpenMP runtime reads them once at start-up."""
+    script = (
+        "import json, os, gilfree\n"
+        "before = gilfree.get_num_threads()\n"
+        "os.environ['OMP_NUM_THREADS'] = '1'\n"
+        "os.environ['GILFREE_NUM_THREADS'] = '1'\n"
+        "gilfree.set_num_threads(None)\n"
+        "print(json.dumps([before, gilfree.get_num_threads(), gilfree.info()['threads_source']]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "GILFREE_NUM_THREADS")}
+    env["GILFREE_NUM_THREADS"] = "3"
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [3, 3, "GILFREE_NUM_THREADS"]

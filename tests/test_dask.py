@@ -23,6 +23,7 @@ from _sigint import CHILD_PRELUDE, IDLE_CPU_MAX_S, LATENCY_SANITY_S, interrupt_c
 
 import gilfree  # noqa: E402
 import gilfree.dask as gd  # noqa: E402
+from gilfree._info import num_threads_setting  # noqa: E402
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -302,6 +303,8 @@ def test_pool_plugin_in_process(restore_num_threads: int) -> None:
         x = da.from_array(A1, chunks=50_000)
         np.testing.assert_allclose(c.compute(gd.var(x)).result(), A1.var(), rtol=1e-12)
     assert gilfree.get_num_threads() == restore_num_threads  # teardown gives the size back
+    # ... and the setting: the environment decides again, nothing is pinned by set_num_threads.
+    assert num_threads_setting() is None
     with pytest.raises(ValueError):
         gd.PoolPlugin(threads=0)
 

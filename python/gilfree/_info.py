@@ -78,3 +78,24 @@ def format_info(facts: dict[str, Any]) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def num_threads_setting() -> int | None:
+    """The pool size ``set_num_threads(n)`` decided, or None when the environment or the core
+    count decides: what to hand back to ``set_num_threads`` to restore the *setting*, not pin the
+    number (``set_num_threads(None)`` gives the size back to the environment).
+
+    Example:
+        >>> import gilfree
+        >>> from gilfree._info import num_threads_setting
+        >>> before = num_threads_setting()
+        >>> gilfree.set_num_threads(1)
+        >>> num_threads_setting()
+        1
+        >>> gilfree.set_num_threads(before)
+        >>> num_threads_setting() == before
+        True
+    """
+    if _native._runtime_info()["threads_source"] != "set_num_threads()":
+        return None
+    return _native.get_num_threads()

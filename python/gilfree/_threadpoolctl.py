@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gilfree import _native
+from gilfree._info import num_threads_setting
 
 SYMBOL = "gilfree_threadpoolctl_num_threads"
 
@@ -52,12 +53,6 @@ class _Memo:
 
 
 _memo: weakref.WeakKeyDictionary[Any, _Memo] = weakref.WeakKeyDictionary()
-
-
-def explicit() -> bool:
-    """True if ``gilfree.set_num_threads(n)`` decides the pool size now."""
-    source: str = _native._runtime_info()["threads_source"]
-    return source == "set_num_threads()"
 
 
 def _controller_class() -> type[Any]:
@@ -80,7 +75,7 @@ def _controller_class() -> type[Any]:
         def set_num_threads(self, num_threads: int) -> None:
             # Not instance attributes: threadpoolctl's info() lists those.
             memo = _memo.setdefault(self, _Memo())
-            if not explicit():
+            if num_threads_setting() is None:
                 # The environment's size, seen while no set_num_threads(n) decided.
                 memo.implicit = _native.get_num_threads()
                 if num_threads == memo.implicit:

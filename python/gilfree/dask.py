@@ -45,6 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("gilfree.dask needs Dask and distributed: pip install 'gilfree[dask]'") from exc
 
 import gilfree
+from gilfree._info import num_threads_setting
 
 __all__ = [
     "PoolPlugin",
@@ -728,7 +729,8 @@ def map_blocks(kernel: _Kernel, *arrays: Any, threads: int | None = None, **kwar
 
 _LOCK = threading.Lock()
 _WORKERS: dict[str, int] = {}
-_BEFORE: list[int] = []
+#: The setting before the first worker of this process sized the pool (None: the environment).
+_BEFORE: list[int | None] = []
 
 
 def _resize() -> None:
@@ -768,7 +770,7 @@ class PoolPlugin(WorkerPlugin):
         )
         with _LOCK:
             if not _WORKERS:
-                _BEFORE.append(gilfree.get_num_threads())
+                _BEFORE.append(num_threads_setting())
             _WORKERS[str(worker.address)] = n
             _resize()
 

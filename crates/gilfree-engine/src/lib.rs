@@ -49,8 +49,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use ctx::{Ctx, Poll, POLL_INTERVAL};
 pub use error::{panic_message, try_vec, zeroed_vec, Error, Result, Zeroable};
 pub use pool::{
-    configured_threads, live_pool, reset_num_threads, set_num_threads, ThreadsSource, MAX_THREADS,
-    NUM_THREADS_ENV, OMP_NUM_THREADS_ENV,
+    configured_threads, live_pool, read_environment, reset_num_threads, set_num_threads, ThreadsSource,
+    MAX_THREADS, NUM_THREADS_ENV, OMP_NUM_THREADS_ENV,
 };
 
 /// How many workers one call may use: the Python `threads=` argument.

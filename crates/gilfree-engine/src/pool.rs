@@ -64,6 +64,9 @@ pub enum ThreadsSource {
 pub(super) struct State {
     /// The size chosen by `set_num_threads`, if it was called.
     explicit: Option<usize>,
+    /// `GILFREE_NUM_THREADS` and `OMP_NUM_THREADS` as they were when first read
+    /// ([`read_environment`]; the binding reads them when the module is imported).
+    environment: Option<Environment>,
     /// The live pool and the process id that built it.
     pool: Option<(Arc<ThreadPool>, u32)>,
     /// The process id of a thread building a pool right now: other threads of that process wait
@@ -74,6 +77,7 @@ pub(super) struct State {
 
 static STATE: Mutex<State> = Mutex::new(State {
     explicit: None,
+    environment: None,
     pool: None,
     building: None,
 });
@@ -171,17 +175,42 @@ fn resolve_from(
     }
 }
 
-fn resolve(explicit: Option<usize>) -> (usize, ThreadsSource) {
-    // The variables are read only when no explicit size decides (a `getenv` per call otherwise).
-    if let Some(n) = explicit {
+/// The two variables' values, read once per process, as an OpenMP runtime reads
+/// `OMP_NUM_THREADS` once when it starts: later changes to the process's environment do not
+/// resize the pool. Dask's nanny, for one, sets `OMP_NUM_THREADS=1` in its own process (the
+/// client's, with a `LocalCluster`) before it spawns a worker: that is for the worker, which reads
+/// it when it imports gilfree, not for the client's pool. A forked child inherits the values read.
+#[derive(Clone)]
+struct Environment {
+    gilfree: std::result::Result<Option<String>, String>,
+    omp: std::result::Result<Option<String>, String>,
+}
+
+fn environment(st: &mut State) -> &Environment {
+    st.environment.get_or_insert_with(|| Environment {
+        gilfree: var(NUM_THREADS_ENV),
+        omp: var(OMP_NUM_THREADS_ENV),
+    })
+}
+
+/// Reads `GILFREE_NUM_THREADS` and `OMP_NUM_THREADS` now, if they were not read yet: the values
+/// that size the pool for the rest of the process (unless [`set_num_threads`] decides). The
+/// binding calls it when the module is imported.
+pub fn read_environment() {
+    let _ = environment(&mut state());
+}
+
+fn resolve(st: &mut State) -> (usize, ThreadsSource) {
+    if let Some(n) = st.explicit {
         return (n, ThreadsSource::SetNumThreads);
     }
-    resolve_from(None, var(NUM_THREADS_ENV), var(OMP_NUM_THREADS_ENV), cores())
+    let env = environment(st).clone();
+    resolve_from(None, env.gilfree, env.omp, cores())
 }
 
 /// The pool size calls will use, and where it came from. Does not build the pool.
 pub fn configured_threads() -> (usize, ThreadsSource) {
-    resolve(state().explicit)
+    resolve(&mut state())
 }
 
 /// Sets the size of the shared pool, from any thread, at any time.
@@ -210,7 +239,7 @@ pub fn set_num_threads(n: usize) -> Result<()> {
 pub fn reset_num_threads() -> usize {
     let mut st = state();
     st.explicit = None;
-    let n = resolve(None).0;
+    let n = resolve(&mut st).0;
     keep_pool_if_sized(&mut st, n);
     n
 }
@@ -261,7 +290,7 @@ pub(crate) fn shared() -> Result<Arc<ThreadPool>> {
             continue;
         }
         st.building = Some(pid);
-        let n = resolve(st.explicit).0;
+        let n = resolve(&mut st).0;
         drop(st);
         // Build outside the lock: starting threads takes a while, and a `fork()` from another
         // thread while the lock is held would leave the child's copy locked forever.
@@ -278,7 +307,7 @@ pub(crate) fn shared() -> Result<Arc<ThreadPool>> {
         BUILT.notify_all();
         let built = Arc::new(built?);
         // The size changed while we built (set_num_threads): go round and build again.
-        if resolve(st.explicit).0 == n {
+        if resolve(&mut st).0 == n {
             st.pool = Some((Arc::clone(&built), pid));
             return Ok(built);
         }

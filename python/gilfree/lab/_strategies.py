@@ -38,7 +38,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Literal, Protocol
 
 import gilfree
-from gilfree import _threadpoolctl
+from gilfree._info import num_threads_setting
 from gilfree._native import _lab
 from gilfree.lab._workloads import LabWorkload, Task
 
@@ -290,7 +290,7 @@ def _gilfree_executor(setup: Setup) -> Runner:
         # callable without a native task form runs on the executor's Python threads, N of them.
         # Afterwards the previous *setting* is back: None (the environment decides) unless
         # set_num_threads(n) had decided.
-        before = gilfree.get_num_threads() if _threadpoolctl.explicit() else None
+        before = num_threads_setting()
         gilfree.set_num_threads(threads)
         try:
             with gilfree.Executor(max_workers=threads) as ex:
