@@ -5,7 +5,7 @@ Hypothesis profile: ``HYPOTHESIS_PROFILE`` picks one by name; when it is unset, 
 
 * ``dev`` (default): 60 examples per property, random seeds (failures go to ``.hypothesis/``).
 * ``ci``: 150 examples per property, derandomized so that every CI run tests the same inputs.
-* ``ci-ft``: 40 examples per property, derandomized: the free-threaded leg of ``make test``
+* ``ci-ft``: 25 examples per property, derandomized: the free-threaded leg of ``make test``
   (``make test-ft``), which is there for free-threading, not for the properties' depth (the
   3.11 leg runs them at 150); it keeps the whole CI run inside its time budget.
 """
@@ -25,7 +25,7 @@ _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 
 settings.register_profile("dev", max_examples=60, **_COMMON)
 settings.register_profile("ci", max_examples=150, derandomize=True, **_COMMON)
-settings.register_profile("ci-ft", max_examples=40, derandomize=True, **_COMMON)
+settings.register_profile("ci-ft", max_examples=25, derandomize=True, **_COMMON)
 
 
 def _profile_name() -> str:
