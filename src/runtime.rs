@@ -63,7 +63,9 @@ pub(crate) fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
 ///    joblib's loky workers get their share of the machine this way;
 /// 4. the number of cores available to this process.
 ///
-/// An invalid variable is ignored (``gilfree info`` reports it). Does not start the pool.
+/// The variables are read once, when gilfree is imported (later changes to ``os.environ`` do not
+/// resize the pool). An invalid variable is ignored (``gilfree info`` reports it). Does not start
+/// the pool.
 ///
 /// Example:
 ///     >>> import gilfree
