@@ -155,6 +155,34 @@ def _simple_block(
     return _keep(np.asarray(res, dtype=out), axis, keepdims)
 
 
+def _reduce(
+    x: da.Array,
+    chunk: Any,
+    aggregate: Any,
+    combine: Any,
+    ax: tuple[int, ...],
+    keepdims: bool,
+    out: Any,
+    split_every: Any,
+    name: str,
+    ndim: int,
+) -> da.Array:
+    """``dask.array.reduction`` of ``x`` (an array of ``ndim`` dimensions before any per-block
+    step) over ``ax``, named ``gilfree-<name>``, with the meta of a ``out`` result."""
+    return da.reduction(
+        x,
+        chunk,
+        aggregate,
+        combine=combine,
+        axis=ax,
+        keepdims=keepdims,
+        dtype=out,
+        split_every=split_every,
+        name=f"gilfree-{name}",
+        meta=np.empty((0,) * (ndim if keepdims else ndim - len(ax)), dtype=out),
+    )
+
+
 def _simple(
     kernel: _Kernel,
     x: da.Array,
@@ -170,17 +198,7 @@ def _simple(
     if kernel is not gilfree.sum and x.size == 0:
         raise ValueError(f"zero-size array to reduction operation {kernel.__name__} which has no identity")
     f = partial(_simple_block, kernel, out, threads=threads)
-    return da.reduction(
-        x,
-        f,
-        f,
-        axis=ax,
-        keepdims=keepdims,
-        dtype=out,
-        split_every=split_every,
-        name=f"gilfree-{kernel.__name__}",
-        meta=np.empty((0,) * (x.ndim if keepdims else x.ndim - len(ax)), dtype=out),
-    )
+    return _reduce(x, f, f, None, ax, keepdims, out, split_every, kernel.__name__, x.ndim)
 
 
 def sum(
@@ -347,18 +365,7 @@ def _moment_reduction(
     out = np.dtype(final.keywords["out"])
     chunk = partial(_mean_block if op == "mean" else _moments_block, threads=threads)
     combine = _mean_combine if op == "mean" else _merge_moments
-    return da.reduction(
-        x,
-        chunk,
-        final,
-        combine=combine,
-        axis=ax,
-        keepdims=keepdims,
-        dtype=out,
-        split_every=split_every,
-        name=f"gilfree-{op}",
-        meta=np.empty((0,) * (x.ndim if keepdims else x.ndim - len(ax)), dtype=out),
-    )
+    return _reduce(x, chunk, final, combine, ax, keepdims, out, split_every, op, x.ndim)
 
 
 def mean(
@@ -500,18 +507,10 @@ def _arg(
         token=f"gilfree-{kernel.__name__}-chunk",
     )
     smallest = kernel is gilfree.argmin
-    return da.reduction(
-        parts,
-        _identity,
-        partial(_arg_merge, smallest=smallest, final=True),
-        combine=partial(_arg_merge, smallest=smallest, final=False),
-        axis=ax,
-        keepdims=keepdims,
-        dtype=np.intp,
-        split_every=split_every,
-        name=f"gilfree-{kernel.__name__}",
-        meta=np.empty((0,) * (x.ndim if keepdims else x.ndim - len(ax)), dtype=np.intp),
-    )
+    final = partial(_arg_merge, smallest=smallest, final=True)
+    combine = partial(_arg_merge, smallest=smallest, final=False)
+    name = kernel.__name__
+    return _reduce(parts, _identity, final, combine, ax, keepdims, np.intp, split_every, name, x.ndim)
 
 
 def _identity(x: Any, axis: Any = None, keepdims: bool = True, computing_meta: bool = False) -> Any:
