@@ -474,3 +474,18 @@ def test_ctrl_c_stops_compute() -> None:
     before, after = map(int, child.value("STARTED").split())
     assert before == after < 300, child.describe()
     assert float(child.value("IDLE_CPU")) < IDLE_CPU_MAX_S, child.describe()
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "var", "min", "max"])
+def test_a_zero_length_chunk_inside_a_non_empty_array(op: str) -> None:
+    """Chunks (0, 5, 5) or a zero-height row of blocks: the empty block adds nothing, as in Dask's
+    own reductions. (argmin/argmax of such chunks raise ValueError, as Dask's own do.)"""
+    a = np.arange(10.0) - 3.0
+    x = da.from_array(a, chunks=((0, 5, 5),))
+    assert getattr(gd, op)(x).compute(scheduler="sync") == getattr(np, op)(a)
+    b = RNG.normal(size=(6, 4))
+    y = da.from_array(b, chunks=((3, 0, 3), (2, 2)))
+    for axis in (None, 0, 1):
+        np.testing.assert_allclose(
+            getattr(gd, op)(y, axis=axis).compute(scheduler="sync"), getattr(np, op)(b, axis=axis), rtol=1e-12
+        )

@@ -146,6 +146,11 @@ def _simple_block(
 ) -> npt.NDArray[Any]:
     """One block (or a stack of partials) reduced by a gilfree kernel, in NumPy's dtype."""
     x = np.asarray(x)
+    if x.size == 0 and kernel is not gilfree.sum and any(x.shape[i] == 0 for i in axis):
+        # A block empty along a reduced axis (a zero-length chunk of a non-empty array): no
+        # partial at all, as Dask's own chunk.min gives; the other blocks' partials decide.
+        shape = tuple((1 if n else 0) if i in axis else n for i, n in enumerate(x.shape))
+        return _keep(np.empty(shape, dtype=out), axis, keepdims)
     if x.size == 0:
         res = getattr(np, kernel.__name__)(x, axis=axis, keepdims=True)
     else:
