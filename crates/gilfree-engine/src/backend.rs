@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use rayon::ThreadPool;
 
-use crate::{pool, tasks, INTERRUPT_EPOCH};
+use crate::{hot, pool, tasks, INTERRUPT_EPOCH};
 
 /// One worker's share of a broadcast: `body(data, worker)`, with `worker` in `0..n`.
 pub type WorkerBody = unsafe extern "C" fn(data: *const c_void, worker: usize);
@@ -68,6 +68,12 @@ pub struct Backend {
     /// Runs the oldest queued task on this thread, if any: 1 if one ran. Called by a direct call's
     /// workers between two chunks (the pool's scheduling rule).
     pub run_queued_task: unsafe extern "C" fn() -> c_int,
+    /// Closes a running broadcast: bodies that have not started yet never will (their workers
+    /// return without calling `body` and without touching `data`), so
+    /// [`broadcast_wait`](Self::broadcast_wait) then waits only for the bodies already running.
+    /// The calling thread closes its broadcast once it finds no work left, so a call never waits
+    /// for a worker that woke up too late to help.
+    pub broadcast_close: unsafe extern "C" fn(handle: *mut Broadcast),
 }
 
 // SAFETY: the only pointer, `interrupt_epoch`, points to an atomic that lives for the whole
@@ -87,6 +93,7 @@ pub const LOCAL: Backend = Backend {
     on_worker: local_on_worker,
     task_spawn: local_task_spawn,
     run_queued_task: local_run_queued_task,
+    broadcast_close: local_broadcast_close,
 };
 
 static LOCAL_STATIC: Backend = LOCAL;
@@ -145,19 +152,73 @@ unsafe extern "C" fn local_on_worker() -> c_int {
     c_int::from(rayon::current_thread_index().is_some())
 }
 
+/// [`LocalBroadcast::state`]: bit 63 set once closed; bits 32..63 the bodies not started yet;
+/// bits 0..32 the bodies running.
+const CLOSED: u64 = 1 << 63;
+const ONE_UNSTARTED: u64 = 1 << 32;
+const RUNNING: u64 = ONE_UNSTARTED - 1;
+
+/// True when a broadcast in `state` is over: no body runs, and none will start.
+fn finished(state: u64) -> bool {
+    state & RUNNING == 0 && (state & CLOSED != 0 || state & !CLOSED < ONE_UNSTARTED)
+}
+
+/// How long [`local_broadcast_wait`] spins before it sleeps: the calling thread usually finishes
+/// its share within microseconds of the last worker (they take the same tasks from one counter),
+/// and a sleep followed by a wake-up would cost more than that on the critical path.
+const WAIT_SPIN: Duration = Duration::from_micros(50);
+
 /// A broadcast on the local pool: the pool is kept alive until every body returned (a resize
 /// would otherwise drop it with bodies still queued on it).
 struct LocalBroadcast {
     _pool: Arc<ThreadPool>,
-    left: Mutex<usize>,
+    state: AtomicU64,
+    /// Threads sleeping in [`local_broadcast_wait`] (guarded, so that no wake-up is lost).
+    sleepers: Mutex<usize>,
     finished: Condvar,
 }
 
 impl LocalBroadcast {
-    fn finish_one(&self) {
-        let mut left = self.left.lock().unwrap_or_else(PoisonError::into_inner);
-        *left -= 1;
-        if *left == 0 {
+    /// A worker takes its turn: true if it may run its body (the broadcast is not closed).
+    fn enter(&self) -> bool {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            if state & CLOSED != 0 {
+                return false;
+            }
+            let next = state - ONE_UNSTARTED + 1;
+            match self
+                .state
+                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(now) => state = now,
+            }
+        }
+    }
+
+    /// A body returned.
+    fn leave(&self) {
+        let state = self.state.fetch_sub(1, Ordering::AcqRel) - 1;
+        if finished(state) {
+            self.wake();
+        }
+    }
+
+    fn close(&self) {
+        let state = self.state.fetch_or(CLOSED, Ordering::AcqRel) | CLOSED;
+        if finished(state) {
+            self.wake();
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        finished(self.state.load(Ordering::Acquire))
+    }
+
+    fn wake(&self) {
+        let sleepers = self.sleepers.lock().unwrap_or_else(PoisonError::into_inner);
+        if *sleepers > 0 {
             self.finished.notify_all();
         }
     }
@@ -176,24 +237,37 @@ unsafe extern "C" fn local_broadcast_start(
     data: *const c_void,
 ) -> *mut Broadcast {
     no_unwind(std::ptr::null_mut(), || {
+        let Ok(unstarted) = u64::try_from(n) else {
+            return std::ptr::null_mut();
+        };
+        if unstarted >= (CLOSED >> 32) {
+            return std::ptr::null_mut();
+        }
         let Ok(pool) = pool::shared() else {
             return std::ptr::null_mut();
         };
         let shared = Arc::new(LocalBroadcast {
             _pool: Arc::clone(&pool),
-            left: Mutex::new(n),
+            state: AtomicU64::new(unstarted * ONE_UNSTARTED),
+            sleepers: Mutex::new(0),
             finished: Condvar::new(),
         });
         let data = SendPtr(data);
         for worker in 0..n {
             let shared = Arc::clone(&shared);
-            pool.spawn(move || {
-                let data = data;
-                // SAFETY: `body` and `data` are valid until every body returned (the contract
-                // of `broadcast_start`); a body never unwinds (it is `extern "C"`).
-                unsafe { body(data.0, worker) };
-                shared.finish_one();
-            });
+            hot::hand_out(
+                &pool,
+                Box::new(move || {
+                    let data = data;
+                    if shared.enter() {
+                        // SAFETY: `body` and `data` are valid until every body that entered
+                        // returned (the contract of `broadcast_start`); a body never unwinds
+                        // (`extern "C"`).
+                        unsafe { body(data.0, worker) };
+                        shared.leave();
+                    }
+                }),
+            );
         }
         Arc::into_raw(shared).cast_mut().cast()
     })
@@ -203,29 +277,55 @@ unsafe extern "C" fn local_broadcast_wait(handle: *mut Broadcast, timeout_ns: u6
     // SAFETY: `handle` came from `local_broadcast_start` and was not freed (the contract).
     let shared = unsafe { &*handle.cast_const().cast::<LocalBroadcast>() };
     no_unwind(0, || {
-        let deadline = Instant::now().checked_add(Duration::from_nanos(timeout_ns));
-        let mut left = shared.left.lock().unwrap_or_else(PoisonError::into_inner);
-        while *left > 0 {
+        let start = Instant::now();
+        let timeout = Duration::from_nanos(timeout_ns);
+        let spin = WAIT_SPIN.min(timeout);
+        let mut round = 0u32;
+        while !shared.is_finished() {
+            round = round.wrapping_add(1);
+            if round.is_multiple_of(64) && start.elapsed() >= spin {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        if shared.is_finished() {
+            return 1;
+        }
+        let deadline = start.checked_add(timeout);
+        let mut sleepers = shared.sleepers.lock().unwrap_or_else(PoisonError::into_inner);
+        *sleepers += 1;
+        let result = loop {
+            if shared.is_finished() {
+                break 1;
+            }
             let wait = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()),
                 None => Duration::from_secs(3600),
             };
             if wait.is_zero() {
-                return 0;
+                break 0;
             }
-            left = shared
+            sleepers = shared
                 .finished
-                .wait_timeout(left, wait)
+                .wait_timeout(sleepers, wait)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
-        }
-        1
+        };
+        *sleepers -= 1;
+        result
     })
+}
+
+unsafe extern "C" fn local_broadcast_close(handle: *mut Broadcast) {
+    // SAFETY: `handle` came from `local_broadcast_start` and was not freed (the contract).
+    let shared = unsafe { &*handle.cast_const().cast::<LocalBroadcast>() };
+    no_unwind((), || shared.close());
 }
 
 unsafe extern "C" fn local_broadcast_free(handle: *mut Broadcast) {
     if !handle.is_null() {
-        // SAFETY: `handle` came from `Arc::into_raw` in `local_broadcast_start`, freed once.
+        // SAFETY: `handle` came from `Arc::into_raw` in `local_broadcast_start`, freed once. The
+        // workers still to run a closed broadcast's jobs hold their own `Arc`s.
         drop(unsafe { Arc::from_raw(handle.cast_const().cast::<LocalBroadcast>()) });
     }
 }

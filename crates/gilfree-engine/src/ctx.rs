@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -170,8 +170,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The number of workers a call with `tasks` tasks gets, if each worker must have at least
-    /// `grain` of them: 1 means the calling thread.
+    /// The number of threads (the calling one included) a call with `tasks` tasks may use, if
+    /// each must have at least `grain` of them: 1 means the calling thread alone.
     fn workers_for(&self, tasks: usize, grain: usize) -> usize {
         match self.threads {
             Threads::Caller => 1,
@@ -181,11 +181,13 @@ impl<'a> Ctx<'a> {
 
     /// Runs `f(0) .. f(tasks - 1)` and returns the results **in task order**.
     ///
-    /// Tasks are handed out dynamically (an atomic counter), so uneven tasks balance across
-    /// workers, but the output order is fixed, which is what makes reductions deterministic.
-    /// The calling thread never runs tasks when the pool is used: it waits, detached from Python,
-    /// and runs the poll hook every [`POLL_INTERVAL`]. With one task, or `threads=1`, the calling
-    /// thread runs every task itself (no pool, no thread hop), still polling between tasks.
+    /// The calling thread takes part: it runs tasks itself, from the same counter as the pool's
+    /// workers, and asks for workers only once the work left is worth waking them
+    /// ([`map_tasks_grained`](Self::map_tasks_grained) says when). Tasks are handed out
+    /// dynamically (an atomic counter), so uneven tasks balance across threads, but the output
+    /// order is fixed, which is what makes reductions deterministic. The calling thread runs the
+    /// poll hook every [`POLL_INTERVAL`] between its tasks and while it waits for the last
+    /// workers.
     ///
     /// # Errors
     ///
@@ -200,10 +202,19 @@ impl<'a> Ctx<'a> {
         self.map_tasks_grained(tasks, 1, f)
     }
 
-    /// [`map_tasks`](Self::map_tasks), using no more workers than give each one at least `grain`
-    /// tasks. Waking a pool worker costs tens of microseconds; a kernel whose tasks are short
-    /// sets `grain` so that small inputs stay on the calling thread, where they are faster.
-    /// The results do not depend on `grain` (nor on the number of workers).
+    /// [`map_tasks`](Self::map_tasks), on no more threads than give each one at least `grain`
+    /// tasks (`usize::MAX`: the calling thread alone). The results do not depend on `grain`, nor
+    /// on the number of threads.
+    ///
+    /// # When workers are woken
+    ///
+    /// The calling thread starts on the tasks alone and times them. After each task it estimates
+    /// the work left (the mean time of its tasks so far, times the tasks not yet claimed) and
+    /// wakes workers once that is more than [`wake_threshold`] — twice the wake-up latency
+    /// measured on this machine (the time from asking for workers to the first one starting),
+    /// so a call pays for its workers from a few tens of microseconds of work, whatever the
+    /// CPU. If it runs out of tasks before a worker started, it closes the broadcast: a late
+    /// worker finds nothing to do, and the call does not wait for it.
     pub fn map_tasks_grained<R, F>(&self, tasks: usize, grain: usize, f: F) -> Result<Vec<R>>
     where
         R: Send,
@@ -217,58 +228,102 @@ impl<'a> Ctx<'a> {
         let backend = backend::current();
         // SAFETY (both calls): backend entries, valid for the process, never unwinding.
         let on_worker = unsafe { (backend.on_worker)() } == 1;
-        let workers = wanted.min(unsafe { (backend.num_threads)() });
-        if workers <= 1 || on_worker {
+        let team = wanted.min(unsafe { (backend.num_threads)() });
+        if team <= 1 || on_worker {
             // A call made on a pool worker (from inside another call's task) must not wait for
             // the pool it occupies: it runs here.
             return self.run_on_caller(tasks, &f);
         }
+        self.run_team(backend, tasks, team - 1, &f)
+    }
 
+    /// The calling thread and up to `helpers` pool workers run the tasks.
+    fn run_team<R, F>(
+        &self,
+        backend: &'static backend::Backend,
+        tasks: usize,
+        helpers: usize,
+        f: &F,
+    ) -> Result<Vec<R>>
+    where
+        R: Send,
+        F: Fn(usize) -> R + Sync,
+    {
         let next = AtomicUsize::new(0);
-        let (tx, rx) = mpsc::channel::<Result<Vec<(usize, R)>>>();
-        let mut slots: Vec<Option<R>> = try_vec(tasks, "the call's task results")?;
-        slots.extend(std::iter::repeat_with(|| None).take(tasks));
-        let mut failure: Option<Error> = None;
-        let body = |_worker: usize| {
-            let out = catch_unwind(AssertUnwindSafe(|| self.worker_loop(&next, tasks, &f)))
-                .unwrap_or_else(|payload| Err(Error::Panic(panic_message(&*payload))));
-            if out.is_err() {
-                self.cancel(); // stop the other workers early
+        let outputs: Mutex<Vec<Vec<(usize, R)>>> = Mutex::new(Vec::new());
+        let failure: Mutex<Option<Error>> = Mutex::new(None);
+        let record = |out: Result<Vec<(usize, R)>>| match out {
+            Ok(items) => outputs.lock().unwrap_or_else(PoisonError::into_inner).push(items),
+            Err(e) => {
+                self.cancel(); // stop the other threads early
+                let mut slot = failure.lock().unwrap_or_else(PoisonError::into_inner);
+                // A panic says more than the cancellation it caused elsewhere.
+                if slot.is_none() || matches!(e, Error::Panic(_)) {
+                    *slot = Some(e);
+                }
             }
-            // The receiver lives until every worker has reported; a send cannot fail.
-            let _ = tx.clone().send(out);
         };
-        let running = Running::start(backend, workers, &body)?;
-        let mut reported = 0;
-        let mut last_poll = Instant::now();
-        while reported < workers {
-            match rx.recv_timeout(POLL_INTERVAL) {
-                Ok(Ok(items)) => {
-                    reported += 1;
-                    for (i, r) in items {
-                        slots[i] = Some(r);
-                    }
-                }
-                Ok(Err(e)) => {
-                    reported += 1;
-                    // A panic says more than the cancellation it caused elsewhere.
-                    if failure.is_none() || matches!(e, Error::Panic(_)) {
-                        failure = Some(e);
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        let first_started = AtomicBool::new(false);
+        let launched_at = AtomicU64::new(0);
+        let body = |_worker: usize| {
+            if !first_started.swap(true, Ordering::Relaxed) {
+                record_wake(&self.start, launched_at.load(Ordering::Relaxed));
             }
-            if last_poll.elapsed() >= POLL_INTERVAL {
+            let out = catch_unwind(AssertUnwindSafe(|| self.worker_loop(&next, tasks, f)))
+                .unwrap_or_else(|payload| Err(Error::Panic(panic_message(&*payload))));
+            record(out);
+        };
+
+        // The calling thread's share; it wakes the workers when the work left is worth it.
+        let mut running: Option<Running> = None;
+        let mine = catch_unwind(AssertUnwindSafe(|| -> Result<Vec<(usize, R)>> {
+            let mut mine = Vec::new();
+            let threshold = wake_threshold();
+            let began = Instant::now();
+            let mut ran = 0u32;
+            loop {
+                self.check()?;
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= tasks {
+                    return Ok(mine);
+                }
+                mine.try_reserve(1)
+                    .map_err(|_| Error::OutOfMemory("cannot allocate the call's task results".to_owned()))?;
+                mine.push((i, f(i)));
+                self.done.fetch_add(1, Ordering::Relaxed);
+                ran += 1;
+                if running.is_none() {
+                    let left = tasks.saturating_sub(next.load(Ordering::Relaxed));
+                    let spent = began.elapsed();
+                    let estimate = (spent / ran).saturating_mul(u32::try_from(left).unwrap_or(u32::MAX));
+                    if left > 0 && estimate >= threshold {
+                        launched_at.store(nanos_since(&self.start), Ordering::Relaxed);
+                        running = Some(Running::start(backend, helpers.min(left), &body)?);
+                    }
+                }
+                self.checkpoint()?;
+            }
+        }))
+        .unwrap_or_else(|payload| Err(Error::Panic(panic_message(&*payload))));
+        record(mine);
+        if let Some(running) = running {
+            // No task left to claim: workers not started yet need not start.
+            running.close();
+            while !running.wait(POLL_INTERVAL) {
                 self.poll_now();
-                last_poll = Instant::now();
             }
         }
-        drop(running); // every body has returned after this
-        if let Some(e) = failure {
+        if let Some(e) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
             return Err(e);
         }
-        // Every task index was claimed by exactly one worker, and every worker reported Ok.
+        let mut slots: Vec<Option<R>> = try_vec(tasks, "the call's task results")?;
+        slots.extend(std::iter::repeat_with(|| None).take(tasks));
+        for items in outputs.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            for (i, r) in items {
+                slots[i] = Some(r);
+            }
+        }
+        // Every task index was claimed by exactly one thread, and every thread reported Ok.
         slots.into_iter().map(|s| s.ok_or(Error::Cancelled)).collect()
     }
 
@@ -326,8 +381,48 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// A broadcast in flight on the backend; dropping it waits until every body returned, so the
-/// borrowed body (and what it borrows) outlives every use of it, also when the caller unwinds.
+/// The wake-up latency measured on this machine: an exponentially weighted mean (weight 1/8) of
+/// the time from asking the pool for workers to the first one starting, in nanoseconds.
+static WAKE_NS: AtomicU64 = AtomicU64::new(INITIAL_WAKE_NS);
+/// [`WAKE_NS`] before the first measurement: a typical futex wake-up of an idle core.
+const INITIAL_WAKE_NS: u64 = 20_000;
+/// One sample counts for at most this much (the first broadcast of a process also starts the
+/// pool's threads, which is not a wake-up).
+const MAX_WAKE_SAMPLE_NS: u64 = 200_000;
+/// The threshold never goes below this: waking a worker always costs the calling thread a few
+/// microseconds (the hand-out and the wake-up call).
+const MIN_THRESHOLD_NS: u64 = 5_000;
+
+fn nanos_since(start: &Instant) -> u64 {
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn record_wake(start: &Instant, launched_ns: u64) {
+    let sample = nanos_since(start)
+        .saturating_sub(launched_ns)
+        .min(MAX_WAKE_SAMPLE_NS);
+    // A lost update between racing calls only drops one sample.
+    let old = WAKE_NS.load(Ordering::Relaxed);
+    WAKE_NS.store(old - old / 8 + sample / 8, Ordering::Relaxed);
+}
+
+/// The wake-up latency of the pool's workers as measured so far in this process (the time from
+/// a call asking for workers to the first one starting, averaged over recent calls).
+pub fn wake_latency() -> Duration {
+    Duration::from_nanos(WAKE_NS.load(Ordering::Relaxed))
+}
+
+/// The work a call must have left before its calling thread wakes pool workers: twice the
+/// measured [`wake_latency`] (at least 5 µs). With `W` of work left and a wake-up latency `L`,
+/// two threads finish in about `(W + L) / 2` instead of `W`: a gain from `W > L`, and a clear one
+/// from `2L`.
+pub fn wake_threshold() -> Duration {
+    Duration::from_nanos((2 * WAKE_NS.load(Ordering::Relaxed)).max(MIN_THRESHOLD_NS))
+}
+
+/// A broadcast in flight on the backend; dropping it closes it and waits until every body that
+/// started returned, so the borrowed body (and what it borrows) outlives every use of it, also
+/// when the caller unwinds.
 struct Running {
     backend: &'static backend::Backend,
     handle: *mut backend::Broadcast,
@@ -342,7 +437,7 @@ impl Running {
     ) -> Result<Self> {
         unsafe extern "C" fn trampoline<B: Fn(usize) + Sync>(data: *const std::ffi::c_void, worker: usize) {
             // SAFETY: `data` is the `&B` given to `broadcast_start` below, alive until `Running`
-            // is dropped (which waits for every body).
+            // is dropped (which waits for every body that started).
             let body = unsafe { &*data.cast::<B>() };
             // A body catches its own panics; this keeps the `extern "C"` frame unwind-free.
             let _ = catch_unwind(AssertUnwindSafe(|| body(worker)));
@@ -355,14 +450,26 @@ impl Running {
         }
         Ok(Running { backend, handle })
     }
+
+    /// Workers that have not started yet will not.
+    fn close(&self) {
+        // SAFETY: `handle` came from `broadcast_start` and is not freed before `Drop`.
+        unsafe { (self.backend.broadcast_close)(self.handle) };
+    }
+
+    /// Waits up to `timeout` for the bodies that started: true once they all returned.
+    fn wait(&self, timeout: Duration) -> bool {
+        let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        // SAFETY: as in `close`.
+        unsafe { (self.backend.broadcast_wait)(self.handle, ns) == 1 }
+    }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
+        self.close();
+        while !self.wait(Duration::from_secs(3600)) {}
         // SAFETY: `handle` came from `broadcast_start` and is freed once, after its wait said 1.
-        unsafe {
-            while (self.backend.broadcast_wait)(self.handle, u64::MAX) != 1 {}
-            (self.backend.broadcast_free)(self.handle);
-        }
+        unsafe { (self.backend.broadcast_free)(self.handle) };
     }
 }

@@ -37,6 +37,7 @@ pub mod backend;
 mod ctx;
 mod error;
 pub mod fork;
+mod hot;
 mod pool;
 pub mod tasks;
 
@@ -46,8 +47,9 @@ mod test;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use ctx::{Ctx, Poll, POLL_INTERVAL};
+pub use ctx::{wake_latency, wake_threshold, Ctx, Poll, POLL_INTERVAL};
 pub use error::{panic_message, try_vec, zeroed_vec, Error, Result, Zeroable};
+pub use hot::LINGER;
 pub use pool::{
     configured_threads, live_pool, read_environment, reset_num_threads, set_num_threads, ThreadsSource,
     MAX_THREADS, NUM_THREADS_ENV, OMP_NUM_THREADS_ENV,

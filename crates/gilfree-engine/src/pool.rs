@@ -11,6 +11,7 @@
 //!   process id is leaked (never dropped: its threads do not exist here) and replaced. The state's
 //!   lock is never held across a fork (`engine::fork`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -92,8 +93,19 @@ pub(super) fn state() -> MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The number of cores this process may use, read once: `available_parallelism` reads the
+/// process's affinity mask and its cgroup's CPU quota from `/proc` and `/sys`, some 70 µs,
+/// which every call on the pool would otherwise pay (rayon reads it once per pool too).
 fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    static CORES: AtomicUsize = AtomicUsize::new(0);
+    match CORES.load(Ordering::Relaxed) {
+        0 => {
+            let n = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+            CORES.store(n, Ordering::Relaxed);
+            n
+        }
+        n => n,
+    }
 }
 
 /// A variable's value: `Ok(None)` when unset, `Err(raw)` when set but not unicode.

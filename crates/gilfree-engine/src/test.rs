@@ -80,20 +80,24 @@ fn pool_mode_uses_named_pool_threads_never_more_than_the_cap() {
     let running = AtomicUsize::new(0);
     let peak = AtomicUsize::new(0);
     let ctx = Ctx::new(at_most(2), None);
+    let me = std::thread::current().id();
     let names = ctx
         .map_tasks(64, |_| {
             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
             peak.fetch_max(now, Ordering::SeqCst);
             std::thread::sleep(std::time::Duration::from_millis(1));
             running.fetch_sub(1, Ordering::SeqCst);
-            std::thread::current().name().map(str::to_owned)
+            (std::thread::current().id() != me).then(|| std::thread::current().name().map(str::to_owned))
         })
         .unwrap();
+    // Every task ran on the calling thread or on a worker of gilfree's pool.
+    let workers: Vec<_> = names.into_iter().flatten().collect();
     assert!(
-        names
-            .iter()
-            .all(|n| n.as_deref().is_some_and(|n| n.starts_with("gilfree-"))),
-        "{names:?}"
+        !workers.is_empty()
+            && workers
+                .iter()
+                .all(|n| n.as_deref().is_some_and(|n| n.starts_with("gilfree-"))),
+        "{workers:?}"
     );
     assert!(peak.load(Ordering::SeqCst) <= 2);
     assert_eq!(live_pool(), Some(4));
@@ -164,18 +168,95 @@ fn resizing_keeps_in_flight_calls_on_their_pool() {
     let ctx = Ctx::new(Threads::Pool, None);
     let out = ctx
         .map_tasks(30, |i| {
-            if i == 0 {
-                // Resizing from inside a running call: this call keeps its pool.
+            if i == 10 {
+                // Resizing from inside a running call (its workers started after the first
+                // task, a millisecond of work): this call keeps its pool.
                 set_num_threads(2).unwrap();
             }
-            rayon::current_num_threads()
+            on_pool_worker()
         })
         .unwrap();
-    assert!(out.iter().all(|&n| n == 3), "{out:?}");
+    let workers: Vec<usize> = out.into_iter().flatten().collect();
+    assert!(
+        !workers.is_empty() && workers.iter().all(|&n| n == 3),
+        "{workers:?}"
+    );
     assert_eq!(configured_threads().0, 2);
     let ctx = Ctx::new(Threads::Pool, None);
-    let out = ctx.map_tasks(30, |_| rayon::current_num_threads()).unwrap();
-    assert!(out.iter().all(|&n| n == 2), "{out:?}");
+    let out = ctx.map_tasks(30, |_| on_pool_worker()).unwrap();
+    let workers: Vec<usize> = out.into_iter().flatten().collect();
+    assert!(
+        !workers.is_empty() && workers.iter().all(|&n| n == 2),
+        "{workers:?}"
+    );
+}
+
+/// On a pool worker, the size of its pool (after a millisecond of work, so that the calling
+/// thread wakes workers); `None` on the calling thread.
+fn on_pool_worker() -> Option<usize> {
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    rayon::current_thread_index().map(|_| rayon::current_num_threads())
+}
+
+/// The calling thread takes part in its call: with `threads=k` it is one of the `k` threads.
+#[test]
+fn the_calling_thread_works_too_and_counts_in_the_cap() {
+    let _g = POOL_LOCK.lock().unwrap();
+    set_num_threads(3).unwrap();
+    let me = std::thread::current().id();
+    for (threads, most) in [(Threads::Pool, 3), (at_most(2), 2)] {
+        let running = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let ctx = Ctx::new(threads, None);
+        let who = ctx
+            .map_tasks(60, |_| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                running.fetch_sub(1, Ordering::SeqCst);
+                std::thread::current().id()
+            })
+            .unwrap();
+        assert!(who.contains(&me), "{threads:?}: the caller ran no task");
+        assert!(
+            who.iter().any(|&id| id != me),
+            "{threads:?}: no worker ran a task"
+        );
+        assert!(peak.load(Ordering::SeqCst) <= most, "{threads:?}");
+    }
+    set_num_threads(2).unwrap();
+}
+
+/// A closed broadcast starts no more bodies: the ones that had not started when it was closed
+/// never run, and the wait returns once the started ones returned.
+#[test]
+fn a_closed_broadcast_starts_no_more_bodies() {
+    use std::ffi::c_void;
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    unsafe extern "C" fn body(_data: *const c_void, _worker: usize) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        RAN.fetch_add(1, Ordering::SeqCst);
+    }
+    let _guard = POOL_LOCK.lock().unwrap();
+    set_num_threads(2).unwrap();
+    let b = backend::local();
+    // SAFETY: the body ignores its data; the handle is waited for before it is freed.
+    unsafe {
+        // 50 bodies on 2 workers: at most the first few can start before the close.
+        let handle = (b.broadcast_start)(50, body, std::ptr::null());
+        assert!(!handle.is_null());
+        (b.broadcast_close)(handle);
+        while (b.broadcast_wait)(handle, 1_000_000) != 1 {}
+        (b.broadcast_free)(handle);
+    }
+    let ran = RAN.load(Ordering::SeqCst);
+    assert!(ran <= 2, "{ran} bodies ran after the close");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(
+        RAN.load(Ordering::SeqCst),
+        ran,
+        "a body started after the wait returned"
+    );
 }
 
 #[test]
