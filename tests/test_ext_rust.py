@@ -486,7 +486,7 @@ def run_child(script: str) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-@pytest.mark.parametrize("version", [(2, 0), (0, 7)])
+@pytest.mark.parametrize("version", [(2, 0), (0, 7), (1, 0)])
 def test_an_abi_mismatch_is_a_clear_import_error(version: tuple[int, int]) -> None:
     major, minor = version
     proc = run_child(

@@ -23,7 +23,7 @@ use pyo3::ffi::PyObject;
 /// The ABI's major version: a runtime with another major is refused.
 pub const ABI_MAJOR: u32 = 1;
 /// The ABI's minor version: the number of append-only revisions of the table.
-pub const ABI_MINOR: u32 = 0;
+pub const ABI_MINOR: u32 = 1;
 /// The capsule's name (as `PyCapsule_Import` wants it: the module, a dot, the attribute).
 pub const CAPSULE_NAME: &std::ffi::CStr = c"gilfree._native._RUNTIME_API";
 
@@ -140,6 +140,11 @@ pub struct RuntimeApi {
     pub progress_update: unsafe extern "C" fn(token: u64, done: u64, total: u64),
     /// The call of `token` returned: forgets it.
     pub progress_end: unsafe extern "C" fn(token: u64),
+
+    // ---- 1.1 ----
+    /// Closes a running broadcast: bodies not started yet never will, so a later wait waits only
+    /// for those already running (the calling thread ran out of work before they woke up).
+    pub broadcast_close: unsafe extern "C" fn(handle: *mut Broadcast),
 }
 
 // SAFETY: the table is immutable once built; its pointers (the epoch, the KernelError type) are

@@ -43,6 +43,7 @@ const fn local_table(kernel_error: *mut pyo3::ffi::PyObject, make_job: MakeJob) 
         progress_begin: host::progress_begin,
         progress_update: host::progress_update,
         progress_end: host::progress_end,
+        broadcast_close: engine.broadcast_close,
     }
 }
 
@@ -99,6 +100,7 @@ fn backend_of(table: &'static RuntimeApi) -> &'static Backend {
         on_worker: table.on_worker,
         task_spawn: table.task_spawn,
         run_queued_task: table.run_queued_task,
+        broadcast_close: table.broadcast_close,
     })
 }
 
@@ -161,8 +163,6 @@ fn missing_module(py: Python<'_>, err: &PyErr) -> bool {
         .is_ok_and(|n| n == "gilfree" || n.starts_with("gilfree."))
 }
 
-// `abi_minor >= ABI_MINOR` is always true while ABI_MINOR is 0; it is the rule for later minors.
-#[allow(clippy::absurd_extreme_comparisons)]
 fn check_abi(m: &Bound<'_, PyModule>, table: &RuntimeApi) -> PyResult<()> {
     let ok = table.abi_major == ABI_MAJOR
         && table.abi_minor >= ABI_MINOR

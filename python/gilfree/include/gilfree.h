@@ -59,7 +59,7 @@ extern "C" {
 
 /* The ABI version this header was written for (the runtime's own is in the table). */
 #define GILFREE_ABI_MAJOR 1
-#define GILFREE_ABI_MINOR 0
+#define GILFREE_ABI_MINOR 1
 
 /* The capsule's name: the module, a dot, the attribute (what PyCapsule_Import wants). */
 #define GILFREE_CAPSULE_NAME "gilfree._native._RUNTIME_API"
@@ -160,6 +160,11 @@ typedef struct GilfreeRuntimeApi {
     void (*progress_update)(uint64_t token, uint64_t done, uint64_t total);
     /* The call of token returned. */
     void (*progress_end)(uint64_t token);
+
+    /* ---- 1.1 ---- */
+    /* Closes a running broadcast: bodies not started yet never will (a later wait waits only
+     * for those already running). (Engine internal.) */
+    void (*broadcast_close)(gilfree_broadcast *handle);
 } GilfreeRuntimeApi;
 
 /* This translation unit's pointer to the table: NULL until gilfree_import() succeeded. */
