@@ -616,7 +616,7 @@ where
     X: Copy + Sync,
     T: Value,
 {
-    let parts = ctx.map_chunks(xs.len(), MOMENTS_CHUNK_LEN, 2, |r| {
+    let parts = ctx.map_chunks(xs.len(), MOMENTS_CHUNK_LEN, 1, |r| {
         let mut m = Moments::new();
         m.extend(&xs[r], &convert);
         m

@@ -45,10 +45,6 @@ pub const ROWS_PER_TASK: usize = 32;
 /// Columns between two cancellation checks inside a task (only matters for huge `n`).
 const COLUMN_BLOCK: usize = 1 << 16;
 
-/// Divisions each worker should get before the pool is worth waking (~0.1-0.2 ms of work;
-/// waking a worker costs ~25-30 µs here).
-const MIN_DIVISIONS_PER_WORKER: usize = 1 << 18;
-
 /// The spectral norm of the infinite matrix `A(i, j) = 1 / ((i+j)(i+j+1)/2 + i + 1)` truncated
 /// to `n × n`, by the Benchmarks Game's 10 power iterations from `u = 1`:
 /// `sqrt(u·v / v·v)` with `v = AᵀA u`.
@@ -95,8 +91,7 @@ fn at_a_times(ctx: &Ctx<'_>, x: &[f64], tmp: &mut [f64], out: &mut [f64]) -> Res
 fn times<const TRANSPOSE: bool>(ctx: &Ctx<'_>, x: &[f64], out: &mut [f64]) -> Result<()> {
     let n = x.len();
     let tasks = n.div_ceil(ROWS_PER_TASK);
-    let grain = MIN_DIVISIONS_PER_WORKER.div_ceil(ROWS_PER_TASK.saturating_mul(n).max(1));
-    let blocks = ctx.map_tasks_grained(tasks, grain, |t| -> Result<[f64; ROWS_PER_TASK]> {
+    let blocks = ctx.map_tasks(tasks, |t| -> Result<[f64; ROWS_PER_TASK]> {
         let first = t * ROWS_PER_TASK;
         let rows = ROWS_PER_TASK.min(n - first);
         let mut block = [0.0f64; ROWS_PER_TASK];

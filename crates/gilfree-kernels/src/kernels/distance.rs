@@ -49,8 +49,6 @@ const NR: usize = 8;
 const KC: usize = 256;
 /// Rows and columns of an output tile, the unit of parallel work (a multiple of `MR` and `NR`).
 const TILE: usize = 96;
-/// Below this many multiply-adds (`n · m · d`) everything runs on the calling thread.
-const PAR_MIN_WORK: usize = 1 << 21;
 /// Float64 values packed per packing task.
 const PACK_CHUNK: usize = 1 << 16;
 
@@ -636,11 +634,9 @@ pub fn pairwise_into<Tx: Input, Ty: Input, O: Output>(
             tiles.push((bi, bj));
         }
     }
-    let work = n.saturating_mul(m).saturating_mul(d.max(1));
-    let grain = if work < PAR_MIN_WORK { tiles.len() } else { 1 };
     let dst = OutPtr(out.as_mut_ptr());
     let norms = Norms { nx: &nx, ny: &ny };
-    let results = ctx.map_tasks_grained(tiles.len(), grain, |t| -> Result<()> {
+    let results = ctx.map_tasks(tiles.len(), |t| -> Result<()> {
         let (bi, bj) = tiles[t];
         let tile = Tile {
             bi,

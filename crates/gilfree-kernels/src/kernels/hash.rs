@@ -9,7 +9,7 @@
 //! # Tasks and determinism
 //!
 //! The work is one flat list of tasks, fixed by the blob sizes alone, run on the call's pool
-//! ([`Ctx::map_tasks_grained`]: dynamic hand-out, results in task order):
+//! ([`Ctx::map_tasks`]: dynamic hand-out, results in task order):
 //!
 //! - consecutive blobs grouped until a task has at least [`TASK_BYTES`] (or [`TASK_BLOBS`]
 //!   blobs), each blob hashed whole by one worker;
@@ -26,7 +26,8 @@
 //! SHA-256 and XXH3 are sequential by construction (each block's state depends on the previous
 //! one): one blob of those is always hashed by one worker.
 //!
-//! Calls of less than [`MIN_BYTES_PER_WORKER`] in all stay on the calling thread.
+//! Tasks are small (tens of microseconds) so that two threads share even a small call; the
+//! engine wakes pool workers only when the calling thread finds the work left worth it.
 //!
 //! # Files
 //!
@@ -69,18 +70,15 @@ pub const PIECE: usize = 1 << 20;
 pub const READ: usize = 1 << 18;
 
 /// BLAKE3 blobs longer than this are hashed as subtrees of exactly this many bytes (the last one
-/// shorter), each a task of its own: 1 MiB (a power of two, a multiple of BLAKE3's 1 KiB chunk).
-pub const SUBTREE: usize = 1 << 20;
+/// shorter), each a task of its own: 256 KiB (a power of two, a multiple of BLAKE3's 1 KiB
+/// chunk; ~75 µs of hashing, so that two threads share a blob from half a megabyte on).
+pub const SUBTREE: usize = 1 << 18;
 
-/// A task holds consecutive blobs until it has at least this many bytes (256 KiB)...
-pub const TASK_BYTES: usize = 1 << 18;
+/// A task holds consecutive blobs until it has at least this many bytes (32 KiB)...
+pub const TASK_BYTES: usize = 1 << 15;
 
 /// ... or this many blobs (small blobs cost their per-blob set-up, not their bytes).
-pub const TASK_BLOBS: usize = 1024;
-
-/// Pool workers are used only from this many input bytes on (256 KiB, ~0.1 ms of BLAKE3):
-/// waking a worker costs ~25-30 µs.
-pub const MIN_BYTES_PER_WORKER: usize = 1 << 18;
+pub const TASK_BLOBS: usize = 256;
 
 /// A digest algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -333,19 +331,10 @@ pub fn hash_many_split<B: AsRef<[u8]> + Sync>(
     let subtree = valid_subtree(subtree);
     let n = blobs.len();
     let mut out = try_vec(n, "the digests")?;
-    let total = blobs
-        .iter()
-        .fold(0usize, |acc, b| acc.saturating_add(b.as_ref().len()));
     let split = |len: usize| algorithm == Algorithm::Blake3 && len > subtree;
     let units = plan(blobs.iter().map(|b| b.as_ref().len()), split, subtree)?;
     let tasks = units.len();
-    // Fewer than MIN_BYTES_PER_WORKER in all: the calling thread alone (grain past the tasks).
-    let grain = if total < MIN_BYTES_PER_WORKER {
-        tasks + 1
-    } else {
-        1
-    };
-    let parts = ctx.map_tasks_grained(tasks, grain, |t| -> Result<Part> {
+    let parts = ctx.map_tasks(tasks, |t| -> Result<Part> {
         match units[t] {
             Unit::Blobs(start, end) => {
                 let mut digests = try_vec(end - start, "the digests")?;

@@ -724,7 +724,7 @@ pub fn min_max<T: HistElem>(ctx: &Ctx<'_>, a: &[T]) -> Result<(T, T, bool)> {
     let Some(&first) = a.first() else {
         return Err(Error::EmptyInput);
     };
-    let parts = ctx.map_chunks(a.len(), BLOCK * 4, 4, |r| {
+    let parts = ctx.map_chunks(a.len(), BLOCK * 4, 1, |r| {
         let mut mn = [first; LANES];
         let mut mx = [first; LANES];
         let mut nan = [false; LANES];
@@ -889,7 +889,7 @@ fn merge_counts(ctx: &Ctx<'_>, out: &mut [i64], parts: &[Vec<i64>]) -> Result<()
         .enumerate()
         .map(|(i, s)| Mutex::new((i * BLOCK, s)))
         .collect();
-    ctx.map_tasks_grained(pieces.len(), 4, |i| {
+    ctx.map_tasks(pieces.len(), |i| {
         let Ok(mut guard) = pieces[i].lock() else {
             return;
         };

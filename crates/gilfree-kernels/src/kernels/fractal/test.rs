@@ -177,15 +177,15 @@ fn identical_for_every_thread_setting() {
 
 #[test]
 fn task_sizes() {
-    assert_eq!(task_pixels(1), 4080);
-    assert_eq!(task_pixels(256), 4080);
-    assert_eq!(task_pixels(4096), 4080);
-    assert_eq!(task_pixels(8192), 2016);
+    assert_eq!(task_pixels(1), 960);
+    assert_eq!(task_pixels(256), 960);
+    assert_eq!(task_pixels(16384), 960);
+    assert_eq!(task_pixels(32768), 480);
     assert_eq!(task_pixels(65535), 240);
     for m in [1, 7, 255, 1000, 5000, 20000, 65535] {
         let t = task_pixels(m);
         assert_eq!(t % 48, 0);
-        assert!((48..=4080).contains(&t));
+        assert!((48..=960).contains(&t));
         assert!(t as u64 * u64::from(m) <= TASK_WORK);
     }
 }
