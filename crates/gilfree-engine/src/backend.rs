@@ -20,9 +20,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rayon::ThreadPool;
-
-use crate::{hot, pool, tasks, INTERRUPT_EPOCH};
+use crate::{pool, tasks, INTERRUPT_EPOCH};
 
 /// One worker's share of a broadcast: `body(data, worker)`, with `worker` in `0..n`.
 pub type WorkerBody = unsafe extern "C" fn(data: *const c_void, worker: usize);
@@ -171,7 +169,7 @@ const WAIT_SPIN: Duration = Duration::from_micros(50);
 /// A broadcast on the local pool: the pool is kept alive until every body returned (a resize
 /// would otherwise drop it with bodies still queued on it).
 struct LocalBroadcast {
-    _pool: Arc<ThreadPool>,
+    _pool: Arc<pool::Pool>,
     state: AtomicU64,
     /// Threads sleeping in [`local_broadcast_wait`] (guarded, so that no wake-up is lost).
     sleepers: Mutex<usize>,
@@ -255,19 +253,16 @@ unsafe extern "C" fn local_broadcast_start(
         let data = SendPtr(data);
         for worker in 0..n {
             let shared = Arc::clone(&shared);
-            hot::hand_out(
-                &pool,
-                Box::new(move || {
-                    let data = data;
-                    if shared.enter() {
-                        // SAFETY: `body` and `data` are valid until every body that entered
-                        // returned (the contract of `broadcast_start`); a body never unwinds
-                        // (`extern "C"`).
-                        unsafe { body(data.0, worker) };
-                        shared.leave();
-                    }
-                }),
-            );
+            pool.team.post(Box::new(move || {
+                let data = data;
+                if shared.enter() {
+                    // SAFETY: `body` and `data` are valid until every body that entered
+                    // returned (the contract of `broadcast_start`); a body never unwinds
+                    // (`extern "C"`).
+                    unsafe { body(data.0, worker) };
+                    shared.leave();
+                }
+            }));
         }
         Arc::into_raw(shared).cast_mut().cast()
     })

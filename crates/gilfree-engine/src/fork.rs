@@ -5,7 +5,7 @@
 //! engine registers `pthread_atfork` handlers (once, on first use of the pool) that:
 //!
 //! * before the fork, take the engine's locks, in a fixed order (the pool's state, the queue of
-//!   `gilfree.Executor` tasks, the jobs posted to hot workers (`engine::hot`), then whatever [`on_fork`] hooks took: every live `Accumulator`), so
+//!   `gilfree.Executor` tasks, then whatever [`on_fork`] hooks took: every live `Accumulator`), so
 //!   no other thread is inside any of them at the fork and the child inherits them consistent —
 //!   as glibc does with `malloc`'s arenas;
 //! * after it, release them in the parent; in the child, release them too and forget the
@@ -30,13 +30,12 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use super::{hot, pool, tasks};
+use super::{pool, tasks};
 
 type Held = (
     RwLockWriteGuard<'static, ()>,
     MutexGuard<'static, pool::State>,
     MutexGuard<'static, VecDeque<tasks::Queued>>,
-    MutexGuard<'static, VecDeque<hot::Job>>,
 );
 
 /// Pool threads that are starting or exiting (inside the standard library's thread bookkeeping).
@@ -174,7 +173,7 @@ extern "C" fn prepare() {
         while IN_TRANSIT.load(Ordering::SeqCst) != 0 && Instant::now() < deadline {
             std::thread::yield_now();
         }
-        let held = (gate, pool::state(), tasks::queue(), hot::mail());
+        let held = (gate, pool::state(), tasks::queue());
         let _ = HELD.try_with(|h| *h.borrow_mut() = Some(held));
         for hooks in hooks() {
             (hooks.prepare)();
@@ -197,9 +196,7 @@ extern "C" fn child() {
             (hooks.release)();
         }
         let _ = HELD.try_with(|h| {
-            if let Some((gate, state, mut queue, mut mail)) = h.borrow_mut().take() {
-                hot::forget_after_fork(&mut mail);
-                drop(mail);
+            if let Some((gate, state, mut queue)) = h.borrow_mut().take() {
                 tasks::forget_queued_after_fork(&mut queue);
                 drop(queue);
                 drop(state);

@@ -1,132 +1,173 @@
-//! Hot workers: a pool worker that finished its share of a call stays awake for a moment,
-//! spinning, and takes the next call's work directly — OpenMP's "hot team".
+//! The pool's own scheduling: resident workers that spin before they sleep (OpenMP's "hot team").
 //!
-//! A worker asleep in rayon's pool is woken through the kernel (a futex), which on a virtual
-//! machine whose idle vCPU halted costs tens of microseconds before the worker runs: as much as
-//! a whole small call. Programs call kernels in loops, so the next call usually comes soon. A
-//! worker that ran a broadcast body therefore *lingers* for [`LINGER`] afterwards: it spins on
-//! a counter, ready to run a job handed to it without any system call (about a microsecond from
-//! hand-out to start), and it runs `gilfree.Executor` tasks that arrive meanwhile. After
-//! [`LINGER`] with nothing to do it goes back to rayon, which puts it to sleep.
+//! rayon only hosts the threads. At build time every thread of a pool is given one job that
+//! never returns until the pool is retired: [`resident`], gilfree's worker loop. Jobs (a
+//! broadcast's bodies, `gilfree.Executor` tasks) are posted to the pool's [`Team`] mailbox, not to
+//! rayon's queues. Why not rayon's own scheduling: a rayon worker with nothing to do spins for a
+//! few rounds of `thread::yield_now()` and then sleeps on a futex. On a loaded core, a yield
+//! hands the core to another process for a whole time slice (milliseconds), and a futex wake-up
+//! of a halted virtual CPU costs tens of microseconds: either way a small call was over before
+//! its worker started.
 //!
-//! The hand-off: [`LINGERING`] counts the lingering workers nobody claimed yet. A broadcast
-//! claims one (decrements the counter with a compare-and-swap) and posts its job in [`MAIL`]; a
-//! lingering worker leaves only by decrementing the counter itself, so each claim is matched by
-//! one worker still there to take the job. With no lingering worker, the job goes to rayon's
-//! queue as before. In a forked child, both are reset (`engine::fork`): the parent's workers do
-//! not exist there.
+//! A resident worker:
 //!
-//! The cost: up to [`LINGER`] of one core's time after each call that used the pool — spent
-//! only while no other thread wants that core, as the OS scheduler still preempts the spinning
-//! worker (it yields every few microseconds).
+//! 1. runs posted jobs as long as there are any;
+//! 2. then *lingers* for [`LINGER`]: spins (no system call, no yield) watching the mailbox, so a
+//!    job posted within that time starts in about a microsecond — programs call kernels in loops;
+//! 3. then sleeps on the team's condition variable until a job is posted or the pool retires.
+//!
+//! [`Team::post`] wakes a sleeping worker only when more jobs wait than workers spin. A worker
+//! re-checks the mailbox under the sleep lock before it sleeps, so no job is ever left behind.
+//!
+//! Each pool has its own team (a resized pool's jobs never run on the new pool's threads, and
+//! the reverse), so a forked child, which builds a fresh pool, needs no reset: the parent's team
+//! is leaked with the parent's pool.
+//!
+//! The cost: up to [`LINGER`] of one core's time after a worker's last job (the OS scheduler
+//! preempts the spinning worker as it would any other thread when another one's turn comes).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
-
-use rayon::ThreadPool;
 
 use crate::tasks;
 
-/// How long a worker stays awake after its last job.
+/// How long a worker spins after its last job before it sleeps.
 pub const LINGER: Duration = Duration::from_micros(250);
 
-/// A job for a pool worker (a broadcast body, with its bookkeeping).
+/// A job for a pool worker (a broadcast body with its bookkeeping, or "run a queued task").
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
-/// Lingering workers not claimed by a broadcast yet.
-static LINGERING: AtomicUsize = AtomicUsize::new(0);
-/// Jobs handed to claimed lingering workers.
-static MAIL: Mutex<VecDeque<Job>> = Mutex::new(VecDeque::new());
-/// `MAIL.len()`, read without the lock by the spinning workers.
-static MAILED: AtomicUsize = AtomicUsize::new(0);
-
-pub(crate) fn mail() -> MutexGuard<'static, VecDeque<Job>> {
-    // Nothing panics while holding it; a poisoned lock must not lose jobs.
-    MAIL.lock().unwrap_or_else(PoisonError::into_inner)
+/// One pool's scheduling state.
+pub(crate) struct Team {
+    mail: Mutex<VecDeque<Job>>,
+    /// `mail.len()`, read without the lock by spinning workers.
+    mailed: AtomicUsize,
+    /// Workers spinning in their linger phase.
+    lingering: AtomicUsize,
+    /// Workers asleep (guarded, so that no wake-up is lost).
+    sleepers: Mutex<usize>,
+    wake: Condvar,
+    retired: AtomicBool,
 }
 
-/// In a forked child (with [`MAIL`]'s lock held since the fork): the parent's lingering workers
-/// do not exist here, and the jobs posted for them belong to calls of threads that do not exist
-/// either. They are forgotten (not dropped: nothing of the parent's runs in the child).
-pub(crate) fn forget_after_fork(mail: &mut VecDeque<Job>) {
-    std::mem::forget(std::mem::take(mail));
-    MAILED.store(0, Ordering::SeqCst);
-    LINGERING.store(0, Ordering::SeqCst);
+impl std::fmt::Debug for Team {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Team")
+            .field("mailed", &self.mailed.load(Ordering::Relaxed))
+            .field("lingering", &self.lingering.load(Ordering::Relaxed))
+            .field("retired", &self.retired.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
-/// Claims one lingering worker, if there is one.
-fn claim(counter: &AtomicUsize) -> bool {
-    let mut n = counter.load(Ordering::Acquire);
-    while n > 0 {
-        match counter.compare_exchange_weak(n, n - 1, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => return true,
-            Err(now) => n = now,
+impl Team {
+    pub(crate) fn new() -> Self {
+        Team {
+            mail: Mutex::new(VecDeque::new()),
+            mailed: AtomicUsize::new(0),
+            lingering: AtomicUsize::new(0),
+            sleepers: Mutex::new(0),
+            wake: Condvar::new(),
+            retired: AtomicBool::new(false),
         }
     }
-    false
-}
 
-/// Runs `job` on a worker of `pool`: a lingering one if there is one (it starts within a
-/// microsecond or so), else through rayon's queue, after which the worker lingers.
-pub(crate) fn hand_out(pool: &ThreadPool, job: Job) {
-    if claim(&LINGERING) {
-        mail().push_back(job);
-        MAILED.fetch_add(1, Ordering::Release);
-        return;
+    fn sleepers(&self) -> MutexGuard<'_, usize> {
+        // Nothing panics while holding it.
+        self.sleepers.lock().unwrap_or_else(PoisonError::into_inner)
     }
-    pool.spawn(move || {
-        job();
-        linger();
-    });
-}
 
-/// Takes a posted job, if any.
-fn take_mail() -> Option<Job> {
-    if MAILED.load(Ordering::Acquire) == 0 {
-        return None;
-    }
-    let job = mail().pop_front();
-    if job.is_some() {
-        MAILED.fetch_sub(1, Ordering::AcqRel);
-    }
-    job
-}
-
-/// A pool worker stays awake for [`LINGER`], running the jobs handed to it and the
-/// `gilfree.Executor` tasks that arrive meanwhile; then it returns (to rayon's sleep).
-fn linger() {
-    LINGERING.fetch_add(1, Ordering::AcqRel);
-    let mut since = Instant::now();
-    let mut round = 0u32;
-    loop {
-        if let Some(job) = take_mail() {
-            // This worker's claim was consumed (by the broadcast that posted the job).
-            job();
-            LINGERING.fetch_add(1, Ordering::AcqRel);
-            since = Instant::now();
-            continue;
-        }
-        if tasks::queued() > 0 && claim(&LINGERING) {
-            // An Executor task: this worker stops lingering while it runs it (it cannot take a
-            // posted job meanwhile, so it must not be counted as available).
-            tasks::run_one_local();
-            LINGERING.fetch_add(1, Ordering::AcqRel);
-            since = Instant::now();
-            continue;
-        }
-        round = round.wrapping_add(1);
-        if round.is_multiple_of(64) {
-            if since.elapsed() >= LINGER && claim(&LINGERING) {
-                // Unclaimed: nobody is posting a job for this worker. (If every lingering
-                // worker is claimed, a job is on its way: wait for it.)
-                return;
+    /// Runs `job` on one of this team's workers: a spinning one picks it up within about a
+    /// microsecond; otherwise a sleeping one is woken; if all are busy, the first to finish
+    /// takes it.
+    pub(crate) fn post(&self, job: Job) {
+        let waiting = {
+            let mut mail = self.mail.lock().unwrap_or_else(PoisonError::into_inner);
+            mail.push_back(job);
+            self.mailed.fetch_add(1, Ordering::AcqRel) + 1
+        };
+        if waiting > self.lingering.load(Ordering::Acquire) {
+            let sleepers = self.sleepers();
+            if *sleepers > 0 {
+                self.wake.notify_one();
             }
-            // Let the OS run something else on this core if it wants to.
-            std::thread::yield_now();
-        } else {
-            std::hint::spin_loop();
         }
     }
+
+    fn take(&self) -> Option<Job> {
+        if self.mailed.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let job = self
+            .mail
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front();
+        if job.is_some() {
+            self.mailed.fetch_sub(1, Ordering::AcqRel);
+        }
+        job
+    }
+
+    /// The pool is going away: every worker returns once it finished its job (jobs still posted
+    /// are dropped with the team; nobody posts to a retired pool, whose calls have all returned).
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        let _sleepers = self.sleepers();
+        self.wake.notify_all();
+    }
+
+    fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+}
+
+/// The loop every thread of a pool runs from the pool's build until it retires.
+pub(crate) fn resident(team: &Team) {
+    loop {
+        // 1. Work.
+        while let Some(job) = team.take() {
+            job();
+        }
+        if team.is_retired() {
+            return;
+        }
+        // 2. Linger: spin for LINGER. Never `yield_now` here: with other runnable threads on the
+        //    core, Linux hands them a whole time slice, and a job posted meanwhile would wait.
+        team.lingering.fetch_add(1, Ordering::AcqRel);
+        let since = Instant::now();
+        let mut round = 0u32;
+        let found = loop {
+            if team.mailed.load(Ordering::Acquire) > 0 || team.is_retired() {
+                break true;
+            }
+            round = round.wrapping_add(1);
+            if round.is_multiple_of(64) && since.elapsed() >= LINGER {
+                break false;
+            }
+            std::hint::spin_loop();
+        };
+        team.lingering.fetch_sub(1, Ordering::AcqRel);
+        if found {
+            continue;
+        }
+        // 3. Sleep until a job is posted or the pool retires (re-checked under the lock: `post`
+        //    pushes before it takes the lock to wake, so no job is missed).
+        let mut sleepers = team.sleepers();
+        while team.mailed.load(Ordering::Acquire) == 0 && !team.is_retired() {
+            *sleepers += 1;
+            sleepers = team.wake.wait(sleepers).unwrap_or_else(PoisonError::into_inner);
+            *sleepers -= 1;
+        }
+    }
+}
+
+/// The job that runs one queued `gilfree.Executor` task (the oldest: perhaps not the one whose
+/// submission posted it, if a direct call's worker ran that one between two chunks).
+pub(crate) fn queued_task_job() -> Job {
+    Box::new(|| {
+        tasks::run_one_local();
+    })
 }

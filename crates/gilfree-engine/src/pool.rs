@@ -16,6 +16,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
+use crate::hot::{self, Team};
 use crate::{Error, Result};
 
 /// The environment variable that sizes the pool when [`set_num_threads`] was not called.
@@ -69,7 +70,7 @@ pub(super) struct State {
     /// ([`read_environment`]; the binding reads them when the module is imported).
     environment: Option<Environment>,
     /// The live pool and the process id that built it.
-    pool: Option<(Arc<ThreadPool>, u32)>,
+    pool: Option<(Arc<Pool>, u32)>,
     /// The process id of a thread building a pool right now: other threads of that process wait
     /// for it ([`BUILT`]) instead of building pools of their own. A forked child sees another
     /// pid here and ignores it (the builder does not exist in the child).
@@ -270,7 +271,7 @@ fn keep_pool_if_sized(st: &mut State, n: usize) {
 
 /// Drops our reference to a pool, unless it belongs to the parent of a fork: its threads do not
 /// exist in this process, so it is leaked rather than torn down.
-fn release(pool: Arc<ThreadPool>, pid: u32) {
+fn release(pool: Arc<Pool>, pid: u32) {
     if pid == std::process::id() {
         drop(pool);
     } else {
@@ -283,7 +284,7 @@ fn release(pool: Arc<ThreadPool>, pid: u32) {
 /// # Errors
 ///
 /// [`Error::Pool`] when the OS refuses to start the threads.
-pub(crate) fn shared() -> Result<Arc<ThreadPool>> {
+pub(crate) fn shared() -> Result<Arc<Pool>> {
     let pid = std::process::id();
     let mut st = state();
     loop {
@@ -313,6 +314,7 @@ pub(crate) fn shared() -> Result<Arc<ThreadPool>> {
             // exiting (`engine::fork`).
             .spawn_handler(super::fork::spawn_pool_thread)
             .build()
+            .map(Pool::start)
             .map_err(|e| Error::Pool(e.to_string()));
         st = state();
         st.building = None;
@@ -323,6 +325,34 @@ pub(crate) fn shared() -> Result<Arc<ThreadPool>> {
             st.pool = Some((Arc::clone(&built), pid));
             return Ok(built);
         }
+    }
+}
+
+/// One pool: rayon's threads, each running gilfree's worker loop ([`hot::resident`]) on the
+/// pool's [`Team`] until the pool is dropped.
+pub(crate) struct Pool {
+    rayon: ThreadPool,
+    /// Where jobs for this pool's workers are posted.
+    pub(crate) team: Arc<Team>,
+}
+
+impl Pool {
+    fn start(rayon: ThreadPool) -> Self {
+        let team = Arc::new(Team::new());
+        let resident = Arc::clone(&team);
+        rayon.spawn_broadcast(move |_| hot::resident(&resident));
+        Pool { rayon, team }
+    }
+
+    pub(crate) fn current_num_threads(&self) -> usize {
+        self.rayon.current_num_threads()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // The workers leave their loop, then rayon's drop lets the threads exit.
+        self.team.retire();
     }
 }
 

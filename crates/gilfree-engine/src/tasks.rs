@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::{backend, pool, Ctx};
+use super::{backend, hot, pool, Ctx};
 use crate::error::panic_message;
 use crate::{Error, Result};
 
@@ -140,11 +140,10 @@ pub(crate) fn queue_local(task: Queued) -> Result<()> {
         q.push_back(task);
         QUEUED.fetch_add(1, Ordering::Relaxed);
     }
-    // One rayon job per task: an idle worker takes the oldest queued task (perhaps not this one,
-    // if a direct call's worker already ran it: then the job finds the queue shorter and returns).
-    pool.spawn(|| {
-        run_one_local();
-    });
+    // One job per task: a hot worker (`engine::hot`) or an idle one takes the oldest queued task
+    // (perhaps not this one, if a direct call's worker already ran it: then the job finds the
+    // queue shorter and returns), then lingers for the next.
+    pool.team.post(hot::queued_task_job());
     Ok(())
 }
 
