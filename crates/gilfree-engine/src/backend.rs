@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::{pool, tasks, INTERRUPT_EPOCH};
+use crate::{hot, pool, tasks, INTERRUPT_EPOCH};
 
 /// One worker's share of a broadcast: `body(data, worker)`, with `worker` in `0..n`.
 pub type WorkerBody = unsafe extern "C" fn(data: *const c_void, worker: usize);
@@ -72,6 +72,9 @@ pub struct Backend {
     /// The calling thread closes its broadcast once it finds no work left, so a call never waits
     /// for a worker that woke up too late to help.
     pub broadcast_close: unsafe extern "C" fn(handle: *mut Broadcast),
+    /// The number of pool workers spinning right now, ready to start a job within about a
+    /// microsecond (`engine::hot`): with one, waking workers pays for a few microseconds of work.
+    pub hot_workers: unsafe extern "C" fn() -> usize,
 }
 
 // SAFETY: the only pointer, `interrupt_epoch`, points to an atomic that lives for the whole
@@ -92,6 +95,7 @@ pub const LOCAL: Backend = Backend {
     task_spawn: local_task_spawn,
     run_queued_task: local_run_queued_task,
     broadcast_close: local_broadcast_close,
+    hot_workers: local_hot_workers,
 };
 
 static LOCAL_STATIC: Backend = LOCAL;
@@ -309,6 +313,10 @@ unsafe extern "C" fn local_broadcast_wait(handle: *mut Broadcast, timeout_ns: u6
         *sleepers -= 1;
         result
     })
+}
+
+unsafe extern "C" fn local_hot_workers() -> usize {
+    hot::spinning()
 }
 
 unsafe extern "C" fn local_broadcast_close(handle: *mut Broadcast) {

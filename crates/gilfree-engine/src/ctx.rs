@@ -210,11 +210,12 @@ impl<'a> Ctx<'a> {
     ///
     /// The calling thread starts on the tasks alone and times them. After each task it estimates
     /// the work left (the mean time of its tasks so far, times the tasks not yet claimed) and
-    /// wakes workers once that is more than [`wake_threshold`] — twice the wake-up latency
-    /// measured on this machine (the time from asking for workers to the first one starting),
-    /// so a call pays for its workers from a few tens of microseconds of work, whatever the
-    /// CPU. If it runs out of tasks before a worker started, it closes the broadcast: a late
-    /// worker finds nothing to do, and the call does not wait for it.
+    /// asks for workers once that is at least [`FAN_OUT_MIN`]. A worker that is spinning (it
+    /// finished a job less than [`LINGER`](crate::LINGER) ago) starts within about a
+    /// microsecond; a sleeping one is woken, which costs the calling thread one wake-up call.
+    /// If the caller runs out of tasks before a worker started, it closes the broadcast: a late
+    /// worker finds nothing to do, and the call does not wait for it. So asking costs little
+    /// even when the answer comes too late, and the next call finds the worker hot.
     pub fn map_tasks_grained<R, F>(&self, tasks: usize, grain: usize, f: F) -> Result<Vec<R>>
     where
         R: Send,
@@ -266,8 +267,9 @@ impl<'a> Ctx<'a> {
         let first_started = AtomicBool::new(false);
         let launched_at = AtomicU64::new(0);
         let body = |_worker: usize| {
-            if !first_started.swap(true, Ordering::Relaxed) {
-                record_wake(&self.start, launched_at.load(Ordering::Relaxed));
+            let launched = launched_at.load(Ordering::Relaxed);
+            if launched != HOT && !first_started.swap(true, Ordering::Relaxed) {
+                record_wake(&self.start, launched);
             }
             let out = catch_unwind(AssertUnwindSafe(|| self.worker_loop(&next, tasks, f)))
                 .unwrap_or_else(|payload| Err(Error::Panic(panic_message(&*payload))));
@@ -278,7 +280,6 @@ impl<'a> Ctx<'a> {
         let mut running: Option<Running> = None;
         let mine = catch_unwind(AssertUnwindSafe(|| -> Result<Vec<(usize, R)>> {
             let mut mine = Vec::new();
-            let threshold = wake_threshold();
             let began = Instant::now();
             let mut ran = 0u32;
             loop {
@@ -296,8 +297,13 @@ impl<'a> Ctx<'a> {
                     let left = tasks.saturating_sub(next.load(Ordering::Relaxed));
                     let spent = began.elapsed();
                     let estimate = (spent / ran).saturating_mul(u32::try_from(left).unwrap_or(u32::MAX));
-                    if left > 0 && estimate >= threshold {
-                        launched_at.store(nanos_since(&self.start), Ordering::Relaxed);
+                    if left > 0 && estimate >= FAN_OUT_MIN {
+                        // SAFETY: a backend entry, valid for the process, never unwinding.
+                        let hot = unsafe { (backend.hot_workers)() } > 0;
+                        // Only wake-ups of sleeping workers are measured (a hot worker starts
+                        // within about a microsecond).
+                        let at = if hot { HOT } else { nanos_since(&self.start) };
+                        launched_at.store(at, Ordering::Relaxed);
                         running = Some(Running::start(backend, helpers.min(left), &body)?);
                     }
                 }
@@ -382,16 +388,19 @@ impl<'a> Ctx<'a> {
 }
 
 /// The wake-up latency measured on this machine: an exponentially weighted mean (weight 1/8) of
-/// the time from asking the pool for workers to the first one starting, in nanoseconds.
+/// the time from asking the pool for workers, none of them spinning, to the first one starting,
+/// in nanoseconds.
 static WAKE_NS: AtomicU64 = AtomicU64::new(INITIAL_WAKE_NS);
 /// [`WAKE_NS`] before the first measurement: a typical futex wake-up of an idle core.
 const INITIAL_WAKE_NS: u64 = 20_000;
 /// One sample counts for at most this much (the first broadcast of a process also starts the
 /// pool's threads, which is not a wake-up).
 const MAX_WAKE_SAMPLE_NS: u64 = 200_000;
-/// The threshold never goes below this: waking a worker always costs the calling thread a few
-/// microseconds (the hand-out and the wake-up call).
-const MIN_THRESHOLD_NS: u64 = 5_000;
+/// The least work left for which a call asks the pool for workers: handing out work, and waiting
+/// for the helpers' last tasks, cost the calling thread a microsecond or two.
+pub const FAN_OUT_MIN: Duration = Duration::from_micros(5);
+/// `launched_at` of a call that found a hot worker (no wake-up to measure).
+const HOT: u64 = u64::MAX;
 
 fn nanos_since(start: &Instant) -> u64 {
     u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
@@ -406,18 +415,10 @@ fn record_wake(start: &Instant, launched_ns: u64) {
     WAKE_NS.store(old - old / 8 + sample / 8, Ordering::Relaxed);
 }
 
-/// The wake-up latency of the pool's workers as measured so far in this process (the time from
-/// a call asking for workers to the first one starting, averaged over recent calls).
+/// The wake-up latency of the pool's sleeping workers as measured so far in this process (the
+/// time from a call asking for workers to the first one starting, averaged over recent calls).
 pub fn wake_latency() -> Duration {
     Duration::from_nanos(WAKE_NS.load(Ordering::Relaxed))
-}
-
-/// The work a call must have left before its calling thread wakes pool workers: twice the
-/// measured [`wake_latency`] (at least 5 µs). With `W` of work left and a wake-up latency `L`,
-/// two threads finish in about `(W + L) / 2` instead of `W`: a gain from `W > L`, and a clear one
-/// from `2L`.
-pub fn wake_threshold() -> Duration {
-    Duration::from_nanos((2 * WAKE_NS.load(Ordering::Relaxed)).max(MIN_THRESHOLD_NS))
 }
 
 /// A broadcast in flight on the backend; dropping it closes it and waits until every body that

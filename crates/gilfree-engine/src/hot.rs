@@ -36,6 +36,15 @@ use crate::tasks;
 /// How long a worker spins after its last job before it sleeps.
 pub const LINGER: Duration = Duration::from_micros(250);
 
+/// Workers of every pool of this process spinning in their linger phase right now: a call that
+/// finds one wakes workers for a few microseconds of work (`Ctx`'s fan-out rule).
+static SPINNING: AtomicUsize = AtomicUsize::new(0);
+
+/// The number of pool workers spinning, ready to take a job within about a microsecond.
+pub(crate) fn spinning() -> usize {
+    SPINNING.load(Ordering::Relaxed)
+}
+
 /// A job for a pool worker (a broadcast body with its bookkeeping, or "run a queued task").
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
@@ -137,6 +146,7 @@ pub(crate) fn resident(team: &Team) {
         // 2. Linger: spin for LINGER. Never `yield_now` here: with other runnable threads on the
         //    core, Linux hands them a whole time slice, and a job posted meanwhile would wait.
         team.lingering.fetch_add(1, Ordering::AcqRel);
+        SPINNING.fetch_add(1, Ordering::Relaxed);
         let since = Instant::now();
         let mut round = 0u32;
         let found = loop {
@@ -149,6 +159,7 @@ pub(crate) fn resident(team: &Team) {
             }
             std::hint::spin_loop();
         };
+        SPINNING.fetch_sub(1, Ordering::Relaxed);
         team.lingering.fetch_sub(1, Ordering::AcqRel);
         if found {
             continue;

@@ -47,7 +47,7 @@ mod test;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use ctx::{wake_latency, wake_threshold, Ctx, Poll, POLL_INTERVAL};
+pub use ctx::{wake_latency, Ctx, Poll, FAN_OUT_MIN, POLL_INTERVAL};
 pub use error::{panic_message, try_vec, zeroed_vec, Error, Result, Zeroable};
 pub use hot::LINGER;
 pub use pool::{

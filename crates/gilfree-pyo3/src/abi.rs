@@ -145,6 +145,9 @@ pub struct RuntimeApi {
     /// Closes a running broadcast: bodies not started yet never will, so a later wait waits only
     /// for those already running (the calling thread ran out of work before they woke up).
     pub broadcast_close: unsafe extern "C" fn(handle: *mut Broadcast),
+    /// The number of pool workers spinning right now (ready to start a job within about a
+    /// microsecond).
+    pub hot_workers: unsafe extern "C" fn() -> usize,
 }
 
 // SAFETY: the table is immutable once built; its pointers (the epoch, the KernelError type) are

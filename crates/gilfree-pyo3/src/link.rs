@@ -44,6 +44,7 @@ const fn local_table(kernel_error: *mut pyo3::ffi::PyObject, make_job: MakeJob) 
         progress_update: host::progress_update,
         progress_end: host::progress_end,
         broadcast_close: engine.broadcast_close,
+        hot_workers: engine.hot_workers,
     }
 }
 
@@ -101,6 +102,7 @@ fn backend_of(table: &'static RuntimeApi) -> &'static Backend {
         task_spawn: table.task_spawn,
         run_queued_task: table.run_queued_task,
         broadcast_close: table.broadcast_close,
+        hot_workers: table.hot_workers,
     })
 }
 

@@ -165,6 +165,9 @@ typedef struct GilfreeRuntimeApi {
     /* Closes a running broadcast: bodies not started yet never will (a later wait waits only
      * for those already running). (Engine internal.) */
     void (*broadcast_close)(gilfree_broadcast *handle);
+    /* The number of pool workers spinning right now, ready to start a job within about a
+     * microsecond. (Engine internal.) */
+    size_t (*hot_workers)(void);
 } GilfreeRuntimeApi;
 
 /* This translation unit's pointer to the table: NULL until gilfree_import() succeeded. */
