@@ -259,6 +259,30 @@ fn a_closed_broadcast_starts_no_more_bodies() {
     );
 }
 
+/// A worker that ran a job spins for a while (`hot_workers` counts it), then sleeps.
+#[test]
+fn a_worker_spins_after_its_job_then_sleeps() {
+    use std::time::{Duration, Instant};
+    let _g = POOL_LOCK.lock().unwrap();
+    set_num_threads(2).unwrap();
+    // SAFETY: a backend entry, valid for the process, never unwinding.
+    let hot = || unsafe { (backend::local().hot_workers)() };
+    // (A loaded machine may deschedule this thread past the spin: try a few calls.)
+    let seen = (0..50).any(|_| {
+        let ctx = Ctx::new(Threads::Pool, None);
+        let on_worker = ctx.map_tasks(20, |_| on_pool_worker().is_some()).unwrap();
+        let until = Instant::now() + Duration::from_millis(2);
+        on_worker.contains(&true)
+            && std::iter::from_fn(|| (Instant::now() < until).then(hot)).any(|n| n > 0)
+    });
+    assert!(seen, "no worker ever spun after its job");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hot() != 0 {
+        assert!(Instant::now() < deadline, "a worker kept spinning");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn set_num_threads_rejects_out_of_range() {
     assert!(matches!(
