@@ -48,26 +48,29 @@
 //! A block takes ~3.5 ms on one core; cancellation is checked between blocks (by `map_tasks`) and
 //! between rounds, so even `samples = 2⁶⁴ − 1` (centuries of work) stops promptly on Ctrl-C.
 
-use rand_core::{RngCore, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
-
 use crate::engine::Ctx;
 use crate::{simd, Error, Result};
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 #[cfg(test)]
 mod test;
+mod xoshiro;
+
+use xoshiro::Lanes;
+pub use xoshiro::Xoshiro256pp;
 
 /// Samples per block: the unit of work, of cancellation and of determinism. 2²⁰ samples take
-/// ~3.5 ms on one core, which keeps the per-block cost (7 jumps, one long jump, one task
-/// hand-out: ~2 µs) near 0.05 % and Ctrl-C latency far below the 20 ms poll.
+/// ~1 ms on one core, which keeps the per-block cost (7 jumps, one long jump, one task
+/// hand-out: ~2 µs) near 0.2 % and Ctrl-C latency far below the 20 ms poll.
 pub const BLOCK_SAMPLES: u64 = 1 << 20;
 
-/// Independent generators per block, stepped together so that the hot loop has eight
-/// independent dependency chains (LLVM interleaves them; with AVX2 it packs them into vectors).
+/// Independent generators per block, stepped together: two AVX2 vectors of four lanes per state
+/// word, or eight independent dependency chains in the portable build.
 pub const LANES: usize = 8;
 
 /// Blocks whose start states the calling thread prepares before handing them to the pool
-/// (2³⁰ samples, ~1 s of work on two cores; 32 KiB of states).
+/// (2³⁰ samples, ~0.5 s of work on two cores; 32 KiB of states).
 pub const ROUND_BLOCKS: usize = 1024;
 
 /// 2⁻⁵³: maps 53 random bits to `[0, 1)`.
@@ -88,8 +91,8 @@ pub fn block_len(samples: u64, k: u64) -> u64 {
 
 /// The generator of lane `lane` of block `block` for `seed`, computed from scratch (`block` long
 /// jumps and `lane` jumps). Documents the stream layout; the kernel walks the chain once instead.
-pub fn lane_stream(seed: u64, block: u64, lane: usize) -> Xoshiro256PlusPlus {
-    let mut g = Xoshiro256PlusPlus::seed_from_u64(seed);
+pub fn lane_stream(seed: u64, block: u64, lane: usize) -> Xoshiro256pp {
+    let mut g = Xoshiro256pp::seed_from_u64(seed);
     for _ in 0..block {
         g.long_jump();
     }
@@ -115,32 +118,24 @@ fn inside(rx: u64, ry: u64) -> bool {
     x * x + y * y <= 1.0
 }
 
-/// The hits of one block of `len` samples: [`LANES`] generators stepped together.
-///
-/// The generator's state is private to `rand_xoshiro`, so LLVM cannot pack the lanes into SIMD
-/// registers: the stepping is scalar (eight independent dependency chains), and the AVX2 build
-/// only widens the conversions and the comparisons. ~290 M samples/s per core here. (Stepping the
-/// lanes two at a time, which avoids spilling state words, measured the same.)
-struct BlockHits {
-    lanes: [Xoshiro256PlusPlus; LANES],
+/// The hits of one block of `len` samples, portable Rust over the lane-parallel state (the path
+/// of CPUs without AVX2, and the tests' check of the AVX2 one).
+struct PortableHits {
+    lanes: Lanes,
     len: u64,
 }
 
-impl simd::Kernel for BlockHits {
+impl simd::Kernel for PortableHits {
     type Output = u64;
 
     #[inline(always)]
     fn run(self) -> u64 {
-        let BlockHits { mut lanes, len } = self;
+        let PortableHits { mut lanes, len } = self;
         let mut hits = [0u64; LANES];
-        // Whole rounds: one sample from every lane.
+        // Whole rounds: one sample (x then y) from every lane.
         for _ in 0..len / LANES as u64 {
-            let mut xs = [0u64; LANES];
-            let mut ys = [0u64; LANES];
-            for j in 0..LANES {
-                xs[j] = lanes[j].next_u64();
-                ys[j] = lanes[j].next_u64();
-            }
+            let xs = lanes.next();
+            let ys = lanes.next();
             for j in 0..LANES {
                 hits[j] += u64::from(inside(xs[j], ys[j]));
             }
@@ -148,28 +143,30 @@ impl simd::Kernel for BlockHits {
         // The rest (fewer than LANES samples): one more sample from each of the first lanes.
         #[allow(clippy::cast_possible_truncation)] // < LANES
         let rest = (len % LANES as u64) as usize;
-        for (g, h) in lanes.iter_mut().zip(hits.iter_mut()).take(rest) {
-            let rx = g.next_u64();
-            let ry = g.next_u64();
-            *h += u64::from(inside(rx, ry));
+        if rest > 0 {
+            let xs = lanes.next();
+            let ys = lanes.next();
+            for j in 0..rest {
+                hits[j] += u64::from(inside(xs[j], ys[j]));
+            }
         }
         hits.iter().sum()
     }
 }
 
 /// The hits of a block of `len` samples whose lane 0 starts at `start`.
-fn block_hits(start: &Xoshiro256PlusPlus, len: u64) -> u64 {
+fn block_hits(start: &Xoshiro256pp, len: u64) -> u64 {
     // Lanes past the last one used (len < LANES) are never drawn from: skip their jumps.
     let used = usize::try_from(len).map_or(LANES, |n| n.min(LANES));
-    let mut next = start.clone();
-    let lanes: [Xoshiro256PlusPlus; LANES] = std::array::from_fn(|j| {
-        let g = next.clone();
-        if j + 1 < used {
-            next.jump();
+    let lanes = Lanes::jumped(start, used);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if simd::avx2_enabled() {
+            // SAFETY: `avx2::block_hits` only requires AVX2, which the CPU has (checked above).
+            return unsafe { avx2::block_hits(&lanes, len) };
         }
-        g
-    });
-    simd::dispatch(BlockHits { lanes, len })
+    }
+    simd::dispatch(PortableHits { lanes, len })
 }
 
 /// The number of the `samples` points of stream `seed` that fall in the unit quarter disc (see
@@ -193,9 +190,9 @@ fn hits_in_rounds(ctx: &Ctx<'_>, samples: u64, seed: u64, round_blocks: usize) -
     let blocks = block_count(samples);
     let round_blocks = round_blocks.max(1);
     // The start of the next block not yet handed out: the seeded state, long-jumped once a block.
-    let mut next = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut next = Xoshiro256pp::seed_from_u64(seed);
     let per_round = usize::try_from(blocks).map_or(round_blocks, |b| b.min(round_blocks));
-    let mut starts: Vec<Xoshiro256PlusPlus> = Vec::with_capacity(per_round);
+    let mut starts: Vec<Xoshiro256pp> = Vec::with_capacity(per_round);
     let mut total = 0u64;
     let mut first = 0u64;
     while first < blocks {
