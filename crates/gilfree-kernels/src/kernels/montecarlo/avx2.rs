@@ -15,7 +15,7 @@
 //!   2³² in magnitude times a power of two), and so is the sum, whose exact value
 //!   `h · 2⁻³² + (m mod 2²¹) · 2⁻⁵³ = m · 2⁻⁵³` has 53 significant bits at most.
 //!
-//! So `x` is exactly the portable path's `(r >> 11) as f64 * 2⁻⁵³` (itself exact). The test of
+//! So `x` is exactly `(r >> 11) as f64 * 2⁻⁵³` (itself exact), as in the portable path. The test of
 //! the disc is the same three rounded IEEE operations, `x·x`, `y·y`, their sum, then `<= 1.0`:
 //! separate multiply and add instructions, never an FMA. The hits are the comparison masks (all
 //! ones, i.e. −1) subtracted from per-lane counters.

@@ -107,6 +107,17 @@ fn reference_hits(samples: u64, seed: u64) -> u64 {
     hits
 }
 
+/// The documented mapping of an output to `[0, 1)`: `(r >> 11) · 2⁻⁵³` (exact).
+fn unit(r: u64) -> f64 {
+    (r >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)
+}
+
+/// The documented disc test: two rounded products, one rounded sum, `<= 1.0`.
+fn inside(rx: u64, ry: u64) -> bool {
+    let (x, y) = (unit(rx), unit(ry));
+    x * x + y * y <= 1.0
+}
+
 // --- the previous implementation (rand_xoshiro, scalar stepping): the kernel's reference ------
 
 /// The kernel as it was before the lane-parallel generator, verbatim but for the names: the
@@ -115,7 +126,8 @@ mod previous {
     use rand_core::{RngCore, SeedableRng};
     use rand_xoshiro::Xoshiro256PlusPlus;
 
-    use super::super::{block_count, block_len, inside, LANES};
+    use super::super::{block_count, block_len, LANES};
+    use super::inside;
     use crate::engine::Ctx;
     use crate::{simd, Result};
 
@@ -406,12 +418,8 @@ fn the_benchmark_size_matches_the_previous_implementation() {
 
 // --- the AVX2 kernel against the portable one -------------------------------------------------
 
-#[cfg(target_arch = "x86_64")]
-#[test]
-fn avx2_conversion_is_exact() {
-    if !std::arch::is_x86_feature_detected!("avx2") {
-        return;
-    }
+/// Outputs that exercise the edges of the split conversion, and random ones.
+fn conversion_inputs() -> Vec<u64> {
     let mut sm = RefSplitMix(3);
     let mut rs: Vec<u64> = vec![
         0,
@@ -428,6 +436,45 @@ fn avx2_conversion_is_exact() {
     ];
     rs.extend((0..100_000).map(|_| sm.next()));
     rs.extend((0..1000).map(|_| sm.next() >> (sm.next() % 64)));
+    rs.extend((0..64).flat_map(|b| [1u64 << b, u64::MAX >> b, u64::MAX << b]));
+    rs
+}
+
+#[test]
+fn portable_blocks_match_the_previous_kernel() {
+    let caller = ctx(Threads::Caller);
+    let mut lens: Vec<u64> = (1..=40).collect();
+    lens.extend([1000, 4097, 65_543, BLOCK_SAMPLES]);
+    for seed in many_seeds().into_iter().take(6) {
+        for &len in &lens {
+            let used = usize::try_from(len).unwrap().min(LANES);
+            let lanes = Lanes::jumped(&Xoshiro256pp::seed_from_u64(seed), used);
+            // A run of at most one block is block 0, whose lane 0 starts at the seeded state.
+            let expected = previous::hits(&caller, len, seed).unwrap();
+            assert_eq!(
+                PortableHits { lanes, len }.run(),
+                expected,
+                "seed {seed}, len {len}"
+            );
+        }
+    }
+}
+
+#[test]
+fn split_conversion_is_exact() {
+    for r in conversion_inputs() {
+        assert_eq!(unit_split(r).to_bits(), unit(r).to_bits(), "{r:#x}");
+        assert_eq!(unit(r), (r >> 11) as f64 / 9_007_199_254_740_992.0, "{r:#x}");
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx2_conversion_is_exact() {
+    if !std::arch::is_x86_feature_detected!("avx2") {
+        return;
+    }
+    let rs = conversion_inputs();
     for chunk in rs.chunks(4) {
         let mut r = [0u64; 4];
         r[..chunk.len()].copy_from_slice(chunk);
