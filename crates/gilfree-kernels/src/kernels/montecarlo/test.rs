@@ -694,6 +694,13 @@ fn montecarlo_throughput() {
         }
     }
     assert!(counts.iter().all(|&h| h == counts[0]), "{counts:?}");
+    let mut g = Xoshiro256pp::seed_from_u64(1);
+    let t = Instant::now();
+    for _ in 0..10_000 {
+        g.long_jump();
+    }
+    eprintln!("long_jump: {:.0} ns", t.elapsed().as_secs_f64() / 1e4 * 1e9);
+    std::hint::black_box(g);
     for (name, b) in names.iter().zip(best) {
         eprintln!("{name:>24}: {:7.1} M samples/s", samples as f64 / b / 1e6);
     }
