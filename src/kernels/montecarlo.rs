@@ -45,9 +45,9 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Seed {
 ///
 /// ``samples`` points are drawn uniformly in [0, 1)² and ``hits`` counts those with
 /// ``x*x + y*y <= 1``. The generator is xoshiro256++ (Blackman & Vigna's reference code; the same
-/// outputs as the ``rand_xoshiro`` crate), seeded with SplitMix64 from ``seed``; the samples are cut into fixed blocks of 2**20, block ``k`` uses the
-/// seeded stream long-jumped ``k`` times (2**192 steps each), split into 8 lanes ``jump()``-ed
-/// 2**128 steps apart, so no two lanes ever overlap. Hits are exact integers, so the same
+/// outputs as the ``rand_xoshiro`` crate), seeded with SplitMix64 from ``seed``; the samples are
+/// cut into fixed blocks of 2**20, block ``k`` uses the seeded stream long-jumped ``k`` times
+/// (2**192 steps each), split into 8 lanes ``jump()``-ed 2**128 steps apart, so no two lanes ever overlap. Hits are exact integers, so the same
 /// ``(samples, seed)`` gives the bit-identical estimate for every ``threads`` value, pool size
 /// and CPU. The exact algorithm is in ``crates/gilfree-kernels/src/kernels/montecarlo.rs``.
 ///
