@@ -430,6 +430,8 @@ pub(crate) struct Tuning {
     pub(crate) presieve_max: u64,
     /// The small primes finish their wheel turn past a chunk ([`cross_small_overrun`]).
     pub(crate) overrun: bool,
+    /// Bytes per chunk inside a task, instead of [`CHUNK_BYTES`] (the task sizes do not change).
+    pub(crate) chunk: Option<usize>,
 }
 
 impl Tuning {
@@ -440,6 +442,7 @@ impl Tuning {
         segment_shift: None,
         presieve_max: PRESIEVE_MAX,
         overrun: true,
+        chunk: None,
     };
 }
 
@@ -462,6 +465,8 @@ struct Plan {
     presieve_max: u64,
     /// [`Tuning::overrun`].
     overrun: bool,
+    /// Bytes per chunk.
+    chunk: usize,
     /// The largest chunk-by-chunk prime (0 if none): how far past a chunk its turn may reach.
     small_span: usize,
 }
@@ -512,6 +517,7 @@ impl Plan {
             large,
             presieve_max: tuning.presieve_max,
             overrun: tuning.overrun,
+            chunk: tuning.chunk.unwrap_or(CHUNK_BYTES).max(1),
             small_span,
         })
     }
@@ -835,8 +841,8 @@ fn sieve_task(ctx: &Ctx<'_>, plan: &Plan, t: usize, mut visit: impl FnMut(&[u8])
             area[len..].fill(0xFF);
             // Presieved so far: the chunk being crossed and `pad` bytes after it.
             let mut ready = 0;
-            for c_lo in (0..len).step_by(CHUNK_BYTES) {
-                let c_len = CHUNK_BYTES.min(len - c_lo);
+            for c_lo in (0..len).step_by(plan.chunk) {
+                let c_len = plan.chunk.min(len - c_lo);
                 let want = (c_lo + c_len + pad).min(len);
                 if want > ready {
                     fill(&mut area[ready..want], seg_lo + ready as u64, plan.presieve_max);
@@ -852,8 +858,8 @@ fn sieve_task(ctx: &Ctx<'_>, plan: &Plan, t: usize, mut visit: impl FnMut(&[u8])
             carry.copy_from_slice(&area[len..]);
         } else {
             let seg = &mut buf[..len];
-            for (i, chunk) in seg.chunks_mut(CHUNK_BYTES).enumerate() {
-                let chunk_lo = seg_lo + (i * CHUNK_BYTES) as u64;
+            for (i, chunk) in seg.chunks_mut(plan.chunk).enumerate() {
+                let chunk_lo = seg_lo + (i * plan.chunk) as u64;
                 fill(chunk, chunk_lo, plan.presieve_max);
                 cross_wheel(chunk, chunk_lo, &mut wheel[0]);
             }

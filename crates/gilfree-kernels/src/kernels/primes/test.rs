@@ -57,6 +57,7 @@ const ALL_BUCKETS: Tuning = Tuning {
     segment_shift: None,
     presieve_max: 97,
     overrun: false,
+    chunk: None,
 };
 /// Small, medium and bucket primes mixed; tasks of two segments and a chunk.
 const MIXED: Tuning = Tuning {
@@ -66,6 +67,7 @@ const MIXED: Tuning = Tuning {
     segment_shift: None,
     presieve_max: 97,
     overrun: true,
+    chunk: Some(1000),
 };
 /// No buckets, no chunks: every prime crosses whole segments; tasks of an odd size.
 const ALL_MEDIUM: Tuning = Tuning {
@@ -75,6 +77,7 @@ const ALL_MEDIUM: Tuning = Tuning {
     segment_shift: None,
     presieve_max: PRESIEVE_MAX,
     overrun: true,
+    chunk: None,
 };
 /// The segments of large n, with buckets, at small n: tasks of three segments and a chunk.
 const BIG_SEGMENTS: Tuning = Tuning {
@@ -84,6 +87,7 @@ const BIG_SEGMENTS: Tuning = Tuning {
     segment_shift: Some(20),
     presieve_max: 97,
     overrun: false,
+    chunk: None,
 };
 const TUNINGS: [Tuning; 5] = [Tuning::DEFAULT, ALL_BUCKETS, MIXED, ALL_MEDIUM, BIG_SEGMENTS];
 /// Tasks of 7 bytes: many tasks, every one of them ending inside a 64-bit word.
@@ -427,6 +431,7 @@ fn zz_bench() {
                 task_bytes: if v[2] == 0 { None } else { Some(v[2]) },
                 presieve_max: v.get(3).copied().unwrap_or(PRESIEVE_MAX),
                 overrun: v.get(4) != Some(&0),
+                chunk: None,
             };
         }
         let plan = Plan::new(n, tuning).unwrap();
@@ -462,6 +467,7 @@ fn zz_bench() {
                 task_bytes: if v[2] == 0 { None } else { Some(v[2]) },
                 presieve_max: v.get(3).copied().unwrap_or(PRESIEVE_MAX),
                 overrun: v.get(4) != Some(&0),
+                chunk: None,
             };
         }
         for _ in 0..10 {
@@ -469,7 +475,7 @@ fn zz_bench() {
         }
     }
     if let Some(n) = only.strip_prefix("ab:") {
-        // Variants side by side, interleaved: VARIANTS="small_max,large_min,task_bytes,shift,pmax,overrun;..."
+        // Variants side by side, interleaved: VARIANTS="small_max,large_min,task_bytes,shift,pmax,overrun,chunk;..."
         // (0: default), each timing the 8 tasks from the middle on one thread; best of ROUNDS.
         let n: u64 = n.parse().unwrap();
         let variants: Vec<Tuning> = std::env::var("VARIANTS")
@@ -485,6 +491,7 @@ fn zz_bench() {
                     segment_shift: opt(v[3]).map(|x| x as u32),
                     presieve_max: opt(v[4]).unwrap_or(PRESIEVE_MAX),
                     overrun: v.get(5) != Some(&0),
+                    chunk: v.get(6).copied().and_then(opt).map(|x| x as usize),
                 }
             })
             .collect();
@@ -554,6 +561,7 @@ fn zz_huge_n_paths_agree() {
                     segment_shift: shift,
                     presieve_max,
                     overrun,
+                    chunk: None,
                 };
                 let plan = Plan::new(n, tuning).unwrap();
                 let mut count = 0;
