@@ -380,20 +380,14 @@ fn a_cancelled_call_stops() {
 /// a CPU on a loaded machine does not count.
 #[cfg(target_os = "linux")]
 fn cpu_ns() -> f64 {
-    #[repr(C)]
-    struct Timespec {
-        sec: i64,
-        nsec: i64,
-    }
-    extern "C" {
-        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
-    }
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-    let mut t = Timespec { sec: 0, nsec: 0 };
-    // SAFETY: `t` is a valid, writable timespec (two 64-bit fields on Linux x86-64 and aarch64).
-    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
     assert_eq!(rc, 0);
-    t.sec as f64 * 1e9 + t.nsec as f64
+    t.tv_sec as f64 * 1e9 + t.tv_nsec as f64
 }
 
 /// The wall clock where the thread's CPU time is not at hand.
