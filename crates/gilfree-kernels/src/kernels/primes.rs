@@ -17,10 +17,15 @@
 //! of `p` so that every offset and mask is a constant. Each prime keeps its position (the next
 //! byte to clear and its place on the wheel) from one segment to the next.
 //!
-//! * the primes 7 ..= 97 are not sieved at all: eight precomputed patterns (products of two or three
-//!   of them, periods of 7-33 KiB) are ANDed into the bitmap ([`presieve`]), as primesieve does;
-//! * primes below [`SMALL_MAX`] (many wheel turns per KiB) cross off with the wheel loop one
-//!   [`CHUNK_BYTES`] = 32 KiB chunk at a time, so that their stores hit L1;
+//! * the primes 7 ..= 163 are not sieved at all: fifteen precomputed patterns (products of one to
+//!   three of them, periods of 131 B - 33 KiB) are ANDed into the bitmap four at a time
+//!   ([`presieve`]), as primesieve does;
+//! * primes below [`SMALL_MAX`] (at least one wheel turn per chunk) cross off with the wheel loop
+//!   one [`CHUNK_BYTES`] = 32 KiB chunk at a time, so that their stores hit L1. Each prime finishes
+//!   the wheel turn it is in past the chunk's end ([`cross_small_overrun`]: into the next chunk,
+//!   presieved ahead, or a carry into the next segment), so that it always enters a chunk at the
+//!   start of a turn and no turn is cut in two: one unpredictable loop exit per prime and chunk
+//!   instead of three;
 //! * "medium" primes up to the segment size cross off with the same loop over a whole segment at once
 //!   (they have few multiples per chunk: visiting them once per segment rather than once per
 //!   chunk is what pays);
@@ -83,8 +88,10 @@ pub const LARGE_N: u64 = 1 << 30;
 pub const CHUNK_BYTES: usize = 1 << 15;
 
 /// Primes below this cross off chunk by chunk; larger ones ("medium") cross a whole segment at
-/// once. Measured: 4096 beat 2048, 8192 and 16384 by 4-15% at n = 10^9.
-pub const SMALL_MAX: u64 = 4096;
+/// once. Measured with the overrun (2 vCPU EPYC Zen 3, 8 tasks on one thread): 32768 beat 4096
+/// by 8% at n = 10^9, 11% at 10^10, 13% at 10^11, 2% at 10^8 (without the overrun, whose
+/// three loop exits per chunk made many-chunk visits dear, 4096 had been the best).
+pub const SMALL_MAX: u64 = CHUNK_BYTES as u64;
 
 /// The number of tasks a call aims at (tasks are 1-8 chunks when n is small, then one segment,
 /// and 2√n bytes once that is more, from n ≈ 2.7·10^11: each prime's start-up division is then
@@ -95,8 +102,9 @@ pub const TARGET_TASKS: u64 = 32;
 /// sieving): waking one costs ~25-30 µs, and below 10^7 the calling thread alone was faster.
 pub const MIN_BYTES_PER_WORKER: u64 = SEGMENT_BYTES as u64;
 
-/// The largest prime removed by the presieve patterns.
-const PRESIEVE_MAX: u64 = 97;
+/// The largest prime removed by the presieve patterns. Measured against 97 (primesieve 7's
+/// choice; primesieve 11 presieves to 163 too): see [`Tuning::presieve_max`].
+pub const PRESIEVE_MAX: u64 = 163;
 
 /// The 8 residues coprime to 30, in bit order, and 31 (the next turn's first residue).
 const R: [usize; 9] = [1, 7, 11, 13, 17, 19, 23, 29, 31];
@@ -204,8 +212,9 @@ const VALUE: [u64; 64] = {
 // Presieve patterns
 
 /// Groups of the presieved primes; each group's bitmap pattern repeats every product-of-the-group
-/// bytes (7-33 KiB). The grouping is primesieve's.
-const PRESIEVE_GROUPS: [&[u64]; 8] = [
+/// bytes (131 B - 33 KiB). The first eight groups (7 ..= 97) are primesieve's; the last seven
+/// (101 ..= 163) pair a small prime with a large one so that every pattern stays under 18 KiB.
+const PRESIEVE_GROUPS: [&[u64]; 15] = [
     &[7, 67, 71],
     &[11, 41, 73],
     &[13, 43, 59],
@@ -214,7 +223,22 @@ const PRESIEVE_GROUPS: [&[u64]; 8] = [
     &[23, 31, 47],
     &[79, 97],
     &[83, 89],
+    &[101, 163],
+    &[103, 157],
+    &[107, 151],
+    &[109, 149],
+    &[113, 139],
+    &[127, 137],
+    &[131],
 ];
+
+/// How many of [`PRESIEVE_GROUPS`] remove the primes up to `presieve_max` (97 or 163).
+fn presieve_groups(presieve_max: u64) -> usize {
+    PRESIEVE_GROUPS
+        .iter()
+        .take_while(|g| g.iter().all(|&a| a <= presieve_max))
+        .count()
+}
 
 /// One period of the bitmap with the multiples of `group` cleared.
 fn pattern(group: &[u64]) -> Vec<u8> {
@@ -233,7 +257,7 @@ fn pattern(group: &[u64]) -> Vec<u8> {
     bytes
 }
 
-/// The eight patterns, built on first use (~0.2 ms) and shared by every call.
+/// The patterns, built on first use (~0.3 ms) and shared by every call.
 ///
 /// Built without a lock (`race::OnceBox`: threads that race here each build them and the first to
 /// publish wins), so no thread can be caught half-way through initialising them by a `fork()`: a
@@ -244,7 +268,48 @@ fn patterns() -> &'static [Vec<u8>] {
     PATTERNS.get_or_init(|| Box::new(PRESIEVE_GROUPS.iter().map(|g| pattern(g)).collect()))
 }
 
-/// Fills a segment starting at byte `lo` with the presieve patterns (copy the first, AND the rest).
+/// ANDs `N` patterns, read from their phase at byte `lo`, into `seg` (or stores the AND if
+/// `first`): one pass over `seg` for `N` patterns, in runs that end where a pattern wraps.
+#[inline(always)]
+fn fuse<const N: usize>(seg: &mut [u8], lo: u64, pats: [&[u8]; N], first: bool) {
+    let mut start: [usize; N] = std::array::from_fn(|i| (lo % pats[i].len() as u64) as usize);
+    let mut done = 0;
+    while done < seg.len() {
+        let mut n = seg.len() - done;
+        for i in 0..N {
+            n = n.min(pats[i].len() - start[i]);
+        }
+        let dst = &mut seg[done..done + n];
+        let src: [&[u8]; N] = std::array::from_fn(|i| &pats[i][start[i]..start[i] + n]);
+        if first {
+            for (k, d) in dst.iter_mut().enumerate() {
+                let mut v = src[0][k];
+                for s in &src[1..] {
+                    v &= s[k];
+                }
+                *d = v;
+            }
+        } else {
+            for (k, d) in dst.iter_mut().enumerate() {
+                let mut v = *d;
+                for s in &src {
+                    v &= s[k];
+                }
+                *d = v;
+            }
+        }
+        done += n;
+        for i in 0..N {
+            start[i] += n;
+            if start[i] == pats[i].len() {
+                start[i] = 0;
+            }
+        }
+    }
+}
+
+/// Fills a segment starting at byte `lo` with the first `groups` presieve patterns (8 or 15),
+/// four at a time.
 struct Presieve<'a> {
     seg: &'a mut [u8],
     lo: u64,
@@ -255,36 +320,22 @@ impl simd::Kernel for Presieve<'_> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        let mut first = true;
-        for pat in self.patterns {
-            let period = pat.len() as u64;
-            let mut start = (self.lo % period) as usize;
-            let mut done = 0;
-            while done < self.seg.len() {
-                let n = (self.seg.len() - done).min(pat.len() - start);
-                let dst = &mut self.seg[done..done + n];
-                let src = &pat[start..start + n];
-                if first {
-                    dst.copy_from_slice(src);
-                } else {
-                    for (d, s) in dst.iter_mut().zip(src) {
-                        *d &= *s;
-                    }
-                }
-                done += n;
-                start = 0;
-            }
-            first = false;
+        let p = |i: usize| self.patterns[i].as_slice();
+        fuse(self.seg, self.lo, [p(0), p(1), p(2), p(3)], true);
+        fuse(self.seg, self.lo, [p(4), p(5), p(6), p(7)], false);
+        if self.patterns.len() == 15 {
+            fuse(self.seg, self.lo, [p(8), p(9), p(10), p(11)], false);
+            fuse(self.seg, self.lo, [p(12), p(13), p(14)], false);
         }
     }
 }
 
-/// Applies the presieve patterns to the segment at byte `lo`.
-fn presieve(seg: &mut [u8], lo: u64) {
+/// Applies the presieve patterns of the primes up to `presieve_max` to the segment at byte `lo`.
+fn presieve(seg: &mut [u8], lo: u64, presieve_max: u64) {
     simd::dispatch(Presieve {
         seg,
         lo,
-        patterns: patterns(),
+        patterns: &patterns()[..presieve_groups(presieve_max)],
     });
 }
 
@@ -375,6 +426,12 @@ pub(crate) struct Tuning {
     pub(crate) large_min: Option<u64>,
     /// log2 of the segment size; `None`: the size [`Plan::new`] picks.
     pub(crate) segment_shift: Option<u32>,
+    /// The largest presieved prime: 97 or 163 ([`PRESIEVE_MAX`]).
+    pub(crate) presieve_max: u64,
+    /// The small primes finish their wheel turn past a chunk ([`cross_small_overrun`]).
+    pub(crate) overrun: bool,
+    /// Bytes per chunk inside a task, instead of [`CHUNK_BYTES`] (the task sizes do not change).
+    pub(crate) chunk: Option<usize>,
 }
 
 impl Tuning {
@@ -383,6 +440,9 @@ impl Tuning {
         small_max: SMALL_MAX,
         large_min: None,
         segment_shift: None,
+        presieve_max: PRESIEVE_MAX,
+        overrun: true,
+        chunk: None,
     };
 }
 
@@ -401,6 +461,14 @@ struct Plan {
     wheel: [[Vec<u32>; 8]; 2],
     /// The bucket primes, ascending.
     large: Vec<u32>,
+    /// The largest presieved prime.
+    presieve_max: u64,
+    /// [`Tuning::overrun`].
+    overrun: bool,
+    /// Bytes per chunk.
+    chunk: usize,
+    /// The largest chunk-by-chunk prime (0 if none): how far past a chunk its turn may reach.
+    small_span: usize,
 }
 
 impl Plan {
@@ -416,7 +484,7 @@ impl Plan {
         let mut large = Vec::new();
         for p in small_primes(root) {
             let p64 = u64::from(p);
-            if p64 <= PRESIEVE_MAX {
+            if p64 <= tuning.presieve_max {
                 continue;
             }
             if p64 >= large_min {
@@ -426,6 +494,10 @@ impl Plan {
                 wheel[size][CLASS[(p % 30) as usize]].push(p / 30);
             }
         }
+        let small_span = (0..8)
+            .filter_map(|c| wheel[0][c].last().map(|&q| 30 * q as usize + R[c]))
+            .max()
+            .unwrap_or(0);
         let (chunk, seg) = (CHUNK_BYTES as u64, 1u64 << segment_shift);
         let total_bytes = n / 30 + 1;
         let task_bytes = match tuning.task_bytes {
@@ -443,6 +515,10 @@ impl Plan {
             tasks,
             wheel,
             large,
+            presieve_max: tuning.presieve_max,
+            overrun: tuning.overrun,
+            chunk: tuning.chunk.unwrap_or(CHUNK_BYTES).max(1),
+            small_span,
         })
     }
 
@@ -631,6 +707,87 @@ fn cross_wheel(seg: &mut [u8], lo: u64, classes: &mut [Vec<Cycle>; 8]) {
     cross_small::<7>(seg, lo, &mut classes[7]);
 }
 
+/// Crosses off the primes of class `C` in the chunk `buf[..len]` at byte `lo`, letting each
+/// prime finish the wheel turn it is in past `len`: `buf` goes on (the next chunk, already
+/// presieved, or the carry after the segment) for at least the largest `p` in `primes`. Every
+/// prime then leaves at the start of a turn (`j = 0`), so no turn is cut in two, and only the
+/// first chunk of a task pays for the turn a prime starts in: a chunk costs each prime one loop
+/// exit rather than three. A prime longer than the overrun (never, by [`Plan`]) takes
+/// [`cross_small`]'s path.
+#[inline(always)]
+fn cross_small_overrun<const C: usize>(buf: &mut [u8], len: usize, lo: u64, primes: &mut [Cycle]) {
+    let m = MASK[C];
+    let end = lo + len as u64;
+    let room = buf.len().saturating_sub(len);
+    for cy in primes.iter_mut() {
+        if cy.next >= end {
+            continue;
+        }
+        let q = cy.q as usize;
+        let p = 30 * q + R[C];
+        if p > room {
+            cross_small::<C>(&mut buf[..len], lo, std::slice::from_mut(cy));
+            continue;
+        }
+        let step = |j: usize| q * STEP_Q[j & 7] + STEP_C[C][j & 7];
+        // Invariant: lo <= cy.next < end, so k < len.
+        let mut k = (cy.next - lo) as usize;
+        let mut j = cy.j as usize;
+        // The rest of the current turn: its multiples lie within p - 1 bytes of k, inside `buf`.
+        while j != 0 {
+            buf[k] &= m[j];
+            k += step(j);
+            j = (j + 1) & 7;
+        }
+        let e1 = step(0);
+        let e2 = e1 + step(1);
+        let e3 = e2 + step(2);
+        let e4 = e3 + step(3);
+        let e5 = e4 + step(4);
+        let e6 = e5 + step(5);
+        let e7 = e6 + step(6);
+        while k < len {
+            // SAFETY: e1 <= ... <= e7 < p (the 8th multiple of a turn is 28q + ⌊29s/30⌋ -
+            // ⌊s/30⌋ < 30q + s bytes after the 1st), k < len and p <= room = buf.len() - len:
+            // every index below is < buf.len().
+            unsafe {
+                *buf.get_unchecked_mut(k) &= m[0];
+                *buf.get_unchecked_mut(k + e1) &= m[1];
+                *buf.get_unchecked_mut(k + e2) &= m[2];
+                *buf.get_unchecked_mut(k + e3) &= m[3];
+                *buf.get_unchecked_mut(k + e4) &= m[4];
+                *buf.get_unchecked_mut(k + e5) &= m[5];
+                *buf.get_unchecked_mut(k + e6) &= m[6];
+                *buf.get_unchecked_mut(k + e7) &= m[7];
+            }
+            k += p;
+        }
+        cy.next = lo + k as u64;
+        cy.j = 0;
+    }
+}
+
+/// [`cross_small_overrun`] for every class.
+#[inline(always)]
+fn cross_wheel_overrun(buf: &mut [u8], len: usize, lo: u64, classes: &mut [Vec<Cycle>; 8]) {
+    cross_small_overrun::<0>(buf, len, lo, &mut classes[0]);
+    cross_small_overrun::<1>(buf, len, lo, &mut classes[1]);
+    cross_small_overrun::<2>(buf, len, lo, &mut classes[2]);
+    cross_small_overrun::<3>(buf, len, lo, &mut classes[3]);
+    cross_small_overrun::<4>(buf, len, lo, &mut classes[4]);
+    cross_small_overrun::<5>(buf, len, lo, &mut classes[5]);
+    cross_small_overrun::<6>(buf, len, lo, &mut classes[6]);
+    cross_small_overrun::<7>(buf, len, lo, &mut classes[7]);
+}
+
+/// Presieves `seg` (at byte `lo`) and restores the presieved primes if it holds them.
+fn fill(seg: &mut [u8], lo: u64, presieve_max: u64) {
+    presieve(seg, lo, presieve_max);
+    if lo < 6 {
+        restore_presieved(seg, lo, presieve_max);
+    }
+}
+
 /// Sieves task `t` segment by segment and hands each finished segment to `visit`.
 fn sieve_task(ctx: &Ctx<'_>, plan: &Plan, t: usize, mut visit: impl FnMut(&[u8])) -> Result<()> {
     let (lo, hi) = plan.task_range(t);
@@ -670,20 +827,44 @@ fn sieve_task(ctx: &Ctx<'_>, plan: &Plan, t: usize, mut visit: impl FnMut(&[u8])
         }
     }
 
-    let mut buf = vec![0u8; segment_bytes.min(task_len)];
+    // With the overrun, the small primes may write up to `pad` bytes past a segment: into a
+    // carry that is ANDed into the start of the next segment.
+    let pad = if plan.overrun { plan.small_span } else { 0 };
+    let mut buf = crate::zeroed_vec::<u8>(segment_bytes.min(task_len) + pad, "a sieve segment")?;
+    let mut carry = vec![0xFF_u8; pad];
     for s in 0..segments {
         ctx.check()?;
         let seg_lo = lo + (s * segment_bytes) as u64;
         let len = segment_bytes.min(task_len - s * segment_bytes);
-        let seg = &mut buf[..len];
-        for (i, chunk) in seg.chunks_mut(CHUNK_BYTES).enumerate() {
-            let chunk_lo = seg_lo + (i * CHUNK_BYTES) as u64;
-            presieve(chunk, chunk_lo);
-            if chunk_lo == 0 {
-                restore_presieved(chunk);
+        if plan.overrun {
+            let area = &mut buf[..len + pad];
+            area[len..].fill(0xFF);
+            // Presieved so far: the chunk being crossed and `pad` bytes after it.
+            let mut ready = 0;
+            for c_lo in (0..len).step_by(plan.chunk) {
+                let c_len = plan.chunk.min(len - c_lo);
+                let want = (c_lo + c_len + pad).min(len);
+                if want > ready {
+                    fill(&mut area[ready..want], seg_lo + ready as u64, plan.presieve_max);
+                    if ready == 0 {
+                        for (b, c) in area.iter_mut().zip(&carry) {
+                            *b &= *c;
+                        }
+                    }
+                    ready = want;
+                }
+                cross_wheel_overrun(&mut area[c_lo..], c_len, seg_lo + c_lo as u64, &mut wheel[0]);
             }
-            cross_wheel(chunk, chunk_lo, &mut wheel[0]);
+            carry.copy_from_slice(&area[len..]);
+        } else {
+            let seg = &mut buf[..len];
+            for (i, chunk) in seg.chunks_mut(plan.chunk).enumerate() {
+                let chunk_lo = seg_lo + (i * plan.chunk) as u64;
+                fill(chunk, chunk_lo, plan.presieve_max);
+                cross_wheel(chunk, chunk_lo, &mut wheel[0]);
+            }
         }
+        let seg = &mut buf[..len];
         cross_wheel(seg, seg_lo, &mut wheel[1]);
         cross_large(seg, s, &mut buckets);
         if seg_lo + len as u64 == plan.total_bytes {
@@ -697,13 +878,16 @@ fn sieve_task(ctx: &Ctx<'_>, plan: &Plan, t: usize, mut visit: impl FnMut(&[u8])
     Ok(())
 }
 
-/// The first segment: 1 is not prime, and the presieved primes 7..=97 are.
-fn restore_presieved(seg: &mut [u8]) {
-    seg[0] &= !1;
-    for p in small_primes(PRESIEVE_MAX).into_iter().skip(3) {
-        let (b, r) = ((p / 30) as usize, (p % 30) as usize);
-        if b < seg.len() {
-            seg[b] |= 1 << bit_of(r);
+/// The first bytes (a chunk at byte `lo` < 6): 1 is not prime, and the presieved primes
+/// 7 ..= `presieve_max` (bytes 0 to 5) are.
+fn restore_presieved(seg: &mut [u8], lo: u64, presieve_max: u64) {
+    if lo == 0 {
+        seg[0] &= !1;
+    }
+    for p in small_primes(presieve_max).into_iter().skip(3) {
+        let (b, r) = (u64::from(p / 30), (p % 30) as usize);
+        if let Some(byte) = b.checked_sub(lo).and_then(|i| seg.get_mut(i as usize)) {
+            *byte |= 1 << bit_of(r);
         }
     }
 }

@@ -55,6 +55,9 @@ const ALL_BUCKETS: Tuning = Tuning {
     small_max: 0,
     large_min: Some(0),
     segment_shift: None,
+    presieve_max: 97,
+    overrun: false,
+    chunk: None,
 };
 /// Small, medium and bucket primes mixed; tasks of two segments and a chunk.
 const MIXED: Tuning = Tuning {
@@ -62,6 +65,9 @@ const MIXED: Tuning = Tuning {
     small_max: 300,
     large_min: Some(2000),
     segment_shift: None,
+    presieve_max: 97,
+    overrun: true,
+    chunk: Some(1000),
 };
 /// No buckets, no chunks: every prime crosses whole segments; tasks of an odd size.
 const ALL_MEDIUM: Tuning = Tuning {
@@ -69,6 +75,9 @@ const ALL_MEDIUM: Tuning = Tuning {
     small_max: 0,
     large_min: Some(u64::MAX),
     segment_shift: None,
+    presieve_max: PRESIEVE_MAX,
+    overrun: true,
+    chunk: None,
 };
 /// The segments of large n, with buckets, at small n: tasks of three segments and a chunk.
 const BIG_SEGMENTS: Tuning = Tuning {
@@ -76,6 +85,9 @@ const BIG_SEGMENTS: Tuning = Tuning {
     small_max: SMALL_MAX,
     large_min: Some(1000),
     segment_shift: Some(20),
+    presieve_max: 97,
+    overrun: false,
+    chunk: None,
 };
 const TUNINGS: [Tuning; 5] = [Tuning::DEFAULT, ALL_BUCKETS, MIXED, ALL_MEDIUM, BIG_SEGMENTS];
 /// Tasks of 7 bytes: many tasks, every one of them ending inside a 64-bit word.
@@ -135,6 +147,45 @@ fn the_wheel_loop_clears_exactly_the_multiples_at_every_segment_length() {
                     cross_wheel(seg, (i * len) as u64, &mut classes);
                 }
                 assert_eq!(got, expect, "p = {p}, segments of {len}");
+            }
+        }
+    }
+}
+
+/// The same with the overrun: each chunk's primes finish their turn in the bytes after it.
+#[test]
+fn the_overrun_wheel_loop_clears_exactly_the_multiples_at_every_chunk_length() {
+    const TOTAL: usize = 4000;
+    for c in 0..8 {
+        for q in [0u32, 1, 2, 5, 33] {
+            let p = 30 * u64::from(q) + R[c] as u64;
+            if p < 7 {
+                continue;
+            }
+            let mut expect = vec![0xFFu8; TOTAL];
+            let mut m = p;
+            while p * m < 30 * TOTAL as u64 {
+                if bit_of((m % 30) as usize) < 8 {
+                    let v = p * m;
+                    expect[(v / 30) as usize] &= !(1 << bit_of((v % 30) as usize));
+                }
+                m += 1;
+            }
+            let pu = p as usize;
+            for len in [1, 2, 3, 7, 8, 9, 29, pu - 1, pu, pu + 1, 2 * pu + 3, 1000, TOTAL] {
+                for room in [pu, pu + 5, 0] {
+                    let (next, j) = first_multiple(p, 0);
+                    let mut classes: [Vec<Cycle>; 8] = Default::default();
+                    classes[c].push(Cycle { next, q, j: j as u32 });
+                    let mut got = vec![0xFFu8; TOTAL + room];
+                    for lo in (0..TOTAL).step_by(len) {
+                        let n = len.min(TOTAL - lo);
+                        // `room` = 0: no room past the end, the checked path.
+                        let end = if room == 0 { lo + n } else { got.len() };
+                        cross_wheel_overrun(&mut got[lo..end], n, lo as u64, &mut classes);
+                    }
+                    assert_eq!(got[..TOTAL], expect, "p = {p}, chunks of {len}, room {room}");
+                }
             }
         }
     }
@@ -325,6 +376,27 @@ fn a_cancelled_call_stops() {
     assert_eq!(count_primes(&c, 1_000_000_000), Err(Error::Cancelled));
 }
 
+/// This thread's time on a CPU, in ns (`CLOCK_THREAD_CPUTIME_ID`), so that time spent waiting for
+/// a CPU on a loaded machine does not count.
+#[cfg(target_os = "linux")]
+fn cpu_ns() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0);
+    t.tv_sec as f64 * 1e9 + t.tv_nsec as f64
+}
+
+/// The wall clock where the thread's CPU time is not at hand.
+#[cfg(not(target_os = "linux"))]
+fn cpu_ns() -> f64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_nanos() as f64
+}
+
 /// `cargo test --release -p gilfree-kernels primes::test::zz_bench -- --ignored --nocapture`
 #[test]
 #[ignore = "a benchmark, not a test"]
@@ -351,6 +423,9 @@ fn zz_bench() {
                 large_min: if v[1] == 0 { None } else { Some(v[1]) },
                 segment_shift: std::env::var("SHIFT").ok().map(|x| x.parse().unwrap()),
                 task_bytes: if v[2] == 0 { None } else { Some(v[2]) },
+                presieve_max: v.get(3).copied().unwrap_or(PRESIEVE_MAX),
+                overrun: v.get(4) != Some(&0),
+                chunk: None,
             };
         }
         let plan = Plan::new(n, tuning).unwrap();
@@ -384,10 +459,64 @@ fn zz_bench() {
                 large_min: if v[1] == 0 { None } else { Some(v[1]) },
                 segment_shift: std::env::var("SHIFT").ok().map(|x| x.parse().unwrap()),
                 task_bytes: if v[2] == 0 { None } else { Some(v[2]) },
+                presieve_max: v.get(3).copied().unwrap_or(PRESIEVE_MAX),
+                overrun: v.get(4) != Some(&0),
+                chunk: None,
             };
         }
         for _ in 0..10 {
             std::hint::black_box(count_primes_tuned(&ctx(Threads::Caller), n, tuning).unwrap());
+        }
+    }
+    if let Some(n) = only.strip_prefix("ab:") {
+        // Variants side by side, interleaved: VARIANTS="small_max,large_min,task_bytes,shift,pmax,overrun,chunk;..."
+        // (0: default), each timing the 8 tasks from the middle on one thread; best of ROUNDS.
+        let n: u64 = n.parse().unwrap();
+        let variants: Vec<Tuning> = std::env::var("VARIANTS")
+            .unwrap_or_else(|_| "0,0,0,0,97,0;0,0,0,0,0,1".into())
+            .split(';')
+            .map(|v| {
+                let v: Vec<u64> = v.split(',').map(|x| x.parse().unwrap()).collect();
+                let opt = |x: u64| if x == 0 { None } else { Some(x) };
+                Tuning {
+                    small_max: opt(v[0]).unwrap_or(SMALL_MAX),
+                    large_min: opt(v[1]),
+                    task_bytes: opt(v[2]),
+                    segment_shift: opt(v[3]).map(|x| x as u32),
+                    presieve_max: opt(v[4]).unwrap_or(PRESIEVE_MAX),
+                    overrun: v.get(5) != Some(&0),
+                    chunk: v.get(6).copied().and_then(opt).map(|x| x as usize),
+                }
+            })
+            .collect();
+        let rounds: usize = std::env::var("ROUNDS").map_or(15, |r| r.parse().unwrap());
+        let c = ctx(Threads::Caller);
+        let mut best = vec![f64::INFINITY; variants.len()];
+        let mut counts = vec![0u64; variants.len()];
+        for _ in 0..rounds {
+            for (i, &tuning) in variants.iter().enumerate() {
+                let plan = Plan::new(n, tuning).unwrap();
+                let first = plan.tasks / 2;
+                let start = cpu_ns();
+                let mut count = 0;
+                let mut bytes = 0;
+                for t in first..(first + 8).min(plan.tasks) {
+                    let (lo, hi) = plan.task_range(t);
+                    bytes += hi - lo;
+                    sieve_task(&c, &plan, t, |seg| count += popcount(seg)).unwrap();
+                }
+                let ns = (cpu_ns() - start) / (30.0 * bytes as f64);
+                best[i] = best[i].min(ns);
+                counts[i] = count;
+            }
+        }
+        for (i, v) in variants.iter().enumerate() {
+            eprintln!(
+                "n={n:e} {v:?}: best {:.4} ns per integer ({:.3}x the first), count {}",
+                best[i],
+                best[i] / best[0],
+                counts[i]
+            );
         }
     }
     if only.is_empty() || only == "main" {
@@ -414,12 +543,19 @@ fn zz_huge_n_paths_agree() {
         let last = default.tasks - 1;
         for t in [0, default.tasks / 2, last] {
             let mut counts = Vec::new();
-            for (large_min, shift) in [(None, None), (Some(u64::MAX), None), (None, Some(18))] {
+            for (large_min, shift, presieve_max, overrun) in [
+                (None, None, PRESIEVE_MAX, true),
+                (Some(u64::MAX), None, PRESIEVE_MAX, true),
+                (None, Some(18), 97, false),
+            ] {
                 let tuning = Tuning {
                     task_bytes: Some(default.task_bytes),
                     small_max: SMALL_MAX,
                     large_min,
                     segment_shift: shift,
+                    presieve_max,
+                    overrun,
+                    chunk: None,
                 };
                 let plan = Plan::new(n, tuning).unwrap();
                 let mut count = 0;
