@@ -43,8 +43,8 @@
 //! function of `n` only: from one chunk to one segment, aiming at [`TARGET_TASKS`] tasks, and
 //! 2√n bytes when that is more than a segment). Each task computes
 //! its primes' starting positions once (one division per prime), sieves its segments in order
-//! and counts them with popcount; `map_tasks_grained` returns the counts in task order (the
-//! grain keeps small calls on the calling thread: [`MIN_BYTES_PER_WORKER`]). Counts are
+//! and counts them with popcount; `map_tasks` returns the counts in task order (the engine
+//! decides when a call is worth a worker). Counts are
 //! integers and the primes come out in increasing order, so the results are identical for every
 //! `threads=` value. The cancel flag is checked before every segment (about a millisecond of
 //! work), so Ctrl-C stops even `count_primes(10**12)` promptly.
@@ -97,10 +97,6 @@ pub const SMALL_MAX: u64 = CHUNK_BYTES as u64;
 /// and 2√n bytes once that is more, from n ≈ 2.7·10^11: each prime's start-up division is then
 /// paid over many segments). 32 tasks keep two to eight workers evenly busy.
 pub const TARGET_TASKS: u64 = 32;
-
-/// A worker is woken only for at least this many bytes of bitmap (7.9 M integers, ~0.6 ms of
-/// sieving): waking one costs ~25-30 µs, and below 10^7 the calling thread alone was faster.
-pub const MIN_BYTES_PER_WORKER: u64 = SEGMENT_BYTES as u64;
 
 /// The largest prime removed by the presieve patterns. Measured against 97 (primesieve 7's
 /// choice; primesieve 11 presieves to 163 too): see [`Tuning::presieve_max`].
@@ -522,11 +518,6 @@ impl Plan {
         })
     }
 
-    /// The `grain` of `map_tasks_grained`: the fewest tasks worth a worker.
-    fn grain(&self) -> usize {
-        usize::try_from(MIN_BYTES_PER_WORKER.div_ceil(self.task_bytes)).unwrap_or(usize::MAX)
-    }
-
     /// Bytes `lo..hi` of task `t`.
     fn task_range(&self, t: usize) -> (u64, u64) {
         let lo = t as u64 * self.task_bytes;
@@ -925,7 +916,7 @@ pub(crate) fn count_primes_tuned(ctx: &Ctx<'_>, n: u64, tuning: Tuning) -> Resul
         return Ok(0);
     }
     let plan = Plan::new(n, tuning)?;
-    let counts = ctx.map_tasks_grained(plan.tasks, plan.grain(), |t| {
+    let counts = ctx.map_tasks(plan.tasks, |t| {
         let mut count = 0;
         sieve_task(ctx, &plan, t, |seg| count += popcount(seg))?;
         Ok(count)
@@ -963,7 +954,6 @@ pub fn too_large(n: u64, count: u64) -> Error {
 pub struct Sieved {
     n: u64,
     task_bytes: u64,
-    grain: usize,
     /// Each task's bitmap and its number of primes, in task order.
     tasks: Vec<(Vec<u8>, usize)>,
     len: usize,
@@ -994,13 +984,12 @@ pub(crate) fn sieve_tuned(ctx: &Ctx<'_>, n: u64, tuning: Tuning) -> Result<Sieve
         return Ok(Sieved {
             n,
             task_bytes: 0,
-            grain: 1,
             tasks: Vec::new(),
             len: head,
         });
     }
     let plan = Plan::new(n, tuning)?;
-    let tasks = ctx.map_tasks_grained(plan.tasks, plan.grain(), |t| {
+    let tasks = ctx.map_tasks(plan.tasks, |t| {
         let (lo, hi) = plan.task_range(t);
         let mut bitmap = Vec::new();
         bitmap
@@ -1021,7 +1010,6 @@ pub(crate) fn sieve_tuned(ctx: &Ctx<'_>, n: u64, tuning: Tuning) -> Result<Sieve
     Ok(Sieved {
         n,
         task_bytes: plan.task_bytes,
-        grain: plan.grain(),
         tasks,
         len,
     })
@@ -1063,7 +1051,7 @@ impl Sieved {
             slots.push(Mutex::new(mine));
             rest = tail;
         }
-        let written = ctx.map_tasks_grained(self.tasks.len(), self.grain, |t| {
+        let written = ctx.map_tasks(self.tasks.len(), |t| {
             let mut slot = slots[t].lock().unwrap_or_else(PoisonError::into_inner);
             extract(&self.tasks[t].0, t as u64 * self.task_bytes, &mut slot)
         })?;
