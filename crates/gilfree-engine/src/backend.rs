@@ -170,10 +170,10 @@ fn finished(state: u64) -> bool {
 /// and a sleep followed by a wake-up would cost more than that on the critical path.
 const WAIT_SPIN: Duration = Duration::from_micros(50);
 
-/// A broadcast on the local pool: the pool is kept alive until every body returned (a resize
-/// would otherwise drop it with bodies still queued on it).
+/// A broadcast on the local pool. It does not keep the pool alive: a pool dropped by a resize
+/// retires its workers once they finish the body they run, and drops the jobs still posted (a
+/// body that never started is no loss: the calling thread runs every task nobody took).
 struct LocalBroadcast {
-    _pool: Arc<pool::Pool>,
     state: AtomicU64,
     /// Threads sleeping in [`local_broadcast_wait`] (guarded, so that no wake-up is lost).
     sleepers: Mutex<usize>,
@@ -207,6 +207,15 @@ impl LocalBroadcast {
         }
     }
 
+    /// A body that will never run (its job was dropped: the pool retired): the broadcast stops
+    /// counting on it.
+    fn abandon(&self) {
+        let state = self.state.fetch_sub(ONE_UNSTARTED, Ordering::AcqRel) - ONE_UNSTARTED;
+        if finished(state) {
+            self.wake();
+        }
+    }
+
     fn close(&self) {
         let state = self.state.fetch_or(CLOSED, Ordering::AcqRel) | CLOSED;
         if finished(state) {
@@ -222,6 +231,21 @@ impl LocalBroadcast {
         let sleepers = self.sleepers.lock().unwrap_or_else(PoisonError::into_inner);
         if *sleepers > 0 {
             self.finished.notify_all();
+        }
+    }
+}
+
+/// One worker's turn in a broadcast, carried by its job: if the job is dropped without running
+/// (its pool retired first), the broadcast is told not to wait for that body.
+struct Turn {
+    shared: Arc<LocalBroadcast>,
+    taken: bool,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if !self.taken {
+            self.shared.abandon();
         }
     }
 }
@@ -249,16 +273,21 @@ unsafe extern "C" fn local_broadcast_start(
             return std::ptr::null_mut();
         };
         let shared = Arc::new(LocalBroadcast {
-            _pool: Arc::clone(&pool),
             state: AtomicU64::new(unstarted * ONE_UNSTARTED),
             sleepers: Mutex::new(0),
             finished: Condvar::new(),
         });
         let data = SendPtr(data);
         for worker in 0..n {
-            let shared = Arc::clone(&shared);
+            let turn = Turn {
+                shared: Arc::clone(&shared),
+                taken: false,
+            };
             pool.team.post(Box::new(move || {
                 let data = data;
+                let mut turn = turn;
+                turn.taken = true;
+                let shared = &turn.shared;
                 if shared.enter() {
                     // SAFETY: `body` and `data` are valid until every body that entered
                     // returned (the contract of `broadcast_start`); a body never unwinds

@@ -120,12 +120,19 @@ impl Team {
         job
     }
 
-    /// The pool is going away: every worker returns once it finished its job (jobs still posted
-    /// are dropped with the team; nobody posts to a retired pool, whose calls have all returned).
+    /// The pool is going away: every worker returns once it finished its job; jobs still posted
+    /// are dropped.
     pub(crate) fn retire(&self) {
         self.retired.store(true, Ordering::Release);
-        let _sleepers = self.sleepers();
-        self.wake.notify_all();
+        {
+            let _sleepers = self.sleepers();
+            self.wake.notify_all();
+        }
+        // Jobs nobody took: dropped (outside the lock) rather than run, each telling its
+        // broadcast not to wait for it.
+        let left = std::mem::take(&mut *self.mail.lock().unwrap_or_else(PoisonError::into_inner));
+        self.mailed.store(0, Ordering::Release);
+        drop(left);
     }
 
     fn is_retired(&self) -> bool {

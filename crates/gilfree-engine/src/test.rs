@@ -272,8 +272,7 @@ fn a_worker_spins_after_its_job_then_sleeps() {
         let ctx = Ctx::new(Threads::Pool, None);
         let on_worker = ctx.map_tasks(20, |_| on_pool_worker().is_some()).unwrap();
         let until = Instant::now() + Duration::from_millis(2);
-        on_worker.contains(&true)
-            && std::iter::from_fn(|| (Instant::now() < until).then(hot)).any(|n| n > 0)
+        on_worker.contains(&true) && std::iter::from_fn(|| (Instant::now() < until).then(hot)).any(|n| n > 0)
     });
     assert!(seen, "no worker ever spun after its job");
     let deadline = Instant::now() + Duration::from_secs(5);
