@@ -181,6 +181,15 @@ impl Element for bool {
 pub trait Int: Element {
     /// The exact sum of at most [`CHUNK_LEN`] elements.
     fn chunk_sum(a: &[Self]) -> i128;
+    /// [`chunk_sum`](Int::chunk_sum) reading `a` as two interleaved streams (see
+    /// [`pairwise_two_streams`]): by default its blocks of [`INT_BLOCK`] elements, the two
+    /// halves' in turn.
+    #[inline(always)]
+    fn chunk_sum_two_streams(a: &[Self]) -> i128 {
+        let mut total = 0;
+        for_two_streams(a, INT_BLOCK, |b| total += Self::chunk_sum(b));
+        total
+    }
     /// `(hi, lo)` with `self = hi * 2^32 + lo` and `0 <= lo < 2^32`: both halves add up in 64-bit
     /// lanes without overflow over fewer than 2^31 elements.
     fn hi_lo(self) -> (i64, u64);
@@ -270,25 +279,48 @@ impl Int for i64 {
         (self >> 32, self as u64 & 0xFFFF_FFFF)
     }
     #[inline(always)]
+    fn chunk_sum_two_streams(a: &[i64]) -> i128 {
+        Self::chunk_sum(a)
+    }
+    #[inline(always)]
     fn chunk_sum(a: &[i64]) -> i128 {
-        // u = x + 2^63 (the sign bit flipped) is in [0, 2^64): u = hi * 2^32 + lo with both
-        // halves in [0, 2^32), so over at most 2^16 elements both sums fit in u64 (< 2^48), and
-        // only logical shifts are needed (AVX2 has no 64-bit arithmetic shift). Then
-        // Σx = Σu − count·2^63.
+        // u = x + 2^63 (the sign bit flipped) is in [0, 2^64) and u = hi * 2^32 + lo with both
+        // halves in [0, 2^32). Over n <= 2^16 elements H = Σhi < 2^48 is exact in u64, and so is
+        // Σu = H * 2^32 + L with L = Σlo < 2^48; Σu mod 2^64 (a wrapping sum) then gives L
+        // exactly, and Σx = Σu − n·2^63. Per element: an xor, a logical shift and two adds,
+        // all in AVX2 (which has no 64-bit arithmetic shift).
+        //
+        // The two halves of `a` are read at once, LANES elements of each per step (two streams,
+        // see [`pairwise_two_streams`]); the order does not matter to an exact sum.
         debug_assert!(a.len() <= CHUNK_LEN);
-        let mut lo = [0u64; LANES];
+        let mut wrap = [0u64; LANES];
         let mut hi = [0u64; LANES];
-        let mut it = a.chunks_exact(LANES);
+        let half = a.len() / (2 * LANES) * LANES;
+        let (first, rest) = a.split_at(half);
+        let (second, rest) = rest.split_at(half);
+        for (c, d) in first.chunks_exact(LANES).zip(second.chunks_exact(LANES)) {
+            for k in 0..LANES {
+                let u = c[k] as u64 ^ (1 << 63);
+                let v = d[k] as u64 ^ (1 << 63);
+                wrap[k] = wrap[k].wrapping_add(u).wrapping_add(v);
+                hi[k] += (u >> 32) + (v >> 32);
+            }
+        }
+        let mut it = rest.chunks_exact(LANES);
         for c in &mut it {
             for k in 0..LANES {
                 let u = c[k] as u64 ^ (1 << 63);
-                lo[k] += u & 0xFFFF_FFFF;
+                wrap[k] = wrap[k].wrapping_add(u);
                 hi[k] += u >> 32;
             }
         }
+        let h = hi.iter().sum::<u64>();
+        let low = wrap
+            .iter()
+            .fold(0u64, |s, &w| s.wrapping_add(w))
+            .wrapping_sub(h << 32);
         let count = (a.len() - it.remainder().len()) as i128;
-        let mut total =
-            (i128::from(hi.iter().sum::<u64>()) << 32) + i128::from(lo.iter().sum::<u64>()) - (count << 63);
+        let mut total = (i128::from(h) << 32) + i128::from(low) - (count << 63);
         for &x in it.remainder() {
             total += i128::from(x);
         }
@@ -915,11 +947,8 @@ impl<T: Int> simd::Kernel for IntSum<'_, T> {
     type Output = i128;
     #[inline(always)]
     fn run(self) -> i128 {
-        // Exact, so any order gives the same sum: two interleaved streams (see
-        // [`pairwise_two_streams`]).
-        let mut total = 0;
-        for_two_streams(self.0, INT_BLOCK, |b| total += T::chunk_sum(b));
-        total
+        // Exact, so any order gives the same sum.
+        T::chunk_sum_two_streams(self.0)
     }
 }
 
