@@ -12,10 +12,12 @@ import array
 import functools
 import math
 import struct
+import subprocess
 import sys
 import warnings
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import hypothesis.extra.numpy as hnp
@@ -815,3 +817,24 @@ def test_threads_and_ddof_are_keyword_only(name: str) -> None:
     """f(a, 2) is a TypeError, so a positional threads (or ddof) cannot be mistaken for another."""
     with pytest.raises(TypeError):
         reduction(name)(np.arange(5.0), 2)
+
+
+def test_the_benchmark_checks_its_results_and_judges_every_target() -> None:
+    """``benchmarks/bench_reduce.py`` at a tiny size: exits 0 (it exits 2 when gilfree disagrees
+    with NumPy), names the reader that set the ceiling, and prints one PASS/FAIL line per target:
+    (a) 8 reductions x 3 dtypes, (b) 8 reductions, (c) var/std x 2."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_reduce.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--size", "20000", "--repeat", "1", "--warmup", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ceiling = [line for line in proc.stdout.splitlines() if line.startswith("Read ceiling: ")]
+    assert len(ceiling) == 1
+    assert " from " in ceiling[0]
+    verdicts = [line for line in proc.stdout.splitlines() if line.startswith(("PASS (", "FAIL ("))]
+    assert len(verdicts) == 8 * 3 + 8 + 4, proc.stdout
+    assert sum(" (b) " in v for v in verdicts) == 8

@@ -43,6 +43,27 @@ pub const MIN_CHUNKS_PER_WORKER: usize = 12;
 /// `PW_BLOCKSIZE` of 128 over 8 accumulators.
 const PAIRWISE_LEAF: usize = 256;
 
+/// Elements per step of an integer sum's two streams: 4 KiB of int64.
+const INT_BLOCK: usize = 512;
+
+/// Calls `f` on the blocks of `block` elements of both halves of `a` (the first half holds
+/// `ceil(blocks / 2)` whole blocks), alternating between the halves: first half's block 0, second
+/// half's block 0, first half's block 1, ... One core keeps two sequential streams of loads in
+/// flight that way, which the hardware prefetchers serve faster than one (see
+/// [`pairwise_two_streams`]). Every block is visited once; the order is not the index order.
+#[inline(always)]
+fn for_two_streams<T, F: FnMut(&[T])>(a: &[T], block: usize, mut f: F) {
+    let mid = (a.len().div_ceil(block).div_ceil(2) * block).min(a.len());
+    let (first, second) = a.split_at(mid);
+    let mut second = second.chunks(block);
+    for b in first.chunks(block) {
+        f(b);
+        if let Some(c) = second.next() {
+            f(c);
+        }
+    }
+}
+
 /// Elements per `var` block: 2048 float64 = 16 KiB, resident in L1 for the second pass.
 const MOMENT_BLOCK: usize = 2048;
 
@@ -160,6 +181,15 @@ impl Element for bool {
 pub trait Int: Element {
     /// The exact sum of at most [`CHUNK_LEN`] elements.
     fn chunk_sum(a: &[Self]) -> i128;
+    /// [`chunk_sum`](Int::chunk_sum) reading `a` as two interleaved streams (see
+    /// [`pairwise_two_streams`]): by default its blocks of [`INT_BLOCK`] elements, the two
+    /// halves' in turn.
+    #[inline(always)]
+    fn chunk_sum_two_streams(a: &[Self]) -> i128 {
+        let mut total = 0;
+        for_two_streams(a, INT_BLOCK, |b| total += Self::chunk_sum(b));
+        total
+    }
     /// `(hi, lo)` with `self = hi * 2^32 + lo` and `0 <= lo < 2^32`: both halves add up in 64-bit
     /// lanes without overflow over fewer than 2^31 elements.
     fn hi_lo(self) -> (i64, u64);
@@ -249,20 +279,48 @@ impl Int for i64 {
         (self >> 32, self as u64 & 0xFFFF_FFFF)
     }
     #[inline(always)]
+    fn chunk_sum_two_streams(a: &[i64]) -> i128 {
+        Self::chunk_sum(a)
+    }
+    #[inline(always)]
     fn chunk_sum(a: &[i64]) -> i128 {
-        // x = hi * 2^32 + lo with lo in [0, 2^32) and hi in [-2^31, 2^31): summed over at most
-        // 2^16 elements, lo fits in u64 (< 2^48) and hi in i64 (< 2^47). Both loops vectorise.
+        // u = x + 2^63 (the sign bit flipped) is in [0, 2^64) and u = hi * 2^32 + lo with both
+        // halves in [0, 2^32). Over n <= 2^16 elements H = Σhi < 2^48 is exact in u64, and so is
+        // Σu = H * 2^32 + L with L = Σlo < 2^48; Σu mod 2^64 (a wrapping sum) then gives L
+        // exactly, and Σx = Σu − n·2^63. Per element: an xor, a logical shift and two adds,
+        // all in AVX2 (which has no 64-bit arithmetic shift).
+        //
+        // The two halves of `a` are read at once, LANES elements of each per step (two streams,
+        // see [`pairwise_two_streams`]); the order does not matter to an exact sum.
         debug_assert!(a.len() <= CHUNK_LEN);
-        let mut lo = [0u64; LANES];
-        let mut hi = [0i64; LANES];
-        let mut it = a.chunks_exact(LANES);
-        for c in &mut it {
+        let mut wrap = [0u64; LANES];
+        let mut hi = [0u64; LANES];
+        let half = a.len() / (2 * LANES) * LANES;
+        let (first, rest) = a.split_at(half);
+        let (second, rest) = rest.split_at(half);
+        for (c, d) in first.chunks_exact(LANES).zip(second.chunks_exact(LANES)) {
             for k in 0..LANES {
-                lo[k] += c[k] as u64 & 0xFFFF_FFFF;
-                hi[k] += c[k] >> 32;
+                let u = c[k] as u64 ^ (1 << 63);
+                let v = d[k] as u64 ^ (1 << 63);
+                wrap[k] = wrap[k].wrapping_add(u).wrapping_add(v);
+                hi[k] += (u >> 32) + (v >> 32);
             }
         }
-        let mut total = (i128::from(hi.iter().sum::<i64>()) << 32) + i128::from(lo.iter().sum::<u64>());
+        let mut it = rest.chunks_exact(LANES);
+        for c in &mut it {
+            for k in 0..LANES {
+                let u = c[k] as u64 ^ (1 << 63);
+                wrap[k] = wrap[k].wrapping_add(u);
+                hi[k] += u >> 32;
+            }
+        }
+        let h = hi.iter().sum::<u64>();
+        let low = wrap
+            .iter()
+            .fold(0u64, |s, &w| s.wrapping_add(w))
+            .wrapping_sub(h << 32);
+        let count = (a.len() - it.remainder().len()) as i128;
+        let mut total = (i128::from(h) << 32) + i128::from(low) - (count << 63);
         for &x in it.remainder() {
             total += i128::from(x);
         }
@@ -317,28 +375,82 @@ fn pairwise<T: Copy, M: Fn(T) -> f64 + Copy>(a: &[T], map: M) -> f64 {
 /// [`simd::dispatch`](crate::simd::dispatch).
 #[inline(always)]
 fn pairwise_by<T, L: Fn(&[T]) -> f64>(a: &[T], leaf: L) -> f64 {
-    // (level, partial); at most log2(len / leaf) + 1 entries, so 64 is never reached.
-    let mut stack = [(0u32, 0.0f64); 64];
-    let mut depth = 0;
+    let mut tree = PairwiseStack::new();
     for chunk in a.chunks(PAIRWISE_LEAF) {
+        tree.push(leaf(chunk));
+    }
+    tree.finish()
+}
+
+/// [`pairwise_by`] reading `a` as two interleaved streams, for the same bits.
+///
+/// The tree over `n >= 2` leaves is `tree(first m leaves) + tree(the rest)` with
+/// `m = n.next_power_of_two() / 2` (the binary counter of [`PairwiseStack`] completes the left
+/// subtree of `m` leaves before the right one can reach its level). Both subtrees are built
+/// here at once, a leaf of each in turn: one core keeps two sequential streams of loads in
+/// flight, which the hardware prefetchers serve at up to ~1.3x the bandwidth of one stream
+/// (`benchmarks/bench_reduce.py`'s read ceiling shows it).
+#[inline(always)]
+fn pairwise_two_streams<T, L: Fn(&[T]) -> f64>(a: &[T], leaf: L) -> f64 {
+    let leaves = a.len().div_ceil(PAIRWISE_LEAF);
+    if leaves < 2 {
+        return pairwise_by(a, leaf);
+    }
+    let (left, right) = a.split_at(leaves.next_power_of_two() / 2 * PAIRWISE_LEAF);
+    let (mut tl, mut tr) = (PairwiseStack::new(), PairwiseStack::new());
+    // The right part has at most as many leaves as the left one.
+    let mut right_leaves = right.chunks(PAIRWISE_LEAF);
+    for l in left.chunks(PAIRWISE_LEAF) {
+        tl.push(leaf(l));
+        if let Some(r) = right_leaves.next() {
+            tr.push(leaf(r));
+        }
+    }
+    tl.finish() + tr.finish()
+}
+
+/// The partial sums of a pairwise tree under construction, as a binary counter: `(level, sum)`
+/// pairs, two of the same level merge into one of the next.
+struct PairwiseStack {
+    /// At most log2(len / leaf) + 1 entries, so 64 is never reached.
+    stack: [(u32, f64); 64],
+    depth: usize,
+}
+
+impl PairwiseStack {
+    #[inline(always)]
+    fn new() -> Self {
+        PairwiseStack {
+            stack: [(0, 0.0); 64],
+            depth: 0,
+        }
+    }
+
+    /// Adds the next leaf's sum.
+    #[inline(always)]
+    fn push(&mut self, mut s: f64) {
         let mut level = 0;
-        let mut s = leaf(chunk);
-        while depth > 0 && stack[depth - 1].0 == level {
-            depth -= 1;
-            s += stack[depth].1;
+        while self.depth > 0 && self.stack[self.depth - 1].0 == level {
+            self.depth -= 1;
+            s += self.stack[self.depth].1;
             level += 1;
         }
-        stack[depth] = (level, s);
-        depth += 1;
+        self.stack[self.depth] = (level, s);
+        self.depth += 1;
     }
-    // Fold what remains from the smallest (most recent) partial up, as a tree would.
-    let mut total = 0.0;
-    let mut first = true;
-    for &(_, p) in stack[..depth].iter().rev() {
-        total = if first { p } else { p + total };
-        first = false;
+
+    /// The sum of the tree: what remains folded from the smallest (most recent) partial up, as a
+    /// tree would. 0 for no leaves.
+    #[inline(always)]
+    fn finish(&self) -> f64 {
+        let mut total = 0.0;
+        let mut first = true;
+        for &(_, p) in self.stack[..self.depth].iter().rev() {
+            total = if first { p } else { p + total };
+            first = false;
+        }
+        total
     }
-    total
 }
 
 /// Pairwise combination of chunk partials, in chunk order.
@@ -687,27 +799,51 @@ fn block_extreme<T: Element, const MAX: bool>(b: &[T]) -> (T, bool) {
 /// better block, so it ends on the *first* block holding the extreme, and one rescan of that block
 /// gives the first index (`INDEX` only). A NaN ends the search at its block, rescanned for the
 /// first NaN.
+///
+/// The pass reads the chunk as two interleaved streams (its two halves, a block of each in turn;
+/// see [`pairwise_two_streams`] for why), each with its own running best; the second half's wins
+/// only when strictly better, so the block found is the same as in one sequential pass.
 #[inline(always)]
 fn chunk_extreme<T: Element, const MAX: bool, const INDEX: bool>(a: &[T], offset: usize) -> Extreme<T> {
-    let mut value = a[0];
-    let mut best_block = 0;
-    for (j, b) in a.chunks(EXTREME_BLOCK).enumerate() {
+    // The first half: `half` whole blocks; the second: the rest, its last block maybe short.
+    let half = a.len().div_ceil(EXTREME_BLOCK).div_ceil(2);
+    let (first, second) = a.split_at((half * EXTREME_BLOCK).min(a.len()));
+    // (value, block) of each half's first best block. `a[0]` starts the first: a block's value
+    // is its lanes' first best, all lanes starting at its first element, so block 0 never beats
+    // it unless strictly better (the bits of a signed zero stay those of a sequential pass).
+    let mut best = (a[0], 0);
+    let mut best2: Option<(T, usize)> = None;
+    // The second half's first block holding a NaN: a NaN of the first half still comes before it.
+    let mut nan2 = None;
+    let mut blocks2 = second.chunks(EXTREME_BLOCK);
+    for (j, b) in first.chunks(EXTREME_BLOCK).enumerate() {
         let (v, nan) = block_extreme::<T, MAX>(b);
         if nan {
-            let i = j * EXTREME_BLOCK + b.iter().position(|x| x.is_nan()).unwrap_or(0);
-            return Extreme {
-                value: a[i],
-                index: offset + i,
-                nan: true,
-            };
+            return first_nan(a, j, offset);
         }
-        if better::<T, MAX>(v, value) {
-            value = v;
-            best_block = j;
+        if better::<T, MAX>(v, best.0) {
+            best = (v, j);
+        }
+        if nan2.is_none() {
+            if let Some(b2) = blocks2.next() {
+                let (v2, nan) = block_extreme::<T, MAX>(b2);
+                if nan {
+                    nan2 = Some(half + j);
+                } else if best2.is_none_or(|(w, _)| better::<T, MAX>(v2, w)) {
+                    best2 = Some((v2, half + j));
+                }
+            }
         }
     }
+    if let Some(j) = nan2 {
+        return first_nan(a, j, offset);
+    }
+    let (value, block) = match best2 {
+        Some((v2, j2)) if better::<T, MAX>(v2, best.0) => (v2, j2),
+        _ => best,
+    };
     let index = if INDEX {
-        let start = best_block * EXTREME_BLOCK;
+        let start = block * EXTREME_BLOCK;
         // `value` occurs in that block by construction, so the fallback is unreachable.
         start + a[start..].iter().position(|&x| x == value).unwrap_or(0)
     } else {
@@ -717,6 +853,19 @@ fn chunk_extreme<T: Element, const MAX: bool, const INDEX: bool>(a: &[T], offset
         value,
         index: offset + index,
         nan: false,
+    }
+}
+
+/// The first NaN of a chunk, which is in its block `j`.
+#[inline(always)]
+fn first_nan<T: Element>(a: &[T], j: usize, offset: usize) -> Extreme<T> {
+    let start = j * EXTREME_BLOCK;
+    // Block `j` holds a NaN, so the fallback is unreachable.
+    let i = start + a[start..].iter().position(|x| x.is_nan()).unwrap_or(0);
+    Extreme {
+        value: a[i],
+        index: offset + i,
+        nan: true,
     }
 }
 
@@ -788,7 +937,7 @@ impl<T: Element> simd::Kernel for FloatSum<'_, T> {
     type Output = f64;
     #[inline(always)]
     fn run(self) -> f64 {
-        pairwise(self.0, T::to_f64)
+        pairwise_two_streams(self.0, |leaf| leaf_sum(leaf, T::to_f64))
     }
 }
 
@@ -798,7 +947,8 @@ impl<T: Int> simd::Kernel for IntSum<'_, T> {
     type Output = i128;
     #[inline(always)]
     fn run(self) -> i128 {
-        T::chunk_sum(self.0)
+        // Exact, so any order gives the same sum.
+        T::chunk_sum_two_streams(self.0)
     }
 }
 
@@ -811,11 +961,30 @@ impl<T: Element> simd::Kernel for ChunkMoments<'_, T> {
     type Output = Moments;
     #[inline(always)]
     fn run(self) -> Moments {
-        let mut m = Moments::EMPTY;
-        for block in self.a.chunks(MOMENT_BLOCK) {
-            m = m.merge(Moments::of_block(block, self.shift));
+        // The blocks' moments are computed reading the chunk's two halves in turn (two streams,
+        // see [`pairwise_two_streams`]), then merged in block order: the same bits as one pass.
+        const MAX_BLOCKS: usize = CHUNK_LEN / MOMENT_BLOCK;
+        let blocks = self.a.len().div_ceil(MOMENT_BLOCK);
+        let mut parts = [Moments::EMPTY; MAX_BLOCKS];
+        if blocks > MAX_BLOCKS {
+            // Longer than a chunk (no caller does this): one stream.
+            return self
+                .a
+                .chunks(MOMENT_BLOCK)
+                .fold(Moments::EMPTY, |m, b| m.merge(Moments::of_block(b, self.shift)));
         }
-        m
+        let half = blocks.div_ceil(2);
+        let block = |j: usize| {
+            let start = j * MOMENT_BLOCK;
+            Moments::of_block(&self.a[start..self.a.len().min(start + MOMENT_BLOCK)], self.shift)
+        };
+        for j in 0..half {
+            parts[j] = block(j);
+            if half + j < blocks {
+                parts[half + j] = block(half + j);
+            }
+        }
+        parts[..blocks].iter().fold(Moments::EMPTY, |m, &p| m.merge(p))
     }
 }
 

@@ -3,6 +3,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::engine::Threads;
 use crate::kernels::test_support::{ctx, settings};
+use crate::simd::Kernel as _;
 
 /// Shewchuk's exactly rounded sum (the algorithm behind Python's `math.fsum`), as a reference.
 fn fsum(xs: impl IntoIterator<Item = f64>) -> f64 {
@@ -462,5 +463,191 @@ mod along_axis {
             bits(&got)
         );
         assert_eq!(bits(&run(Threads::Caller)), bits(&got));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two-stream chunk kernels against the one-stream passes they replaced (same bits).
+
+/// The one-stream extreme search of a chunk, as it was before the two streams: blocks in order,
+/// the running best moving on a strictly better block only.
+fn one_stream_extreme<T: Element, const MAX: bool, const INDEX: bool>(a: &[T]) -> Extreme<T> {
+    let mut value = a[0];
+    let mut best_block = 0;
+    for (j, b) in a.chunks(EXTREME_BLOCK).enumerate() {
+        let (v, nan) = block_extreme::<T, MAX>(b);
+        if nan {
+            let i = j * EXTREME_BLOCK + b.iter().position(|x| x.is_nan()).unwrap();
+            return Extreme {
+                value: a[i],
+                index: i,
+                nan: true,
+            };
+        }
+        if better::<T, MAX>(v, value) {
+            value = v;
+            best_block = j;
+        }
+    }
+    let start = best_block * EXTREME_BLOCK;
+    let index = if INDEX {
+        start + a[start..].iter().position(|&x| x == value).unwrap()
+    } else {
+        0
+    };
+    Extreme {
+        value,
+        index,
+        nan: false,
+    }
+}
+
+fn same_extreme<T: Element + std::fmt::Debug>(x: Extreme<T>, y: Extreme<T>, bits: impl Fn(T) -> u64) -> bool {
+    bits(x.value) == bits(y.value) && x.index == y.index && x.nan == y.nan
+}
+
+fn check_extremes_f64(a: &[f64], what: &str) {
+    let bits = f64::to_bits;
+    for (got, want, name) in [
+        (
+            chunk_extreme::<f64, false, true>(a, 0),
+            one_stream_extreme::<f64, false, true>(a),
+            "argmin",
+        ),
+        (
+            chunk_extreme::<f64, true, true>(a, 0),
+            one_stream_extreme::<f64, true, true>(a),
+            "argmax",
+        ),
+        (
+            chunk_extreme::<f64, false, false>(a, 0),
+            one_stream_extreme::<f64, false, false>(a),
+            "min",
+        ),
+    ] {
+        assert!(
+            same_extreme(got, want, bits),
+            "{what} {name}: {got:?} vs {want:?}"
+        );
+        // Through dispatch (AVX2 where the CPU has it) too.
+        let d = crate::simd::dispatch(ChunkExtreme::<f64, false, true> { a, offset: 0 });
+        let w = one_stream_extreme::<f64, false, true>(a);
+        assert!(same_extreme(d, w, bits), "{what} dispatched: {d:?} vs {w:?}");
+    }
+}
+
+#[test]
+fn two_stream_extremes_match_one_stream() {
+    // Lengths around block and half boundaries, a whole chunk, and longer than one.
+    let lens = [
+        1, 2, 7, 255, 256, 257, 511, 512, 513, 767, 768, 769, 1000, 4096, 70_001, CHUNK_LEN,
+    ];
+    for &n in &lens {
+        let a = data(n, n as u64 + 3);
+        check_extremes_f64(&a, &format!("n={n} random"));
+        // Ties everywhere (the first block of a half holding the best must win), and signed
+        // zeros: the bits of the zero reported must be those of the one-stream pass.
+        let ties: Vec<f64> = (0..n)
+            .map(|i| [0.0, -0.0, 1.0, -1.0, -1.0, 1.0, 0.0][i * 7919 % 7])
+            .collect();
+        check_extremes_f64(&ties, &format!("n={n} ties"));
+        let zeros: Vec<f64> = (0..n).map(|i| if i % 3 == 1 { -0.0 } else { 0.0 }).collect();
+        check_extremes_f64(&zeros, &format!("n={n} zeros"));
+        // NaNs: in the first half, in the second half, in both (the first half's comes first
+        // even when the second half's block is scanned earlier), and at the very start and end.
+        let half = n.div_ceil(EXTREME_BLOCK).div_ceil(2) * EXTREME_BLOCK;
+        let mut spots = vec![0, n - 1, n / 2, half.min(n - 1)];
+        if half + 3 < n {
+            spots.push(half + 3);
+        }
+        for &i in &spots {
+            let mut b = a.clone();
+            b[i] = f64::NAN;
+            check_extremes_f64(&b, &format!("n={n} NaN at {i}"));
+            if half + 300 < n && i < half {
+                b[half + 1] = f64::NAN;
+                check_extremes_f64(&b, &format!("n={n} NaN at {i} and {}", half + 1));
+                b[i] = 0.5;
+                check_extremes_f64(&b, &format!("n={n} NaN at {}", half + 1));
+                b[n - 1] = f64::NAN;
+                b[half + 1] = 0.25;
+                check_extremes_f64(&b, &format!("n={n} NaN at {}", n - 1));
+            }
+        }
+    }
+    // Integers and float32 over a chunk, the best value in the second half only, then tied.
+    let mut v: Vec<i64> = (0..CHUNK_LEN as i64)
+        .map(|i| (i * 7919) % 10_007 - 5000)
+        .collect();
+    v[CHUNK_LEN - 10] = i64::MAX;
+    v[CHUNK_LEN - 5] = i64::MIN;
+    for _ in 0..2 {
+        let x = crate::simd::dispatch(ChunkExtreme::<i64, true, true> { a: &v, offset: 7 });
+        let y = one_stream_extreme::<i64, true, true>(&v);
+        assert_eq!((x.value, x.index), (y.value, y.index + 7));
+        let x = crate::simd::dispatch(ChunkExtreme::<i64, false, true> { a: &v, offset: 0 });
+        let y = one_stream_extreme::<i64, false, true>(&v);
+        assert_eq!((x.value, x.index), (y.value, y.index));
+        v[100] = i64::MAX;
+        v[200] = i64::MIN;
+    }
+    let f: Vec<f32> = data(CHUNK_LEN - 3, 5).iter().map(|&x| x as f32).collect();
+    let x = crate::simd::dispatch(ChunkExtreme::<f32, false, true> { a: &f, offset: 0 });
+    let y = one_stream_extreme::<f32, false, true>(&f);
+    assert_eq!((x.value.to_bits(), x.index), (y.value.to_bits(), y.index));
+}
+
+#[test]
+fn two_stream_sums_and_moments_match_one_stream() {
+    for n in [
+        0,
+        1,
+        255,
+        256,
+        257,
+        511,
+        512,
+        513,
+        767,
+        1000,
+        2047,
+        2048,
+        2049,
+        6145,
+        40_000,
+        CHUNK_LEN - 1,
+        CHUNK_LEN,
+    ] {
+        let a: Vec<f64> = data(n, n as u64 + 11).iter().map(|x| 1e3 + x * 1e6).collect();
+        let f: Vec<f32> = a.iter().map(|&x| x as f32).collect();
+        // The float sum: one pairwise tree over the whole chunk, leaf by leaf in order.
+        let one = pairwise(&a, |x| x);
+        assert_eq!(FloatSum(&a).run().to_bits(), one.to_bits(), "sum n={n}");
+        assert_eq!(
+            crate::simd::dispatch(FloatSum(&a)).to_bits(),
+            one.to_bits(),
+            "sum n={n}"
+        );
+        let one = pairwise(&f, f64::from);
+        assert_eq!(
+            crate::simd::dispatch(FloatSum(&f)).to_bits(),
+            one.to_bits(),
+            "f32 sum n={n}"
+        );
+        // The moments: the blocks' moments merged in order.
+        let shift = pilot_shift(&a);
+        let one = a
+            .chunks(MOMENT_BLOCK)
+            .fold(Moments::EMPTY, |m, b| m.merge(Moments::of_block(b, shift)));
+        let two = crate::simd::dispatch(ChunkMoments { a: &a, shift });
+        assert_eq!(
+            (two.n, two.mean.to_bits(), two.m2.to_bits()),
+            (one.n, one.mean.to_bits(), one.m2.to_bits()),
+            "moments n={n}"
+        );
+        // Integer sums are exact.
+        let i: Vec<i64> = a.iter().map(|&x| (x * 1e9) as i64).collect();
+        let exact: i128 = i.iter().map(|&x| i128::from(x)).sum();
+        assert_eq!(crate::simd::dispatch(IntSum(&i)), exact, "int sum n={n}");
     }
 }
