@@ -126,9 +126,10 @@ fn _runtime_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("detach_min_bytes", gilfree_pyo3::DETACH_MIN_BYTES)?;
     d.set_item("reduce_chunk_len", gilfree_kernels::kernels::reduce::CHUNK_LEN)?;
     d.set_item(
-        "reduce_min_chunks_per_worker",
-        gilfree_kernels::kernels::reduce::MIN_CHUNKS_PER_WORKER,
+        "fan_out_min_us",
+        gilfree_kernels::engine::FAN_OUT_MIN.as_secs_f64() * 1e6,
     )?;
+    d.set_item("linger_us", gilfree_kernels::engine::LINGER.as_secs_f64() * 1e6)?;
     Ok(d)
 }
 

@@ -68,7 +68,7 @@ SUPPORTED = {"b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "
 ACC_SUPPORTED = {"i4", "i8", "f4", "f8"}  # Accumulator.add_many's
 ALL_DTYPES = ["?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8", "c8", "c16", "O"]
 CHUNK = gilfree.info()["reduce_chunk_len"]
-GRAIN = gilfree.info()["reduce_min_chunks_per_worker"]
+GRAIN = 12  # chunks per worker in the "many chunks" sizes (the pool really used)
 EPS = sys.float_info.epsilon
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 

@@ -29,9 +29,9 @@ from hypothesis import strategies as st
 import gilfree
 
 CHUNK = 65_536  # gilfree_kernels::kernels::reduce::CHUNK_LEN: the unit of parallel work
-# Enough chunks that 2 and 3 workers each get their grain of chunks (the pool is really used),
-# the last chunk partial.
-LARGE = 3 * gilfree.info()["reduce_min_chunks_per_worker"] * CHUNK + 12_345
+# Many chunks, so that 2 and 3 threads all take some (the pool is really used), the last chunk
+# partial.
+LARGE = 3 * 12 * CHUNK + 12_345
 EPS = sys.float_info.epsilon
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 

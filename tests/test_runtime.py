@@ -34,9 +34,8 @@ LINUX = sys.platform.startswith("linux")
 GIL_ENABLED = gilfree.info()["gil_enabled"]
 FREE_THREADED_BUILD = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 CHUNK_LEN = gilfree.info()["reduce_chunk_len"]
-# Reductions use the pool only when each of its workers gets this many chunks.
-GRAIN = gilfree.info()["reduce_min_chunks_per_worker"]
-assert GRAIN == 12, "the child scripts below size their arrays for 12 chunks per worker"
+# Arrays of many chunks (the calling thread asks for workers after its first chunk).
+GRAIN = 12
 
 needs_gil = pytest.mark.skipif(not GIL_ENABLED, reason="measures who holds the GIL; there is none")
 needs_proc = pytest.mark.skipif(not LINUX, reason="counts threads by name in /proc/self/task")
@@ -323,9 +322,8 @@ def test_env_var_whitespace_is_trimmed() -> None:
         ("gilfree.sum(np.ones(10))", False),  # attached path, < 2048 bytes
         (f"gilfree.sum(np.ones({CHUNK_LEN}))", False),  # one chunk: on the caller
         (f"gilfree.sum(np.ones(50 * {CHUNK_LEN}), threads=1)", False),  # threads=1: never the pool
-        # Too little work to be worth waking a worker: still the caller.
-        (f"gilfree.sum(np.ones((2 * {GRAIN} - 1) * {CHUNK_LEN}))", False),
-        (f"gilfree.sum(np.ones(2 * {GRAIN} * {CHUNK_LEN}))", True),  # a grain for each of 2 workers
+        # Two chunks: after the first, the work left (a chunk, ~10 us) is worth a worker.
+        (f"gilfree.sum(np.ones(2 * {CHUNK_LEN}))", True),
         (f"gilfree.sum(np.ones(2 * {GRAIN} * {CHUNK_LEN}), threads=2)", True),
     ],
 )
@@ -360,7 +358,8 @@ INFO_KEYS = {
     "target",
     "detach_min_bytes",
     "reduce_chunk_len",
-    "reduce_min_chunks_per_worker",
+    "fan_out_min_us",
+    "linger_us",
     "pid",
 }
 

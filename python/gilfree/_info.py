@@ -53,7 +53,8 @@ def info() -> dict[str, Any]:
         "target": native["target"],
         "detach_min_bytes": native["detach_min_bytes"],
         "reduce_chunk_len": native["reduce_chunk_len"],
-        "reduce_min_chunks_per_worker": native["reduce_min_chunks_per_worker"],
+        "fan_out_min_us": native["fan_out_min_us"],
+        "linger_us": native["linger_us"],
         "pid": os.getpid(),
     }
 
@@ -70,10 +71,11 @@ def format_info(facts: dict[str, Any]) -> str:
         ("cpu", facts["cpu"]),
         ("cpu features", " ".join(facts["cpu_features"]) or "(baseline only)"),
         ("inline below", f"{facts['detach_min_bytes']} bytes (no GIL release, no pool)"),
+        ("reduce chunk", f"{facts['reduce_chunk_len']} elements"),
         (
-            "reduce chunk",
-            f"{facts['reduce_chunk_len']} elements; the pool from "
-            f"{facts['reduce_min_chunks_per_worker']} chunks per worker",
+            "fan-out",
+            f"workers asked for once {facts['fan_out_min_us']:g} µs of work is left; they spin "
+            f"{facts['linger_us']:g} µs after a job, then sleep",
         ),
     ]
     width = max(len(k) for k, _ in rows)

@@ -33,11 +33,10 @@ pub mod axis;
 /// a 50 M-element array ~760 chunks to balance.
 pub const CHUNK_LEN: usize = 1 << 16;
 
-/// The pool is used only when every worker gets at least this many chunks. Waking a worker costs
-/// ~25-30 µs on the 2-core VM we measure on, about five chunks of a float64 sum: at 16 chunks
-/// (1 M float64) two workers still lost to the calling thread alone, at 32 they won
-/// (`benchmarks/bench_overhead.py`).
-pub const MIN_CHUNKS_PER_WORKER: usize = 12;
+/// The least chunks per thread: 1, the engine decides when a worker pays (it asks for one once
+/// the calling thread estimates 5 µs of work left). Until issue 13 this was 12, tuned to one VM's
+/// wake-up cost.
+pub const MIN_CHUNKS_PER_WORKER: usize = 1;
 
 /// Leaf size of the pairwise sum: 16 lanes of 16 elements, the same depth per lane as NumPy's
 /// `PW_BLOCKSIZE` of 128 over 8 accumulators.
