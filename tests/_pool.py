@@ -25,13 +25,19 @@ def pool_threads() -> int:
 
 
 def settled_pool_threads(expected: int, within_s: float = 10.0) -> int:
-    """Waits (at most ``within_s``) until exactly ``expected`` pool threads are alive, and returns
-    the last count: workers name themselves once they run, and a replaced pool's exit
-    asynchronously. A hang detector, not a timing."""
+    """Waits (at most ``within_s``) until exactly ``expected`` pool threads have been alive for
+    five reads in a row (50 ms), and returns the last count: workers name themselves once they
+    run, and a replaced pool's exit asynchronously, so while one pool replaces another the count
+    can pass through ``expected`` on its way (one old thread left, one new not yet named). A hang
+    detector, not a timing."""
     deadline = time.monotonic() + within_s
-    while pool_threads() != expected and time.monotonic() < deadline:
+    streak = 0
+    while True:
+        n = pool_threads()
+        streak = streak + 1 if n == expected else 0
+        if streak >= 5 or time.monotonic() >= deadline:
+            return n
         time.sleep(0.01)
-    return pool_threads()
 
 
 #: Prepended to child scripts: ``pool_workers()`` and ``settled_workers(expected)`` there.
