@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import math
 import os
@@ -205,7 +206,7 @@ def speedup_at(rows: Sequence[Mapping[str, Any]], task_us: float) -> dict[str, f
     """Each contender's speedup over the serial loop at ``task_us`` of serial work per task,
     log-interpolated between the two sizes around it (empty if the sweep does not reach it)."""
     out: dict[str, float] = {}
-    for lo, hi in zip(rows, rows[1:], strict=False):
+    for lo, hi in itertools.pairwise(rows):
         t0, t1 = lo["us_per_task"]["serial"], hi["us_per_task"]["serial"]
         if not t0 <= task_us <= t1:
             continue
@@ -350,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "n/a" if x is None else ("PASS" if x >= MID_SPEEDUP * workers else "MISS"),
             ]
         )
-    print(f"\n3. gilfree.Executor's speedup over the serial loop at {MID_TASK_US:g} us tasks (log-interpolated)")
+    print(f"\n3. gilfree.Executor's speedup over the serial loop at {MID_TASK_US:g} us tasks (interpolated)")
     print(format_table(["mode", "speedup", f">= {MID_SPEEDUP * workers:.2f}x"], rows))
 
     if args.json:
