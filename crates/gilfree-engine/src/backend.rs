@@ -165,10 +165,10 @@ fn finished(state: u64) -> bool {
     state & RUNNING == 0 && (state & CLOSED != 0 || state & !CLOSED < ONE_UNSTARTED)
 }
 
-/// How long [`local_broadcast_wait`] spins before it sleeps: the calling thread usually finishes
-/// its share within microseconds of the last worker (they take the same tasks from one counter),
-/// and a sleep followed by a wake-up would cost more than that on the critical path.
-const WAIT_SPIN: Duration = Duration::from_micros(50);
+/// How long [`local_broadcast_wait`] spins before it sleeps: the calling thread finishes its
+/// share within one task of the last worker (they take the same tasks from one counter), and a
+/// sleep followed by a wake-up (~35 µs on the dev VM) would add to every call's critical path.
+const WAIT_SPIN: Duration = Duration::from_micros(250);
 
 /// A broadcast on the local pool. It does not keep the pool alive: a pool dropped by a resize
 /// retires its workers once they finish the body they run, and drops the jobs still posted (a

@@ -227,23 +227,22 @@ impl<'a> Ctx<'a> {
             return self.run_on_caller(tasks, &f);
         }
         let backend = backend::current();
-        // SAFETY (both calls): backend entries, valid for the process, never unwinding.
-        let on_worker = unsafe { (backend.on_worker)() } == 1;
-        let team = wanted.min(unsafe { (backend.num_threads)() });
-        if team <= 1 || on_worker {
+        // SAFETY: a backend entry, valid for the process, never unwinding.
+        if unsafe { (backend.on_worker)() } == 1 {
             // A call made on a pool worker (from inside another call's task) must not wait for
             // the pool it occupies: it runs here.
             return self.run_on_caller(tasks, &f);
         }
-        self.run_team(backend, tasks, team - 1, &f)
+        self.run_team(backend, tasks, wanted, &f)
     }
 
-    /// The calling thread and up to `helpers` pool workers run the tasks.
+    /// The calling thread runs the tasks, and asks for up to `wanted - 1` pool workers (fewer if
+    /// the pool is smaller) once the work left is worth it.
     fn run_team<R, F>(
         &self,
         backend: &'static backend::Backend,
         tasks: usize,
-        helpers: usize,
+        wanted: usize,
         f: &F,
     ) -> Result<Vec<R>>
     where
@@ -253,15 +252,12 @@ impl<'a> Ctx<'a> {
         let next = AtomicUsize::new(0);
         let outputs: Mutex<Vec<Vec<(usize, R)>>> = Mutex::new(Vec::new());
         let failure: Mutex<Option<Error>> = Mutex::new(None);
-        let record = |out: Result<Vec<(usize, R)>>| match out {
-            Ok(items) => outputs.lock().unwrap_or_else(PoisonError::into_inner).push(items),
-            Err(e) => {
-                self.cancel(); // stop the other threads early
-                let mut slot = failure.lock().unwrap_or_else(PoisonError::into_inner);
-                // A panic says more than the cancellation it caused elsewhere.
-                if slot.is_none() || matches!(e, Error::Panic(_)) {
-                    *slot = Some(e);
-                }
+        let fail = |e: Error| {
+            self.cancel(); // stop the other threads early
+            let mut slot = failure.lock().unwrap_or_else(PoisonError::into_inner);
+            // A panic says more than the cancellation it caused elsewhere.
+            if slot.is_none() || matches!(e, Error::Panic(_)) {
+                *slot = Some(e);
             }
         };
         let first_started = AtomicBool::new(false);
@@ -271,66 +267,112 @@ impl<'a> Ctx<'a> {
             if launched != HOT && !first_started.swap(true, Ordering::Relaxed) {
                 record_wake(&self.start, launched);
             }
-            let out = catch_unwind(AssertUnwindSafe(|| self.worker_loop(&next, tasks, f)))
-                .unwrap_or_else(|payload| Err(Error::Panic(panic_message(&*payload))));
-            record(out);
+            match catch_unwind(AssertUnwindSafe(|| self.worker_loop(&next, tasks, f)))
+                .unwrap_or_else(|payload| Err(Error::Panic(panic_message(&*payload))))
+            {
+                Ok(items) => outputs.lock().unwrap_or_else(PoisonError::into_inner).push(items),
+                Err(e) => fail(e),
+            }
+        };
+        // Asks for workers (at most `left`); false if the pool has no room for any.
+        let launch = |left: usize, hot: bool| -> Result<Option<Running>> {
+            // SAFETY: a backend entry, valid for the process, never unwinding.
+            let helpers = wanted
+                .min(unsafe { (backend.num_threads)() })
+                .saturating_sub(1)
+                .min(left);
+            if helpers == 0 {
+                return Ok(None);
+            }
+            // Only wake-ups of sleeping workers are measured (a hot one starts within about a
+            // microsecond).
+            let at = if hot { HOT } else { nanos_since(&self.start) };
+            launched_at.store(at, Ordering::Relaxed);
+            Running::start(backend, helpers, &body).map(Some)
         };
 
-        // The calling thread's share; it wakes the workers when the work left is worth it.
+        // The calling thread's share. Until workers join, it claims the tasks in order, so its
+        // results are the call's results as they stand (`early`); after, it keeps its own like
+        // the workers do (`late`).
         let mut running: Option<Running> = None;
-        let mine = catch_unwind(AssertUnwindSafe(|| -> Result<Vec<(usize, R)>> {
-            let mut mine = Vec::new();
+        let mut asked = false;
+        let mut early: Vec<R> = try_vec(tasks, "the call's task results")?;
+        let mut late: Vec<(usize, R)> = Vec::new();
+        let mine = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
+            // SAFETY: a backend entry, valid for the process, never unwinding.
+            if unsafe { (backend.hot_workers)() } > 0 {
+                // A worker is spinning: it joins within about a microsecond, at no cost worth
+                // weighing, so from the first task on.
+                asked = true;
+                running = launch(tasks, true)?;
+            }
             let began = Instant::now();
-            let mut ran = 0u32;
             loop {
                 self.check()?;
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= tasks {
-                    return Ok(mine);
+                    return Ok(());
                 }
-                mine.try_reserve(1)
-                    .map_err(|_| Error::OutOfMemory("cannot allocate the call's task results".to_owned()))?;
-                mine.push((i, f(i)));
-                self.done.fetch_add(1, Ordering::Relaxed);
-                ran += 1;
+                let r = f(i);
                 if running.is_none() {
+                    early.push(r);
+                } else {
+                    late.try_reserve(1).map_err(|_| {
+                        Error::OutOfMemory("cannot allocate the call's task results".to_owned())
+                    })?;
+                    late.push((i, r));
+                }
+                self.done.fetch_add(1, Ordering::Relaxed);
+                if !asked {
                     let left = tasks.saturating_sub(next.load(Ordering::Relaxed));
-                    let spent = began.elapsed();
-                    let estimate = (spent / ran).saturating_mul(u32::try_from(left).unwrap_or(u32::MAX));
+                    let ran = u32::try_from(early.len()).unwrap_or(u32::MAX).max(1);
+                    let estimate =
+                        (began.elapsed() / ran).saturating_mul(u32::try_from(left).unwrap_or(u32::MAX));
                     if left > 0 && estimate >= FAN_OUT_MIN {
+                        asked = true;
                         // SAFETY: a backend entry, valid for the process, never unwinding.
                         let hot = unsafe { (backend.hot_workers)() } > 0;
-                        // Only wake-ups of sleeping workers are measured (a hot worker starts
-                        // within about a microsecond).
-                        let at = if hot { HOT } else { nanos_since(&self.start) };
-                        launched_at.store(at, Ordering::Relaxed);
-                        running = Some(Running::start(backend, helpers.min(left), &body)?);
+                        running = launch(left, hot)?;
                     }
                 }
                 self.checkpoint()?;
             }
         }))
         .unwrap_or_else(|payload| Err(Error::Panic(panic_message(&*payload))));
-        record(mine);
-        if let Some(running) = running {
-            // No task left to claim: workers not started yet need not start.
-            running.close();
-            while !running.wait(POLL_INTERVAL) {
-                self.poll_now();
-            }
+        if let Err(e) = mine {
+            fail(e);
         }
+        let Some(running) = running else {
+            // No worker took part: `early` is every result, in task order.
+            return match failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+                Some(e) => Err(e),
+                None => Ok(early),
+            };
+        };
+        // No task left to claim: workers not started yet need not start.
+        running.close();
+        while !running.wait(POLL_INTERVAL) {
+            self.poll_now();
+        }
+        drop(running);
         if let Some(e) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
             return Err(e);
         }
-        let mut slots: Vec<Option<R>> = try_vec(tasks, "the call's task results")?;
-        slots.extend(std::iter::repeat_with(|| None).take(tasks));
-        for items in outputs.into_inner().unwrap_or_else(PoisonError::into_inner) {
-            for (i, r) in items {
-                slots[i] = Some(r);
-            }
+        let first_late = early.len();
+        let mut slots: Vec<Option<R>> = try_vec(tasks - first_late, "the call's task results")?;
+        slots.extend(std::iter::repeat_with(|| None).take(tasks - first_late));
+        let parts = outputs.into_inner().unwrap_or_else(PoisonError::into_inner);
+        for (i, r) in late.into_iter().chain(parts.into_iter().flatten()) {
+            slots[i - first_late] = Some(r);
         }
         // Every task index was claimed by exactly one thread, and every thread reported Ok.
-        slots.into_iter().map(|s| s.ok_or(Error::Cancelled)).collect()
+        early
+            .try_reserve(tasks - first_late)
+            .map_err(|_| Error::OutOfMemory("cannot allocate the call's task results".to_owned()))?;
+        for s in slots {
+            early.push(s.ok_or(Error::Cancelled)?);
+        }
+        Ok(early)
     }
 
     fn worker_loop<R, F>(&self, next: &AtomicUsize, tasks: usize, f: &F) -> Result<Vec<(usize, R)>>

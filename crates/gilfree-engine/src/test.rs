@@ -259,24 +259,31 @@ fn a_closed_broadcast_starts_no_more_bodies() {
     );
 }
 
-/// A worker that ran a job spins for a while (`hot_workers` counts it), then sleeps.
+/// Workers that ran jobs spin for a while (`hot_workers` counts them), then sleep: the count
+/// returns to 0, whatever the calls before. (That a worker spins right after its job is a
+/// matter of scheduling, measured by `examples/fanout.rs`, not asserted here.)
 #[test]
-fn a_worker_spins_after_its_job_then_sleeps() {
+fn spinning_workers_go_to_sleep() {
+    use std::ffi::c_void;
     use std::time::{Duration, Instant};
+    unsafe extern "C" fn body(_data: *const c_void, _worker: usize) {
+        std::thread::sleep(Duration::from_micros(200));
+    }
     let _g = POOL_LOCK.lock().unwrap();
     set_num_threads(2).unwrap();
-    // SAFETY: a backend entry, valid for the process, never unwinding.
-    let hot = || unsafe { (backend::local().hot_workers)() };
-    // (A loaded machine may deschedule this thread past the spin: try a few calls.)
-    let seen = (0..50).any(|_| {
-        let ctx = Ctx::new(Threads::Pool, None);
-        let on_worker = ctx.map_tasks(20, |_| on_pool_worker().is_some()).unwrap();
-        let until = Instant::now() + Duration::from_millis(2);
-        on_worker.contains(&true) && std::iter::from_fn(|| (Instant::now() < until).then(hot)).any(|n| n > 0)
-    });
-    assert!(seen, "no worker ever spun after its job");
+    let b = backend::local();
+    for n in [1, 2, 5] {
+        // SAFETY: the body ignores its data; the handle is waited for, then freed once.
+        unsafe {
+            let handle = (b.broadcast_start)(n, body, std::ptr::null());
+            assert!(!handle.is_null());
+            while (b.broadcast_wait)(handle, 1_000_000) != 1 {}
+            (b.broadcast_free)(handle);
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
-    while hot() != 0 {
+    // SAFETY: a backend entry, valid for the process, never unwinding.
+    while unsafe { (b.hot_workers)() } != 0 {
         assert!(Instant::now() < deadline, "a worker kept spinning");
         std::thread::sleep(Duration::from_millis(1));
     }
