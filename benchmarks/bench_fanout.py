@@ -7,13 +7,16 @@ back to back in a loop as a program calls kernels, interleaved round by round; t
 
 Two figures per family, against the targets of issue 13:
 
-* **pays from**: the least work at which ``threads=None`` is faster than ``threads=1`` (the
-  speedup crosses 1.0, log-interpolated between sizes); PASS at 30 us or less;
+* **pays from**: the least work at which ``threads=None`` is clearly faster than ``threads=1``
+  (the speedup crosses 1.10 -- a margin over the timing noise -- log-interpolated between
+  sizes); PASS at 30 us or less;
 * **speedup from 200 us**: the lowest speedup over the sizes of 200 us of work or more; PASS at
   1.7x or more on two threads (with N threads the target is 0.85 N).
 
 A family whose work cannot be split below some size (Monte Carlo's 2**20-sample blocks) shows
-where its sweep starts.
+where its sweep starts. The reductions' sweeps stop at 32 MiB of input (this machine's L3):
+beyond, they are bound by memory bandwidth, which ``bench_reduce.py`` judges against the
+machine's read ceiling instead.
 
 Usage::
 
@@ -40,6 +43,7 @@ from _report import format_table
 import gilfree
 
 PAYS_FROM_US = 30.0
+PAYS = 1.10  # "clearly faster": the speedup at which a call counts as paying
 FROM_WORK_US = 200.0
 SPEEDUP_PER_THREAD = 0.85  # 1.7x on two threads
 
@@ -129,9 +133,9 @@ def _geometric(lo: float, hi: float, steps: int) -> list[int]:
 
 
 FAMILIES: tuple[Family, ...] = (
-    Family("reduce", "sum(a)", _sum, _geometric(2**14, 2**23, 10)),
-    Family("moments", "var(a)", _var, _geometric(2**13, 2**22, 10)),
-    Family("argmax", "argmax(a)", _argmax, _geometric(2**14, 2**23, 10)),
+    Family("reduce", "sum(a)", _sum, _geometric(2**13, 2**22, 10)),
+    Family("moments", "var(a)", _var, _geometric(2**12, 2**22, 11)),
+    Family("argmax", "argmax(a)", _argmax, _geometric(2**13, 2**22, 10)),
     Family("hist", "histogram(a, 100, range)", _histogram, _geometric(2**12, 2**21, 10)),
     Family("bincount", "bincount(x)", _bincount, _geometric(2**12, 2**21, 10)),
     Family("sort", "sort(a)", _sort, _geometric(2**11, 2**19, 9)),
@@ -162,15 +166,15 @@ class Result:
     points: list[Point] = field(default_factory=list)
 
     def pays_from(self) -> float | None:
-        """The work (s) at which the speedup crosses 1.0, log-interpolated; None if never."""
+        """The work (s) at which the speedup crosses PAYS, log-interpolated; None if never."""
         pts = self.points
         for i, p in enumerate(pts):
-            if p.speedup >= 1.0:
+            if p.speedup >= PAYS:
                 if i == 0:
                     return p.one
                 q = pts[i - 1]
                 # Interpolate log(work) linearly in the speedup.
-                f = (1.0 - q.speedup) / (p.speedup - q.speedup)
+                f = (PAYS - q.speedup) / (p.speedup - q.speedup)
                 return math.exp(math.log(q.one) + f * (math.log(p.one) - math.log(q.one)))
         return None
 
@@ -260,7 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "PASS" if ok_low else "FAIL",
             ]
         )
-    print(f"summary (pays from: us of threads=1 work; low: the least speedup from {FROM_WORK_US:g} us)")
+    print(
+        f"summary (pays from: us of threads=1 work where the speedup reaches {PAYS:.2f}x; low: the "
+        f"least speedup from {FROM_WORK_US:g} us)"
+    )
     print(format_table(["family", "pays from", f"<={PAYS_FROM_US:g}us", "low", f">={target:.2f}x"], rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
