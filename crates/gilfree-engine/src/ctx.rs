@@ -208,9 +208,9 @@ impl<'a> Ctx<'a> {
     ///
     /// # When workers are woken
     ///
-    /// The calling thread starts on the tasks alone and times them. After each task it estimates
-    /// the work left (the mean time of its tasks so far, times the tasks not yet claimed) and
-    /// asks for workers once that is at least [`FAN_OUT_MIN`]. A worker that is spinning (it
+    /// With 4 tasks or more, the calling thread asks for workers before its first task. With 2 or
+    /// 3, it starts alone and times its first task: it estimates the work left (that time, times
+    /// the tasks not yet claimed) and asks for workers if that is at least [`FAN_OUT_MIN`]. A worker that is spinning (it
     /// finished a job less than [`LINGER`](crate::LINGER) ago) starts within about a
     /// microsecond; a sleeping one is woken, which costs the calling thread one wake-up call.
     /// If the caller runs out of tasks before a worker started, it closes the broadcast: a late
@@ -299,12 +299,17 @@ impl<'a> Ctx<'a> {
         let mut early: Vec<R> = try_vec(tasks, "the call's task results")?;
         let mut late: Vec<(usize, R)> = Vec::new();
         let mine = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
-            // SAFETY: a backend entry, valid for the process, never unwinding.
-            if unsafe { (backend.hot_workers)() } > 0 {
-                // A worker is spinning: it joins within about a microsecond, at no cost worth
-                // weighing, so from the first task on.
+            if tasks >= EARLY_MIN_TASKS {
+                // Enough tasks to share from the first one: a call of a few long tasks would
+                // otherwise run its first alone (4 tasks of 5 ms: 15 ms instead of 10). A spinning
+                // worker joins within about a microsecond; a sleeping one is woken, which costs
+                // this thread one wake-up call. (With fewer tasks the calling thread decides
+                // after its first one: a tiny call, such as a small matrix-vector product, would
+                // otherwise pay the hand-out for nothing.)
                 asked = true;
-                running = launch(tasks, true)?;
+                // SAFETY: a backend entry, valid for the process, never unwinding.
+                let hot = unsafe { (backend.hot_workers)() } > 0;
+                running = launch(tasks, hot)?;
             }
             let began = Instant::now();
             loop {
@@ -441,6 +446,8 @@ const MAX_WAKE_SAMPLE_NS: u64 = 200_000;
 /// The least work left for which a call asks the pool for workers: handing out work, and waiting
 /// for the helpers' last tasks, cost the calling thread a microsecond or two.
 pub const FAN_OUT_MIN: Duration = Duration::from_micros(5);
+/// The fewest tasks for which a call asks for workers before its first task.
+const EARLY_MIN_TASKS: usize = 4;
 /// `launched_at` of a call that found a hot worker (no wake-up to measure).
 const HOT: u64 = u64::MAX;
 
