@@ -5,6 +5,9 @@ use crate::engine::Threads;
 use crate::kernels::test_support::{ctx, settings};
 use crate::simd::Kernel as _;
 
+/// Chunks per thread in the multi-chunk sizes below (so that 2 and 3 threads all take some).
+const MANY_CHUNKS: usize = 12;
+
 /// Shewchuk's exactly rounded sum (the algorithm behind Python's `math.fsum`), as a reference.
 fn fsum(xs: impl IntoIterator<Item = f64>) -> f64 {
     let mut partials: Vec<f64> = Vec::new();
@@ -46,7 +49,7 @@ fn data(n: usize, seed: u64) -> Vec<f64> {
 
 #[test]
 fn float_sum_is_accurate_and_identical_for_every_thread_setting() {
-    let n = 3 * MIN_CHUNKS_PER_WORKER * CHUNK_LEN + 12_345;
+    let n = 3 * MANY_CHUNKS * CHUNK_LEN + 12_345;
     let a: Vec<f64> = data(n, 1).iter().map(|x| x * 1e6).collect();
     let exact = fsum(a.iter().copied());
     let l1: f64 = a.iter().map(|x| x.abs()).sum();
@@ -125,7 +128,7 @@ fn mean_of_empty_is_nan() {
 #[test]
 fn var_survives_a_large_mean() {
     // mean 1e9, spread 1: E[x^2] - E[x]^2 loses every digit here; Chan's merge does not.
-    let n = 3 * MIN_CHUNKS_PER_WORKER * CHUNK_LEN + 3;
+    let n = 3 * MANY_CHUNKS * CHUNK_LEN + 3;
     let a: Vec<f64> = data(n, 7).iter().map(|x| 1e9 + x).collect();
     let mean = fsum(a.iter().copied()) / n as f64;
     let exact = fsum(a.iter().map(|x| (x - mean) * (x - mean))) / n as f64;
@@ -181,7 +184,7 @@ fn extremes_follow_numpy() {
 
 #[test]
 fn extremes_across_chunks_pick_the_first_occurrence_and_first_nan() {
-    let n = 3 * MIN_CHUNKS_PER_WORKER * CHUNK_LEN;
+    let n = 3 * MANY_CHUNKS * CHUNK_LEN;
     let mut a = vec![0.0f32; n];
     a[CHUNK_LEN + 5] = 7.0;
     a[3 * CHUNK_LEN + 1] = 7.0;
