@@ -57,6 +57,9 @@ test: ## Build and run every test: lint, cargo, the example extensions, pytest w
 	@# One optimised build of everything in the ci profile, reused by cargo test, the wheel and the
 	@# free-threaded leg: the release profile's LTO would double the CI's compile time.
 	$(MAKE) --no-print-directory build EXTRAS=test,lint,bench,peers CARGO_PROFILE=ci
+	@# The free-threaded build runs meanwhile on the CPU the steps below leave idle (scripts/bg.sh),
+	@# in its own target dir: it would otherwise take 4 of CI's 25 minutes on its own.
+	bash scripts/bg.sh start ft-build $$PPID $(MAKE) --no-print-directory test-ft-build CARGO_PROFILE=ci
 	@$(call step,lint)
 	$(MAKE) --no-print-directory lint-check
 	@$(call step,cargo test)
@@ -73,7 +76,8 @@ test: ## Build and run every test: lint, cargo, the example extensions, pytest w
 	@$(call step,free-threaded 3.13t)
 	# CPython's own test_concurrent_futures runs in the free-threaded leg (tests/test_cpython_futures.py,
 	# 3.13t ships its test package); `make test-cpython` runs it on a GIL build of 3.13 too.
-	$(MAKE) --no-print-directory test-ft CARGO_PROFILE=ci
+	bash scripts/bg.sh wait ft-build
+	$(MAKE) --no-print-directory test-ft-run
 	@$(call step,done)
 
 # `make test`'s progress: the step starting and the minutes since the start (CI's 25-minute budget).
@@ -84,9 +88,15 @@ FT_VENV := .venv-ft
 FT_SKIP ?= tests/test_benchgame.py tests/test_bench_data.py tests/test_examples.py tests/test_montecarlo.py \
 	tests/test_fractal.py
 FT_PY := $(FT_VENV)/bin/python
+FT_TARGET := target/ft
 
 .PHONY: test-ft
 test-ft: ## Build free-threaded CPython 3.13t (cached), gilfree for it in .venv-ft, and run pytest there
+	$(MAKE) --no-print-directory test-ft-build
+	$(MAKE) --no-print-directory test-ft-run
+
+.PHONY: test-ft-build
+test-ft-build: ## `make test-ft` without pytest: CPython 3.13t (cached), .venv-ft, gilfree built for it
 	@ftpy=$$(bash scripts/build_python_ft.sh) || exit 1; \
 	if ! $(FT_PY) -c 'import sys; sys.exit(sys._is_gil_enabled())' 2>/dev/null; then \
 	  rm -rf $(FT_VENV) && echo "$$ftpy -m venv $(FT_VENV)" && $$ftpy -m venv $(FT_VENV); fi
@@ -94,13 +104,16 @@ test-ft: ## Build free-threaded CPython 3.13t (cached), gilfree for it in .venv-
 	$(FT_PY) -m pip install --quiet --only-binary=:all: "numpy<2.5" "scipy>=1.15" "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100" \
 		"maturin>=1.9,<2"
 	# --only-binary: numpy 2.5 and hypothesis>6.155 have no 3.13t wheels and build from source.
-	# The 3.11 build's target dir: the pure crates (engine, kernels) and the Python-free dependencies
-	# are reused as built; only pyo3's chain and the binding are rebuilt for 3.13t (and for 3.11
-	# again at the next `make build`).
-	VIRTUAL_ENV=$(abspath $(FT_VENV)) PYO3_PYTHON=$(abspath $(FT_PY)) \
+	# A target dir of its own (FT_TARGET): the 3.11 build's artifacts stay as they are (pyo3's chain
+	# and the binding differ per interpreter; sharing one dir rebuilt them at each switch), and
+	# `make test` can run this build in the background while the 3.11 tests use the other one.
+	CARGO_TARGET_DIR=$(abspath $(FT_TARGET)) VIRTUAL_ENV=$(abspath $(FT_VENV)) PYO3_PYTHON=$(abspath $(FT_PY)) \
 		$(FT_VENV)/bin/maturin develop --profile $(CARGO_PROFILE) --quiet
 	$(FT_PY) -c "import sys, gilfree; assert not sys._is_gil_enabled(), 'importing gilfree re-enabled the GIL'; \
 		print('test-ft:', sys.version.split()[0], 'free-threaded, GIL off after import gilfree')"
+
+.PHONY: test-ft-run
+test-ft-run: ## `make test-ft` without the build: pytest in .venv-ft (run `make test-ft-build` first)
 	# Properties at 25 examples here (tests/conftest.py): the 3.11 leg runs them at 150. The files
 	# in FT_SKIP check numbers that do not depend on the interpreter (published values, kernels'
 	# bits against NumPy or peers, example scripts): the 3.11 leg runs them; `make test-ft FT_SKIP=`
@@ -173,7 +186,7 @@ bench: build ## Run the benchmarks and the full GIL lab (installs the bench and 
 .PHONY: clean
 clean: ## Remove build products and the venv
 	cargo clean
-	rm -rf $(VENV) $(FT_VENV) dist python/gilfree/*.so .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(FT_VENV) .bg dist python/gilfree/*.so .pytest_cache .ruff_cache .mypy_cache .hypothesis
 
 .PHONY: examples-cython
 examples-cython: ## Build examples/ext-cython into .venv as a user would (needs `make build` first)
