@@ -30,6 +30,7 @@ use gilfree_kernels::engine::tasks::{self, Completions, TaskGroup, Ticket};
 use gilfree_kernels::engine::Ctx;
 use gilfree_kernels::Error;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use pyo3::IntoPyObjectExt;
@@ -257,12 +258,7 @@ impl NativeExecutor {
             if shared.closed.load(Ordering::SeqCst) && shared.pending.load(Ordering::SeqCst) == 0 {
                 return Ok(None);
             }
-            // Negative or NaN: no wait; too large (inf): wait until something happens.
-            let timeout = Duration::try_from_secs_f64(timeout).unwrap_or(if timeout > 0.0 {
-                Duration::MAX
-            } else {
-                Duration::ZERO
-            });
+            let timeout = wait_time(timeout);
             // The dispatcher is a daemon thread: at interpreter exit it must not take the GIL
             // back from these Rust frames (see gilfree_pyo3::host::begin_exit); it parks instead.
             let _gil_user = CallGuard::enter();
@@ -279,6 +275,61 @@ impl NativeExecutor {
             .map(|c| deliverable(py, c))
             .collect::<PyResult<Vec<_>>>()?;
         Ok(Some(PyList::new(py, items)?))
+    }
+
+    /// One step of a thread that waits for a future of this executor (`Future.result()`): waits
+    /// up to `timeout` seconds (detached) for finished tasks or for a delivery by another thread
+    /// (the epoch moving past `seen`), then delivers the finished tasks whose futures nobody
+    /// waits on itself, with `fast`'s attribute stores, and hands the others to the dispatcher.
+    /// Returns how many it delivered. The waiting thread is woken by the worker that finishes
+    /// its task, not by the dispatcher after delivering it: one wake-up per task instead of two.
+    fn help(&self, py: Python<'_>, fast: FastDelivery<'_>, seen: u64, timeout: f64) -> PyResult<usize> {
+        let shared = &self.shared;
+        let timeout = wait_time(timeout);
+        let items = {
+            let _gil_user = CallGuard::enter();
+            py.detach(|| {
+                park_if_exiting();
+                let items = shared.queue.help(seen, timeout);
+                park_if_exiting();
+                items
+            })
+        };
+        if items.is_empty() {
+            return Ok(0);
+        }
+        // A signal handler may raise here (KeyboardInterrupt): the items go to the dispatcher.
+        if let Err(err) = fast.lazy_lock.call_method0(intern!(py, "acquire")) {
+            shared.queue.give_back(items);
+            return Err(err);
+        }
+        let mut back = Vec::new();
+        let mut delivered = 0;
+        for c in items {
+            match fast.deliver(py, c) {
+                Ok(()) => delivered += 1,
+                Err(c) => back.push(c),
+            }
+        }
+        let released = fast.lazy_lock.call_method0(intern!(py, "release"));
+        shared.pending.fetch_sub(delivered, Ordering::SeqCst);
+        shared.queue.give_back(back);
+        if delivered > 0 {
+            shared.queue.delivered();
+        }
+        released.map(|_| delivered)
+    }
+
+    /// The number of deliveries so far (see [`help`](Self::help)): read before checking a future.
+    #[getter]
+    fn epoch(&self) -> u64 {
+        self.shared.queue.epoch()
+    }
+
+    /// Says a batch was delivered: wakes the threads waiting in [`help`](Self::help), so that one
+    /// whose future the dispatcher delivered (or someone cancelled) stops waiting.
+    fn delivered(&self) {
+        self.shared.queue.delivered();
     }
 
     /// Refuses new tasks from now on; tasks in flight still run and are collected.
@@ -306,33 +357,122 @@ impl NativeExecutor {
     }
 }
 
+/// A wait's timeout in seconds as a duration: negative or NaN is no wait, too large (inf) waits
+/// until something happens.
+fn wait_time(timeout: f64) -> Duration {
+    Duration::try_from_secs_f64(timeout).unwrap_or(if timeout > 0.0 {
+        Duration::MAX
+    } else {
+        Duration::ZERO
+    })
+}
+
 /// One completion as the `(future, kind, value)` tuple Python delivers.
 fn deliverable<'py>(py: Python<'py>, c: Completion) -> PyResult<Bound<'py, PyTuple>> {
-    let (kind, value) = match c.outcome {
+    let Completion {
+        future,
+        kernel,
+        outcome,
+        owner_cancelled,
+    } = c;
+    let (kind, value) = kind_and_value(py, kernel, outcome, owner_cancelled);
+    PyTuple::new(py, [future, kind.into_py_any(py)?, value])
+}
+
+/// A finished task's batch kind and value: its result, the exception to set, or (cancelled by
+/// its owner) None.
+fn kind_and_value(
+    py: Python<'_>,
+    kernel: &'static str,
+    outcome: gilfree_kernels::Result<Finish>,
+    owner_cancelled: bool,
+) -> (u8, Py<PyAny>) {
+    match outcome {
         // A panic here would unwind into the dispatcher thread and stop every delivery.
         Ok(finish) => match catch_unwind(AssertUnwindSafe(|| finish(py))) {
             Ok(Ok(value)) => (KIND_RESULT, value),
             Ok(Err(err)) => (KIND_EXCEPTION, err.into_value(py).into_any()),
             Err(_) => {
-                let err = KernelError::new_err(format!(
-                    "kernel '{}' panicked while converting its result",
-                    c.kernel
-                ));
+                let err =
+                    KernelError::new_err(format!("kernel '{kernel}' panicked while converting its result"));
                 (KIND_EXCEPTION, err.into_value(py).into_any())
             }
         },
-        Err(Error::Cancelled) if c.owner_cancelled => (KIND_CANCELLED, py.None()),
+        Err(Error::Cancelled) if owner_cancelled => (KIND_CANCELLED, py.None()),
         Err(Error::Cancelled) => {
             let err = PyKeyboardInterrupt::new_err(format!(
-                "gilfree.{}() was interrupted (SIGINT arrived while it ran or waited in the \
-                 executor's queue)",
-                c.kernel
+                "gilfree.{kernel}() was interrupted (SIGINT arrived while it ran or waited in the \
+                 executor's queue)"
             ));
             (KIND_EXCEPTION, err.into_value(py).into_any())
         }
-        Err(e) => (KIND_EXCEPTION, to_pyerr(c.kernel, e).into_value(py).into_any()),
-    };
-    PyTuple::new(py, [c.future, kind.into_py_any(py)?, value])
+        Err(e) => (KIND_EXCEPTION, to_pyerr(kernel, e).into_value(py).into_any()),
+    }
+}
+
+/// What [`NativeExecutor::help`] stores into a future finished lock-free, as
+/// `gilfree._executor._deliver`'s fast path does: `(_LAZY_LOCK, _NO_LOCK, _NO_WAITERS, FINISHED)`.
+#[derive(FromPyObject)]
+struct FastDelivery<'py> {
+    #[pyo3(item(0))]
+    lazy_lock: Bound<'py, PyAny>,
+    #[pyo3(item(1))]
+    no_lock: Bound<'py, PyAny>,
+    #[pyo3(item(2))]
+    no_waiters: Bound<'py, PyAny>,
+    #[pyo3(item(3))]
+    finished: Bound<'py, PyAny>,
+}
+
+impl FastDelivery<'_> {
+    /// Finishes `c` with attribute stores if nobody waits on its future (no Condition yet) and
+    /// it was not cancelled by its owner; otherwise (or if a store fails) hands it back.
+    /// Called with the lazy lock held. No Python code runs here (only C-level attribute
+    /// stores), so no signal handler can stop a delivery half-way.
+    fn deliver(&self, py: Python<'_>, c: Completion) -> Result<(), Completion> {
+        let owner_cancelled = c.owner_cancelled && matches!(c.outcome, Err(Error::Cancelled));
+        let fut = c.future.bind(py);
+        let waited = !matches!(fut.getattr(intern!(py, "_gf_cond")), Ok(cond) if cond.is_none());
+        if owner_cancelled || waited {
+            return Err(c);
+        }
+        let Completion {
+            future,
+            kernel,
+            outcome,
+            owner_cancelled,
+        } = c;
+        let (kind, value) = kind_and_value(py, kernel, outcome, owner_cancelled);
+        let fut = future.bind(py);
+        let slot = if kind == KIND_RESULT {
+            intern!(py, "_result")
+        } else {
+            intern!(py, "_exception")
+        };
+        // The state last: until it is set the future is pending, and a failed store leaves it so.
+        let stored = fut
+            .setattr(slot, &value)
+            .and_then(|()| fut.setattr(intern!(py, "_condition"), &self.no_lock))
+            .and_then(|()| fut.setattr(intern!(py, "_waiters"), &self.no_waiters))
+            .and_then(|()| fut.setattr(intern!(py, "_done_callbacks"), &self.no_waiters))
+            .and_then(|()| fut.setattr(intern!(py, "_state"), &self.finished));
+        match stored {
+            Ok(()) => Ok(()),
+            // Back to the dispatcher, as the same outcome.
+            Err(_) => Err(Completion {
+                future,
+                kernel,
+                outcome: Ok(Box::new(move |py: Python<'_>| {
+                    if kind == KIND_RESULT {
+                        Ok(value)
+                    } else {
+                        Err(PyErr::from_value(value.into_bound(py)))
+                    }
+                })),
+                owner_cancelled: false,
+            }),
+        }
+    }
 }
 
 /// Registers `_Executor` and `_Job`. The families' task forms (`_tasks`) are registered by their

@@ -1,5 +1,6 @@
 """The issue-13 benchmark scripts kept from rotting: ``bench_fanout.py`` runs (quick, two families)
-and prints its verdicts; ``check_lab.py`` reads a ``gilfree bench --json`` result and passes or
+and prints its verdicts; ``bench_executor.py`` runs (quick) and prints its speedup at 100 us with
+the machine's compute capacity; ``check_lab.py`` reads a ``gilfree bench --json`` result and passes or
 fails each workload by the peers' per-task times."""
 
 from __future__ import annotations
@@ -41,6 +42,21 @@ def test_bench_fanout_quick_prints_a_verdict_per_family(tmp_path: Path) -> None:
     assert set(report["families"]) == {"reduce", "fractal"}
     for fam in report["families"].values():
         assert all(p["one_s"] > 0 and p["pool_s"] > 0 for p in fam["points"])
+
+
+def test_bench_executor_quick_prints_the_speedup_at_100us_and_the_capacity(tmp_path: Path) -> None:
+    out = tmp_path / "executor.json"
+    proc = run("bench_executor.py", "--quick", "--tasks", "300", "--repeat", "1", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    section = text[text.index("3. gilfree.Executor's speedup") :]
+    assert "compute capacity for nbody" in section, section
+    for mode in ("submit+result", "map", "as_completed"):
+        line = next(ln for ln in section.splitlines() if ln.startswith(mode + " "))
+        assert line.rstrip().endswith(("PASS", "MISS")), line
+    report = json.loads(out.read_text())
+    assert report["nbody_compute_capacity"] > 0
+    assert set(report["speedup_at_100us"]) >= {"gilfree submit+result", "gilfree map"}
 
 
 def _strategy(name: str, per_task: float) -> StrategyResult:

@@ -512,7 +512,9 @@ def test_a_native_future_builds_its_condition_only_when_waited_on(ex: gilfree.Ex
     blockers = occupy_pool(ex)
     waited = ex.submit(gilfree.count_primes, 100)
     got: list[int] = []
-    t = threading.Thread(target=lambda: got.append(waited.result()))
+    # result() builds no lock either (the waiting thread delivers it itself: see
+    # test_result_is_delivered_by_the_waiting_thread); wait() does.
+    t = threading.Thread(target=lambda: (cf.wait([waited]), got.append(waited.result())))
     t.start()
     deadline = time.monotonic() + HANG_BOUND_S
     while "_condition" not in vars(waited) and time.monotonic() < deadline:
@@ -663,6 +665,59 @@ def test_a_done_callback_may_wait_on_another_native_future(ex: gilfree.Executor)
     name, *results = got[0]
     assert name.endswith("-dispatcher")
     assert results == [1, 1, None]
+
+
+def test_result_is_delivered_by_the_waiting_thread(ex: gilfree.Executor) -> None:
+    # The dispatcher is stuck in a done-callback for 10 s; a thread waiting in result() on a
+    # future nobody else waits on is woken by the worker that finishes it and takes its result
+    # itself (one wake-up per task instead of two: see _executor._help_deliver).
+    entered, gate = threading.Event(), threading.Event()
+    first = ex.submit(_testing.spin, 1, 0)
+    first.add_done_callback(lambda f: (entered.set(), gate.wait(10)))
+    try:
+        assert entered.wait(HANG_BOUND_S)
+        t0 = time.monotonic()
+        futs = [ex.submit(gilfree.nbody, 100 + i) for i in range(20)]
+        assert [f.result(timeout=5) for f in futs] == [gilfree.nbody(100 + i) for i in range(20)]
+        assert list(ex.map(gilfree.count_primes, [10, 100], timeout=5)) == [4, 25]
+        assert time.monotonic() - t0 < 5
+        # Delivered lock-free: no Condition was built for them.
+        assert all(vars(f)["_condition"] is _executor._NO_LOCK for f in futs)
+        # A future someone waits on through its Condition (here: a done-callback) is still
+        # delivered by the dispatcher, which runs its callbacks: result() waits for it.
+        called = ex.submit(_testing.spin, 1, 0)
+        called.add_done_callback(lambda f: None)
+        with pytest.raises(cf.TimeoutError):
+            called.result(timeout=0.3)
+    finally:
+        gate.set()
+    assert called.result(timeout=HANG_BOUND_S) == 1
+
+
+def test_threads_waiting_in_result_see_a_cancellation_promptly(ex: gilfree.Executor) -> None:
+    blockers = occupy_pool(ex)
+    queued = ex.submit(_testing.spin, 1, 0)
+    out: list[Any] = []
+
+    def wait() -> None:
+        t0 = time.monotonic()
+        try:
+            queued.result(timeout=HANG_BOUND_S)
+        except cf.CancelledError as exc:
+            out.append((type(exc), time.monotonic() - t0))
+
+    waiters = [threading.Thread(target=wait) for _ in range(3)]
+    for w in waiters:
+        w.start()
+    time.sleep(0.2)  # the three wait in result(), the pool busy with the blockers
+    assert queued.cancel()
+    for w in waiters:
+        w.join(HANG_BOUND_S)
+    for b in blockers:
+        b.cancel()
+    # Each saw the cancellation at once (not after a 20 ms wait slice, let alone the timeout).
+    assert [kind for kind, _ in out] == [cf.CancelledError] * 3
+    assert max(dt for _, dt in out) < 0.2 + 1.0
 
 
 def test_waits_on_overlapping_sets_of_finished_and_pending_futures_do_not_deadlock() -> None:

@@ -223,6 +223,7 @@ class _NativeFuture(cf.Future[Any]):
     _exception = None
     _gf_cond: Any = None
     _gf_job: Any = None
+    _gf_native: Any = None  # the _native._Executor that runs it (for _help_deliver)
 
     # The base class would build a Condition here; object's __init__ is the cheapest no-op.
     __init__ = object.__init__
@@ -244,6 +245,9 @@ class _NativeFuture(cf.Future[Any]):
         job = self._gf_job
         if job is not None:
             job.cancel()
+        native = self._gf_native
+        if native is not None:
+            native.delivered()  # wakes the threads waiting in _help_deliver
         self._invoke_callbacks()  # type: ignore[attr-defined]
         return True
 
@@ -325,50 +329,75 @@ def _deliver(batch: list[tuple[_NativeFuture, int, Any]]) -> None:
 #: ``.native``: set on dispatcher threads, to the executor they deliver for.
 _DISPATCHER = threading.local()
 
-#: How long a dispatcher that waits on a future inside a done-callback waits between deliveries.
-_HELP_SLICE_S: Final = 0.005
+#: How long a thread waiting on a pending native future waits natively at a time (it then runs
+#: signal handlers: Ctrl-C in result() stays prompt).
+_HELP_SLICE_S: Final = 0.02
+
+#: What ``_native._Executor.help`` stores into a future that finished lock-free (``_deliver``).
+_FAST_DELIVERY: Final = (_LAZY_LOCK, _NO_LOCK, _NO_WAITERS, _FINISHED)
 
 
 def _help_deliver(fut: _NativeFuture, timeout: float | None) -> None:
-    """Called before blocking on a pending native future. On a dispatcher thread (a done-callback
-    waiting on another native future), keeps delivering this dispatcher's batches until the future
-    is done or the timeout passes: the dispatcher would otherwise wait for itself. Elsewhere, a
-    no-op."""
-    native = getattr(_DISPATCHER, "native", None)
-    if native is None:
-        return
+    """Called before blocking on a pending native future: returns once it is done, or the timeout
+    passed, or (a future that someone waits on through its Condition) at once.
+
+    * On a thread other than this executor's dispatcher (the common case: ``result()`` in the
+      submitting thread), the waiting thread delivers finished tasks itself: the pool worker
+      that finishes a task wakes it directly (``_native._Executor.help``), where the dispatcher
+      would be woken first and then wake it (two thread switches per task, and a hand-over of the
+      GIL). It delivers only the futures that nobody waits on, with attribute stores in native
+      code (no Python code runs, so a Ctrl-C cannot stop a delivery half-way, and no done-callback
+      ever runs on this thread); the others go to the dispatcher, as before.
+    * On the dispatcher thread (a done-callback waiting on another native future), it keeps
+      delivering this dispatcher's batches: the dispatcher would otherwise wait for itself.
+    """
+    dispatcher_of = getattr(_DISPATCHER, "native", None)
+    native = fut._gf_native
+    if dispatcher_of is None and (native is None or fut._gf_cond is not None):
+        return  # not submitted yet, or someone waits on its Condition: the dispatcher delivers it
     deadline = None if timeout is None else time.monotonic() + timeout
-    while not fut.done():
+    while True:
+        seen = native.epoch  # before the check: a delivery after it moves the epoch on
+        if fut._state in _DONE_STATES:
+            return
         left = _HELP_SLICE_S if deadline is None else min(_HELP_SLICE_S, deadline - time.monotonic())
         if left <= 0:
             return
-        batch = native.collect(left)
+        if dispatcher_of is None:
+            native.help(_FAST_DELIVERY, seen, left)
+            continue
+        batch = dispatcher_of.collect(left)
         if batch is None:  # this executor is drained: the future is another's, which delivers it
             return
         if batch:
-            _deliver(batch)
+            try:
+                _deliver(batch)
+            finally:
+                dispatcher_of.delivered()
 
 
 def _dispatch(native: _native._Executor) -> None:
     """The dispatcher thread: delivers batches until the executor is closed and drained."""
     _DISPATCHER.native = native
-    collect = native.collect
-    while _dispatch_one(collect):
+    while _dispatch_one(native):
         pass
 
 
-def _dispatch_one(collect: Callable[[float], list[tuple[_NativeFuture, int, Any]] | None]) -> bool:
+def _dispatch_one(native: _native._Executor) -> bool:
     """Waits for one batch and delivers it; False once the executor is closed and drained.
 
     A function of its own so that the batch (its futures and their results) is released when it
     returns, before the dispatcher waits again: a result must not outlive its future by the idle
     wait (CPython's ``test_free_reference``)."""
     try:
-        batch = collect(_IDLE_WAIT_S)
+        batch = native.collect(_IDLE_WAIT_S)
         if batch is None:
             return False
         if batch:
-            _deliver(batch)
+            try:
+                _deliver(batch)
+            finally:
+                native.delivered()  # wakes the threads in _help_deliver whose future it was
     except Exception:  # a bug: report it, keep delivering the other futures
         _base.LOGGER.exception("gilfree.Executor: the dispatcher failed")
     return True
@@ -611,6 +640,7 @@ class Executor(cf.Executor):
         """Queues a validated kernel call on the pool; its future."""
         fut = _NativeFuture()
         fut._gf_job = job
+        fut._gf_native = self._native
         if self._dispatcher is None:
             self._start_dispatcher()
         self._native_submit(fut, job)
@@ -731,6 +761,7 @@ class Executor(cf.Executor):
                 return _failed_future(exc)
             fut = _NativeFuture()
             fut._gf_job = job
+            fut._gf_native = self._native
             if self._dispatcher is None:
                 self._start_dispatcher()
             self._native_submit(fut, job)

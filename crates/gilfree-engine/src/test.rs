@@ -552,6 +552,85 @@ mod task_tests {
         assert_eq!(q.take(), vec![1, 2]);
         assert!(q.is_empty());
     }
+
+    /// Polls `cond` until it holds (20 s at most).
+    fn until(cond: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_push_wakes_the_sleeping_helper_not_the_consumer() {
+        let q: Arc<Completions<u32>> = Arc::new(Completions::new());
+        let consumer = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || (q.wait(Duration::from_secs(1)), Instant::now()))
+        };
+        let seen = q.epoch();
+        let helper = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || (q.help(seen, Duration::from_secs(60)), Instant::now()))
+        };
+        until(|| q.sleepers() == (true, 1));
+        let pushed = Instant::now();
+        q.push(7);
+        let (items, helped) = helper.join().unwrap();
+        assert_eq!(items, vec![7], "the helper takes the item");
+        // The consumer slept on (its wait timed out, with nothing to take).
+        let (ready, woke) = consumer.join().unwrap();
+        assert!(!ready && woke >= helped && woke - pushed >= Duration::from_millis(500));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn helpers_stop_waiting_when_another_thread_delivers() {
+        let q: Arc<Completions<u32>> = Arc::new(Completions::new());
+        let seen = q.epoch();
+        let helpers: Vec<_> = (0..3)
+            .map(|_| {
+                let q = Arc::clone(&q);
+                std::thread::spawn(move || q.help(seen, Duration::from_secs(60)))
+            })
+            .collect();
+        until(|| q.sleepers().1 == 3);
+        q.delivered();
+        for h in helpers {
+            assert!(h.join().unwrap().is_empty());
+        }
+        assert_ne!(q.epoch(), seen);
+        // A helper that saw an old epoch does not sleep at all.
+        assert!(q.help(seen, Duration::from_secs(60)).is_empty());
+        // One that saw the current epoch times out.
+        let t0 = Instant::now();
+        assert!(q.help(q.epoch(), Duration::from_millis(20)).is_empty());
+        assert!(t0.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn items_given_back_go_to_the_consumer_only() {
+        let q: Arc<Completions<u32>> = Arc::new(Completions::new());
+        q.push(1);
+        let taken = q.help(q.epoch(), Duration::ZERO);
+        assert_eq!(taken, vec![1]);
+        q.give_back(taken);
+        q.push(2);
+        // A helper does not take what was given back, only new items.
+        assert_eq!(q.help(q.epoch(), Duration::ZERO), vec![2]);
+        assert!(q.wait(Duration::ZERO));
+        assert_eq!(q.take(), vec![1]);
+        // Giving back wakes a sleeping consumer.
+        let consumer = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || (q.wait(Duration::from_secs(60)), q.take()))
+        };
+        until(|| q.sleepers().0);
+        q.give_back(vec![5]);
+        assert_eq!(consumer.join().unwrap(), (true, vec![5]));
+        assert!(q.is_empty());
+    }
 }
 
 #[test]

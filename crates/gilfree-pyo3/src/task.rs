@@ -88,7 +88,8 @@ unsafe extern "C" fn free_state<R, W, F>(data: *mut c_void) {
 /// A `gilfree.Executor` task of this extension: `work` runs later on one worker of gilfree's
 /// shared pool, without the GIL, in a [`Ctx`] that `Future.cancel()`,
 /// `shutdown(cancel_futures=True)` and Ctrl-C cancel; `finish` converts its output with the GIL
-/// held, on the executor's dispatcher thread. Returns the task object for a *task form*: a
+/// held, on the thread that delivers it (the executor's dispatcher, or a thread waiting in
+/// `Future.result()`). Returns the task object for a *task form*: a
 /// function taking the kernel's arguments, validating them now, and returning this (see
 /// [`register_task`]).
 ///
