@@ -672,8 +672,12 @@ def test_result_is_delivered_by_the_waiting_thread(ex: gilfree.Executor) -> None
     # future nobody else waits on is woken by the worker that finishes it and takes its result
     # itself (one wake-up per task instead of two: see _executor._help_deliver).
     entered, gate = threading.Event(), threading.Event()
+    blockers = occupy_pool(ex)
     first = ex.submit(_testing.spin, 1, 0)
+    # The pool is busy: first cannot be done yet, so its callback runs on the dispatcher.
     first.add_done_callback(lambda f: (entered.set(), gate.wait(10)))
+    for b in blockers:
+        b.cancel()
     try:
         assert entered.wait(HANG_BOUND_S)
         t0 = time.monotonic()
