@@ -221,6 +221,29 @@ impl<'a> Ctx<'a> {
         R: Send,
         F: Fn(usize) -> R + Sync,
     {
+        self.map_tasks_when(tasks, grain, tasks >= EARLY_MIN_TASKS, f)
+    }
+
+    /// [`map_tasks`](Self::map_tasks) for tasks the caller knows to be long (each well above
+    /// [`FAN_OUT_MIN`], say 100 µs or more): the calling thread asks for workers before its first
+    /// task whatever their number. `map_tasks` starts a call of 2 or 3 tasks alone and times the
+    /// first, so 2 tasks of a millisecond each would run one after the other (the caller claims
+    /// the second before a worker woken after the first can start).
+    pub fn map_long_tasks<R, F>(&self, tasks: usize, f: F) -> Result<Vec<R>>
+    where
+        R: Send,
+        F: Fn(usize) -> R + Sync,
+    {
+        self.map_tasks_when(tasks, 1, true, f)
+    }
+
+    /// [`map_tasks_grained`](Self::map_tasks_grained), asking for workers before the first task
+    /// if `ask_first`, else once the work left is worth it.
+    fn map_tasks_when<R, F>(&self, tasks: usize, grain: usize, ask_first: bool, f: F) -> Result<Vec<R>>
+    where
+        R: Send,
+        F: Fn(usize) -> R + Sync,
+    {
         self.total.fetch_add(tasks as u64, Ordering::Relaxed);
         let wanted = self.workers_for(tasks, grain);
         if wanted <= 1 {
@@ -233,7 +256,7 @@ impl<'a> Ctx<'a> {
             // the pool it occupies: it runs here.
             return self.run_on_caller(tasks, &f);
         }
-        self.run_team(backend, tasks, wanted, &f)
+        self.run_team(backend, tasks, wanted, ask_first, &f)
     }
 
     /// The calling thread runs the tasks, and asks for up to `wanted - 1` pool workers (fewer if
@@ -243,6 +266,7 @@ impl<'a> Ctx<'a> {
         backend: &'static backend::Backend,
         tasks: usize,
         wanted: usize,
+        ask_first: bool,
         f: &F,
     ) -> Result<Vec<R>>
     where
@@ -299,7 +323,7 @@ impl<'a> Ctx<'a> {
         let mut early: Vec<R> = try_vec(tasks, "the call's task results")?;
         let mut late: Vec<(usize, R)> = Vec::new();
         let mine = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
-            if tasks >= EARLY_MIN_TASKS {
+            if ask_first {
                 // Enough tasks to share from the first one: a call of a few long tasks would
                 // otherwise run its first alone (4 tasks of 5 ms: 15 ms instead of 10). A spinning
                 // worker joins within about a microsecond; a sleeping one is woken, which costs

@@ -227,6 +227,27 @@ fn the_calling_thread_works_too_and_counts_in_the_cap() {
     set_num_threads(2).unwrap();
 }
 
+/// Two long tasks: `map_tasks` runs them one after the other on the calling thread (it times
+/// the first before asking, and then claims the second itself); `map_long_tasks` asks before the
+/// first, so a worker runs one of them meanwhile.
+#[test]
+fn long_tasks_are_shared_from_the_first_even_when_few() {
+    let _g = POOL_LOCK.lock().unwrap();
+    set_num_threads(2).unwrap();
+    let me = std::thread::current().id();
+    let task = |_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::current().id()
+    };
+    let ctx = Ctx::new(Threads::Pool, None);
+    assert_eq!(ctx.map_tasks(2, task).unwrap(), vec![me, me]);
+    let who = ctx.map_long_tasks(2, task).unwrap();
+    assert!(who.contains(&me), "the caller ran no task");
+    assert!(who.iter().any(|&id| id != me), "no worker ran a task");
+    // One task: the caller alone, asking nobody.
+    assert_eq!(ctx.map_long_tasks(1, task).unwrap(), vec![me]);
+}
+
 /// A closed broadcast starts no more bodies: the ones that had not started when it was closed
 /// never run, and the wait returns once the started ones returned.
 #[test]

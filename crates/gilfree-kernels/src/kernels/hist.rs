@@ -765,12 +765,18 @@ pub fn min_max<T: HistElem>(ctx: &Ctx<'_>, a: &[T]) -> Result<(T, T, bool)> {
     Ok(out)
 }
 
-/// The per-task ranges of a counting pass: at most [`MAX_TABLES`] tasks of at least [`BLOCK`]
-/// elements, fewer when `nbins` is large (their tables share [`TABLE_BUDGET`]). Depends on `len`
-/// and `nbins` only.
+/// The fewest elements a counting task takes: ~10 µs of counting, so that a call of 100 µs is
+/// shared by a few tasks (counts are exact integers: the task boundaries never change a result).
+const COUNT_MIN: usize = 8192;
+
+/// The number of tasks of a counting pass: at most [`MAX_TABLES`], each of at least
+/// [`COUNT_MIN`] elements and at least 16 per bin (a task zeroes and sums its own table: that
+/// stays a small part of its work), and fewer when `nbins` is large (their tables share
+/// [`TABLE_BUDGET`]). Depends on `len` and `nbins` only.
 fn count_tasks(len: usize, nbins: usize) -> usize {
     let by_memory = (TABLE_BUDGET / 8 / nbins.max(1).saturating_mul(4)).max(1);
-    len.div_ceil(BLOCK).clamp(1, MAX_TABLES).min(by_memory)
+    let least = COUNT_MIN.max(nbins.saturating_add(1).saturating_mul(16));
+    len.div_ceil(least).clamp(1, MAX_TABLES).min(by_memory)
 }
 
 /// Counts `bin(x)` over `a` into `nbins` bins (`bin` returns `nbins` for "not counted", never

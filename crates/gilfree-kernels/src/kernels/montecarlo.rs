@@ -62,8 +62,9 @@
 //!
 //! # Cancellation
 //!
-//! A block takes ~1 ms on one core; cancellation is checked between blocks (by `map_tasks`) and
-//! between rounds, so even `samples = 2⁶⁴ − 1` (centuries of work) stops promptly on Ctrl-C.
+//! A block takes ~1 ms on one core; cancellation is checked between blocks (by
+//! `Ctx::map_long_tasks`, which shares even 2 blocks from the start) and between rounds, so even
+//! `samples = 2⁶⁴ − 1` (centuries of work) stops promptly on Ctrl-C.
 
 use crate::engine::Ctx;
 use crate::{simd, Error, Result};
@@ -222,7 +223,7 @@ fn hits_in_rounds(ctx: &Ctx<'_>, samples: u64, seed: u64, round_blocks: usize) -
                 next.long_jump(); // not after the last block: 225 ns of a tiny call
             }
         }
-        let counts = ctx.map_tasks(n, |i| {
+        let counts = ctx.map_long_tasks(n, |i| {
             block_hits(&starts[i], block_len(samples, first + i as u64))
         })?;
         // Exact: the total never exceeds `samples`.
