@@ -369,14 +369,16 @@ fn wait_time(timeout: f64) -> Duration {
 
 /// One completion as the `(future, kind, value)` tuple Python delivers.
 fn deliverable<'py>(py: Python<'py>, c: Completion) -> PyResult<Bound<'py, PyTuple>> {
-    let Completion {
-        future,
-        kernel,
-        outcome,
-        owner_cancelled,
-    } = c;
-    let (kind, value) = kind_and_value(py, kernel, outcome, owner_cancelled);
+    let (future, kind, value) = c.into_parts(py);
     PyTuple::new(py, [future, kind.into_py_any(py)?, value])
+}
+
+impl Completion {
+    /// Its future, its batch kind and its value (see [`kind_and_value`]).
+    fn into_parts(self, py: Python<'_>) -> (Py<PyAny>, u8, Py<PyAny>) {
+        let (kind, value) = kind_and_value(py, self.kernel, self.outcome, self.owner_cancelled);
+        (self.future, kind, value)
+    }
 }
 
 /// A finished task's batch kind and value: its result, the exception to set, or (cancelled by
@@ -436,13 +438,8 @@ impl FastDelivery<'_> {
         if owner_cancelled || waited {
             return Err(c);
         }
-        let Completion {
-            future,
-            kernel,
-            outcome,
-            owner_cancelled,
-        } = c;
-        let (kind, value) = kind_and_value(py, kernel, outcome, owner_cancelled);
+        let kernel = c.kernel;
+        let (future, kind, value) = c.into_parts(py);
         let fut = future.bind(py);
         let slot = if kind == KIND_RESULT {
             intern!(py, "_result")

@@ -107,6 +107,31 @@ def test_uniform_with_range_matches_numpy(dtype: Any, data: st.DataObject) -> No
     same_hist(gilfree.histogram(a, bins, range=rng), want)
 
 
+def test_repeated_ranges_reuse_their_plan_and_stay_numpys() -> None:
+    # A call with the same bins, range and dtype as a recent one reuses its plan (NumPy's types,
+    # edges and bounds; src/kernels/hist.rs, RangePlan): every answer is still NumPy's, whatever
+    # the order of the calls and dtypes, beyond what the cache holds (8 plans), and the edges
+    # come back as a fresh array each time.
+    rng = np.random.default_rng(11)
+    ranges: list[Any] = [(0.0, 1.0), (-3, 7), (0.1, 0.1), (2, 2), (-0.5, 1e-3), [0.0, 1.0], [-3, 7.5]]
+    ranges += [(float(i), float(i) + 0.5) for i in range(10)]
+    for _ in range(2):
+        for dtype in DTYPES:
+            a = (rng.standard_normal(3000) * 5).astype(dtype)
+            for r in ranges:
+                for bins in (1, 7, 100):
+                    same_hist(gilfree.histogram(a, bins, range=r), np.histogram(a, bins, range=r))
+            w = rng.random(a.size)
+            for _ in range(2):
+                same_hist(
+                    gilfree.histogram(a, 9, range=(-1.0, 2.0), weights=w, density=True),
+                    np.histogram(a, 9, range=(-1.0, 2.0), weights=w, density=True),
+                )
+    edges = gilfree.histogram(a, 10, range=(0.0, 1.0))[1]
+    edges[:] = -1  # the caller's array: the next call's edges are unchanged
+    same(gilfree.histogram(a, 10, range=(0.0, 1.0))[1], np.histogram(a, 10, range=(0.0, 1.0))[1])
+
+
 @parametrize_dtype
 @settings(max_examples=50, deadline=None)
 @given(data=st.data())
