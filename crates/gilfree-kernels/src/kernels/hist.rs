@@ -724,7 +724,10 @@ pub fn min_max<T: HistElem>(ctx: &Ctx<'_>, a: &[T]) -> Result<(T, T, bool)> {
     let Some(&first) = a.first() else {
         return Err(Error::EmptyInput);
     };
-    let parts = ctx.map_chunks(a.len(), BLOCK * 4, 1, |r| {
+    // Chunks of a few µs (min and max are exact: any split gives the same answer), so that
+    // `bincount` and a histogram without a range share this pass from 32 K elements.
+    const CHUNK: usize = 8192;
+    let parts = ctx.map_chunks(a.len(), CHUNK, 1, |r| {
         let mut mn = [first; LANES];
         let mut mx = [first; LANES];
         let mut nan = [false; LANES];
@@ -765,17 +768,20 @@ pub fn min_max<T: HistElem>(ctx: &Ctx<'_>, a: &[T]) -> Result<(T, T, bool)> {
     Ok(out)
 }
 
-/// The fewest elements a counting task takes: ~10 µs of counting, so that a call of 100 µs is
-/// shared by a few tasks (counts are exact integers: the task boundaries never change a result).
-const COUNT_MIN: usize = 8192;
+/// The fewest elements a counting task takes: a few µs of counting, so that a call of 20 µs
+/// already has 4 tasks, which the engine shares from the first (with 2 or 3 it times the first
+/// before asking for workers). Counts are exact integers: the task boundaries never change a
+/// result.
+const COUNT_MIN: usize = 2048;
 
 /// The number of tasks of a counting pass: at most [`MAX_TABLES`], each of at least
-/// [`COUNT_MIN`] elements and at least 16 per bin (a task zeroes and sums its own table: that
-/// stays a small part of its work), and fewer when `nbins` is large (their tables share
-/// [`TABLE_BUDGET`]). Depends on `len` and `nbins` only.
+/// [`COUNT_MIN`] elements and at least 4 per bin (a task zeroes and sums its own table, a few
+/// ns per bin against ~1 ns per element counted: that stays a small part of its work), and
+/// fewer when `nbins` is large (their tables share [`TABLE_BUDGET`]). Depends on `len` and
+/// `nbins` only.
 fn count_tasks(len: usize, nbins: usize) -> usize {
     let by_memory = (TABLE_BUDGET / 8 / nbins.max(1).saturating_mul(4)).max(1);
-    let least = COUNT_MIN.max(nbins.saturating_add(1).saturating_mul(16));
+    let least = COUNT_MIN.max(nbins.saturating_add(1).saturating_mul(4));
     len.div_ceil(least).clamp(1, MAX_TABLES).min(by_memory)
 }
 
