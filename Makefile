@@ -57,9 +57,6 @@ test: ## Build and run every test: lint, cargo, the example extensions, pytest w
 	@# One optimised build of everything in the ci profile, reused by cargo test, the wheel and the
 	@# free-threaded leg: the release profile's LTO would double the CI's compile time.
 	$(MAKE) --no-print-directory build EXTRAS=test,lint,bench,peers CARGO_PROFILE=ci
-	@# The free-threaded build runs meanwhile on the CPU the steps below leave idle (scripts/bg.sh),
-	@# in its own target dir: it would otherwise take 4 of CI's 25 minutes on its own.
-	bash scripts/bg.sh start ft-build $$PPID $(MAKE) --no-print-directory test-ft-build CARGO_PROFILE=ci
 	@$(call step,lint)
 	$(MAKE) --no-print-directory lint-check
 	@$(call step,cargo test)
@@ -68,6 +65,10 @@ test: ## Build and run every test: lint, cargo, the example extensions, pytest w
 	# The example extensions, built into .venv as a user builds them: pytest tests them installed.
 	$(MAKE) --no-print-directory examples-rust examples-cython
 	@$(call step,pytest)
+	@# The free-threaded build runs meanwhile, on the core pytest leaves idle most of the time
+	@# (scripts/bg.sh: idle priority, its own target dir): on its own it took 4 of CI's 25 minutes.
+	@# Not earlier: beside lint and cargo test, which keep both cores busy, it slowed them as much.
+	bash scripts/bg.sh start ft-build $$PPID $(MAKE) --no-print-directory test-ft-build CARGO_PROFILE=ci
 	$(PY) -m pytest
 	@$(call step,the wheel)
 	$(MAKE) --no-print-directory test-wheel CARGO_PROFILE=ci
