@@ -106,6 +106,21 @@ impl<'a> Ctx<'a> {
         self.threads
     }
 
+    /// The most threads (the calling one included) that a call with this context can run its
+    /// tasks on: its thread setting capped by the pool's size, 1 for [`Threads::Caller`]. A
+    /// kernel may use it to cut its work so that every thread gets an even share (the results
+    /// must not depend on it: they must be the same for every thread setting).
+    pub fn team_size(&self) -> usize {
+        match self.threads {
+            Threads::Caller => 1,
+            t => {
+                let backend = backend::current();
+                // SAFETY: a backend entry, valid for the process, never unwinding.
+                t.cap(unsafe { (backend.num_threads)() }).max(1)
+            }
+        }
+    }
+
     /// Asks the call to stop at its next task boundary.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);

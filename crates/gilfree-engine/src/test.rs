@@ -223,7 +223,10 @@ fn the_calling_thread_works_too_and_counts_in_the_cap() {
             "{threads:?}: no worker ran a task"
         );
         assert!(peak.load(Ordering::SeqCst) <= most, "{threads:?}");
+        assert_eq!(ctx.team_size(), most, "{threads:?}");
     }
+    assert_eq!(Ctx::new(Threads::Caller, None).team_size(), 1);
+    assert_eq!(Ctx::new(at_most(8), None).team_size(), 3); // capped by the pool
     set_num_threads(2).unwrap();
 }
 

@@ -452,7 +452,7 @@ fn portable_blocks_match_the_previous_kernel() {
             // A run of at most one block is block 0, whose lane 0 starts at the seeded state.
             let expected = previous::hits(&caller, len, seed).unwrap();
             assert_eq!(
-                PortableHits { lanes, len }.run(),
+                PortableHits { lanes, len, first: 0 }.run(),
                 expected,
                 "seed {seed}, len {len}"
             );
@@ -500,7 +500,7 @@ fn avx2_and_portable_blocks_give_the_same_counts() {
             let lanes = Lanes::jumped(&Xoshiro256pp::seed_from_u64(seed), used);
             // SAFETY: the CPU has AVX2 (checked above).
             let fast = unsafe { avx2::block_hits(&lanes, len) };
-            let portable = PortableHits { lanes, len }.run();
+            let portable = PortableHits { lanes, len, first: 0 }.run();
             assert_eq!(fast, portable, "seed {seed}, len {len}");
         }
     }
@@ -511,7 +511,25 @@ fn avx2_and_portable_blocks_give_the_same_counts() {
 #[test]
 fn hits_match_the_scalar_reference() {
     let b = BLOCK_SAMPLES;
-    for samples in [1, 2, 7, 8, 9, 15, 1000, 12_345, b - 1, b, b + 1, 3 * b + 13] {
+    let split = SPLIT_MIN_SAMPLES;
+    for samples in [
+        1,
+        2,
+        7,
+        8,
+        9,
+        15,
+        1000,
+        12_345,
+        split - 1,
+        split,
+        split + 3,
+        b - 1,
+        b,
+        b + 1,
+        3 * b + 13,
+        5 * b + 5,
+    ] {
         for seed in [0, 1, u64::MAX] {
             let expected = reference_hits(samples, seed);
             for t in [Threads::Caller, Threads::Pool] {
@@ -551,8 +569,53 @@ fn block_layout() {
 }
 
 #[test]
+fn halves_add_up_to_the_whole_block() {
+    let mut lens: Vec<u64> = (0..=40).collect();
+    lens.extend([
+        1000,
+        4095,
+        4097,
+        SPLIT_MIN_SAMPLES + 3,
+        65_543,
+        BLOCK_SAMPLES - 1,
+        BLOCK_SAMPLES,
+    ]);
+    let run = || {
+        let mut v = vec![];
+        for seed in many_seeds().into_iter().take(6) {
+            let start = Xoshiro256pp::seed_from_u64(seed);
+            for &len in &lens {
+                let whole = part_hits(&start, len, Part::Whole);
+                let halves = part_hits(&start, len, Part::Half(0)) + part_hits(&start, len, Part::Half(1));
+                assert_eq!(halves, whole, "seed {seed}, len {len}");
+                v.push(whole);
+            }
+        }
+        v
+    };
+    // Both kernels: AVX2 (where the CPU has it) and the portable one.
+    assert_eq!(run(), crate::simd::with_baseline(run));
+}
+
+#[test]
+fn the_blocks_left_over_are_cut_into_halves() {
+    let b = BLOCK_SAMPLES;
+    assert_eq!(blocks_to_split(SPLIT_MIN_SAMPLES - 1, 1, 2), 0);
+    assert_eq!(blocks_to_split(SPLIT_MIN_SAMPLES, 1, 2), 1);
+    assert_eq!(blocks_to_split(SPLIT_MIN_SAMPLES, 1, 1), 0);
+    assert_eq!(blocks_to_split(2 * b, 2, 2), 0);
+    assert_eq!(blocks_to_split(3 * b, 3, 2), 1);
+    assert_eq!(blocks_to_split(7 * b, 7, 4), 3);
+}
+
+#[test]
 fn identical_for_every_thread_setting_and_round_size() {
-    let samples = 20 * BLOCK_SAMPLES + 12_345;
+    for samples in [20 * BLOCK_SAMPLES + 12_345, 5 * BLOCK_SAMPLES + 77, 40_000] {
+        identical_for(samples);
+    }
+}
+
+fn identical_for(samples: u64) {
     let reference = monte_carlo_pi(&ctx(Threads::Caller), samples, 3).unwrap();
     for t in settings() {
         let pi = monte_carlo_pi(&ctx(t), samples, 3).unwrap();
@@ -653,14 +716,15 @@ fn the_largest_sample_count_is_cancellable() {
 fn montecarlo_throughput() {
     let samples = 64 * BLOCK_SAMPLES;
     let c = ctx(Threads::Caller);
-    let mut best = [f64::INFINITY; 4];
+    let mut best = [f64::INFINITY; 5];
     let names = [
         "dispatched",
         "portable (AVX2 build)",
         "portable (baseline)",
         "previous",
+        "dispatched, in halves",
     ];
-    let mut counts = [0u64; 4];
+    let mut counts = [0u64; 5];
     for _ in 0..5 {
         for (k, b) in best.iter_mut().enumerate() {
             let t = Instant::now();
@@ -673,6 +737,7 @@ fn montecarlo_throughput() {
                         crate::simd::dispatch(PortableHits {
                             lanes,
                             len: BLOCK_SAMPLES,
+                            first: 0,
                         })
                     })
                     .sum(),
@@ -684,11 +749,19 @@ fn montecarlo_throughput() {
                             crate::simd::dispatch(PortableHits {
                                 lanes,
                                 len: BLOCK_SAMPLES,
+                                first: 0,
                             })
                         })
                         .sum()
                 }),
-                _ => previous::hits(&c, samples, 1).unwrap(),
+                3 => previous::hits(&c, samples, 1).unwrap(),
+                _ => (0..block_count(samples))
+                    .map(|i| {
+                        let start = lane_stream(1, i, 0);
+                        part_hits(&start, BLOCK_SAMPLES, Part::Half(0))
+                            + part_hits(&start, BLOCK_SAMPLES, Part::Half(1))
+                    })
+                    .sum(),
             };
             *b = b.min(t.elapsed().as_secs_f64());
         }

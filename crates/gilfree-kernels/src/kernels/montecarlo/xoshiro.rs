@@ -90,11 +90,12 @@ impl Xoshiro256pp {
     }
 }
 
-/// [`LANES`] generators stored lane-parallel: `s[w][j]` is state word `w` of lane `j`, so one
-/// step of all lanes is a handful of whole-vector shifts, XORs and adds.
+/// `N` generators stored lane-parallel (by default the [`LANES`] of a block): `s[w][j]` is state
+/// word `w` of lane `j`, so one step of all lanes is a handful of whole-vector shifts, XORs and
+/// adds.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Lanes {
-    pub(crate) s: [[u64; LANES]; 4],
+pub(crate) struct Lanes<const N: usize = LANES> {
+    pub(crate) s: [[u64; N]; 4],
 }
 
 impl Lanes {
@@ -114,12 +115,21 @@ impl Lanes {
         Lanes { s }
     }
 
+    /// Lanes `o..o + N` of these (`o + N <= LANES`).
+    pub(crate) fn group<const N: usize>(&self, o: usize) -> Lanes<N> {
+        Lanes {
+            s: std::array::from_fn(|w| std::array::from_fn(|j| self.s[w][o + j])),
+        }
+    }
+}
+
+impl<const N: usize> Lanes<N> {
     /// The next output of every lane: `xoshiro256plusplus.c`'s `next()`, lane by lane.
     #[inline(always)]
-    pub(crate) fn next(&mut self) -> [u64; LANES] {
+    pub(crate) fn next(&mut self) -> [u64; N] {
         let [s0, s1, s2, s3] = &mut self.s;
-        let mut out = [0u64; LANES];
-        for j in 0..LANES {
+        let mut out = [0u64; N];
+        for j in 0..N {
             out[j] = s0[j].wrapping_add(s3[j]).rotate_left(23).wrapping_add(s0[j]);
             let t = s1[j] << 17;
             s2[j] ^= s0[j];
