@@ -13,7 +13,8 @@
 //!    key bits, linear inside a cell. Buckets of balanced size whatever the distribution (normal
 //!    floats, whose keys crowd in a few exponents, as well as uniform integers), at the cost of
 //!    a table lookup per key.
-//! 2. A parallel pass over fixed chunks of [`CHUNK_LEN`] elements maps every key to its bucket;
+//! 2. A parallel pass over chunks (8 or more, of 4 Ki to [`CHUNK_LEN`] elements) maps every key
+//!    to its bucket;
 //!    the bucket of each element (a `u16`) and the counts per chunk are kept.
 //! 3. A parallel, stable scatter into the output (each chunk writes at offsets computed from the
 //!    counts in chunk order): the buckets in key order. The output and the bucket numbers are
@@ -28,6 +29,12 @@
 //! Ctrl-C is checked between chunks and between buckets (every task of `map_tasks`), and inside
 //! a bucket's sort at every recursion step over more than 32 Ki elements.
 //!
+//! Sorts of fewer than 16 Ki elements, and of at most [`LSD_MAX`] (64 Ki) on one thread, skip
+//! steps 1-3: they are one bucket, sorted as in step 4 (the partition makes two more passes over
+//! the data, which pay only when threads share them). Above 64 Ki elements the partition is
+//! worth it even on one thread: it costs less than the most-significant-digit level that the
+//! bucket sort would need.
+//!
 //! # Determinism
 //!
 //! The sorted order of keys is unique, and elements with equal keys are bit-identical (NaNs with
@@ -41,11 +48,19 @@ use std::ops::Range;
 use crate::engine::Ctx;
 use crate::{try_vec, zeroed_vec, Result, Zeroable};
 
-/// Elements per chunk of the parallel classification and scatter passes.
+/// Elements per chunk of the parallel classification and scatter passes, at most (a sort of
+/// fewer than 8 of them cuts its input into 8 chunks, of [`MIN_CHUNK_LEN`] at least).
 pub const CHUNK_LEN: usize = 1 << 16;
 
+/// The shortest chunk of the classification and scatter passes.
+const MIN_CHUNK_LEN: usize = 1 << 12;
+
 /// Below this many elements the whole sort runs sequentially on one thread.
-const PAR_MIN: usize = 1 << 17;
+const PAR_MIN: usize = 1 << 14;
+
+/// The fewest buckets of the parallel partition: enough tasks for the threads to share evenly
+/// in a short sort (16 Ki elements: buckets of ~1 Ki).
+const MIN_BUCKETS: usize = 4;
 
 /// About this many elements per bucket of the parallel partition for 8-byte elements (twice as
 /// many for 4-byte ones): in the L2 cache with its scratch buffer.
@@ -66,7 +81,8 @@ const LSD_MAX: usize = 1 << 16;
 /// The widest digit of the least-significant-digit radix sort, in bits.
 const LSD_DIGIT: u32 = 11;
 
-/// Elements of buckets per task of the bucket phase.
+/// Elements of buckets per task of the bucket phase, at most (a sort of fewer than 16 of them
+/// has tasks of a sixteenth of its elements, or of one bucket).
 const GROUP: usize = 1 << 18;
 
 /// At or below this many elements a bucket is sorted by insertion.
@@ -182,7 +198,10 @@ pub fn sort_into<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T]) -> Result<()
     let n = a.len();
     assert_eq!(out.len(), n, "sort_into: output length differs from input length");
     ctx.check()?;
-    if n < PAR_MIN {
+    // On one thread, the sequential sort while it is one LSD radix sort (up to LSD_MAX
+    // elements): 12-13 ns an element here, where the partition's two extra passes cost 18. Above,
+    // its most-significant-digit level costs more than the partition (27 ns an element).
+    if n < PAR_MIN || (n <= LSD_MAX && ctx.team_size() == 1) {
         out.copy_from_slice(a);
         if n > 1 {
             let mut scratch: Vec<T> = try_vec(n, "the sort's scratch buffer")?;
@@ -242,7 +261,7 @@ impl Cdf {
     fn of<T: SortKey>(a: &[T]) -> Result<Self> {
         let n = a.len();
         let target = BUCKET_TARGET * 8 / size_of::<T>();
-        let buckets = (n / target).clamp(2, 1 << 12);
+        let buckets = (n / target).clamp(MIN_BUCKETS, 1 << 12);
         let m = (buckets * OVERSAMPLE).min(n);
         let stride = n / m;
         let mut sample: Vec<u64> = try_vec(m, "the sort's sample")?;
@@ -301,6 +320,13 @@ impl Cdf {
     }
 }
 
+/// The chunk length of the classification and scatter passes of a sort of `n` elements: 8
+/// chunks or more, of [`MIN_CHUNK_LEN`] to [`CHUNK_LEN`] elements (a power of two). The output
+/// does not depend on it (the scatter is stable, and the sorted order unique).
+fn chunk_len(n: usize) -> usize {
+    (n / 8).next_power_of_two().clamp(MIN_CHUNK_LEN, CHUNK_LEN)
+}
+
 /// Sorts `a` (at least [`PAR_MIN`] elements) into `out` (same length, distinct): classify,
 /// scatter, then the buckets as tasks.
 fn par_sort<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T]) -> Result<()> {
@@ -311,7 +337,8 @@ fn par_sort<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T]) -> Result<()> {
     let mut ids: Vec<u16> = zeroed_vec(n, "the sort's bucket numbers")?;
     huge_pages(&mut ids);
     let idp = SendPtr(ids.as_mut_ptr());
-    let counts = ctx.map_chunks(n, CHUNK_LEN, 1, |r| {
+    let chunk_len = chunk_len(n);
+    let counts = ctx.map_chunks(n, chunk_len, 1, |r| {
         let mut h: Vec<u32> = vec![0; nb];
         // SAFETY: each chunk writes its own range of `ids`.
         let dst = unsafe { idp.slice(r.clone()) };
@@ -344,8 +371,8 @@ fn par_sort<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T]) -> Result<()> {
     }
     drop(counts);
     let outp = SendPtr(out.as_mut_ptr());
-    ctx.map_chunks(n, CHUNK_LEN, 1, |r| {
-        let mut o = offsets[r.start / CHUNK_LEN].clone();
+    ctx.map_chunks(n, chunk_len, 1, |r| {
+        let mut o = offsets[r.start / chunk_len].clone();
         for (x, &b) in a[r.clone()].iter().zip(&ids[r]) {
             let b = usize::from(b);
             // SAFETY: chunk-and-bucket ranges are disjoint and inside `out`: `o[b]` stays below
@@ -365,11 +392,12 @@ fn par_sort<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T]) -> Result<()> {
     // result depends on its content only: the order and the grouping change only the balance.
     todo.sort_by_key(|r| (std::cmp::Reverse(r.len()), r.start));
     let mut groups: Vec<Range<usize>> = try_vec(todo.len(), "the sort's task list")?;
+    let group_len = (n / 16).min(GROUP);
     let mut first = 0;
     let mut size = 0;
     for (i, r) in todo.iter().enumerate() {
         size += r.len();
-        if size >= GROUP || i + 1 == todo.len() {
+        if size >= group_len || i + 1 == todo.len() {
             groups.push(first..i + 1);
             first = i + 1;
             size = 0;
@@ -658,8 +686,18 @@ mod tests {
 
     #[test]
     fn large_any_threads() {
+        // Short parallel sorts (chunks and tasks below their largest size; sequential on one
+        // thread) and long ones (chunks of CHUNK_LEN, several buckets per task).
+        for n in [3 * PAR_MIN + 12345, 5 * (1 << 17) + 12345] {
+            large_any_threads_at(n);
+        }
+        assert_eq!(chunk_len(PAR_MIN), MIN_CHUNK_LEN);
+        assert_eq!(chunk_len(3 * PAR_MIN + 12345), 8192);
+        assert_eq!(chunk_len(5 << 17), CHUNK_LEN);
+    }
+
+    fn large_any_threads_at(n: usize) {
         // Parallel passes, skewed buckets (a narrow range: recursion), duplicates and NaNs.
-        let n = 5 * PAR_MIN + 12345;
         let raw = xorshift(n, 0x9e37_79b9_7f4a_7c15);
         let a: Vec<f64> = raw
             .iter()
