@@ -2,7 +2,7 @@
 //! without Python: where the parallel sort starts to pay, and how much.
 //!
 //! ```text
-//! cargo run --release -p gilfree-kernels --example sort_rate [elements...]
+//! [SORT_DATA=normal|int] cargo run --release -p gilfree-kernels --example sort_rate [elements...]
 //! ```
 
 #![allow(clippy::print_stdout)]
@@ -23,6 +23,32 @@ fn best<F: FnMut()>(reps: usize, mut f: F) -> f64 {
     best
 }
 
+/// `n` keys: uniform in `[0, 1)` (the 53-bit doubles of `numpy.random.random`), or with
+/// `SORT_DATA=normal` standard normal ones (Box-Muller), or with `SORT_DATA=int` integers below
+/// 2⁵³ as doubles (their keys spread evenly over the leading bits).
+fn data(n: usize) -> Vec<f64> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut bits = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        state >> 11
+    };
+    let kind = std::env::var("SORT_DATA").unwrap_or_default();
+    #[allow(clippy::cast_precision_loss)]
+    let mut unit = move || bits() as f64 / (1u64 << 53) as f64;
+    (0..n)
+        .map(|_| match kind.as_str() {
+            "normal" => {
+                let (u, v) = (unit(), unit());
+                (-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+            }
+            "int" => (unit() * (1u64 << 53) as f64).floor(),
+            _ => unit(),
+        })
+        .collect()
+}
+
 fn main() {
     let mut sizes: Vec<usize> = std::env::args().skip(1).filter_map(|s| s.parse().ok()).collect();
     if sizes.is_empty() {
@@ -37,16 +63,7 @@ fn main() {
         "elements", "1 thread us", "pool us", "speedup"
     );
     for n in sizes {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        #[allow(clippy::cast_precision_loss)]
-        let a: Vec<f64> = (0..n)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                (state >> 11) as f64
-            })
-            .collect();
+        let a = data(n);
         let reps = (200_000_000 / (n * 20)).clamp(5, 2000);
         let (mut t1, mut tp) = (f64::INFINITY, f64::INFINITY);
         for _ in 0..3 {
