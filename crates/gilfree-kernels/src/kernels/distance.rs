@@ -20,7 +20,9 @@
 //! `NR` rows of `y`, stored `k`-major (`[k][row]`), so that for each `k` the `NR` values of `y`
 //! are contiguous lanes and the `MR` values of `x` are broadcast. The micro-kernel keeps the
 //! `MR × NR` running sums in registers across a block of at most `KC` values of `k`. The output
-//! is cut into square tiles of `TILE` rows and columns; tiles run in parallel on the pool, each
+//! is cut into square tiles of `TILE` = 96 rows and columns (24, 48 or 72 for results too small
+//! to make 8 tiles of 96, so that the threads share them evenly); tiles run in parallel on the
+//! pool, each
 //! through its `k` blocks (Ctrl-C is checked between tasks and between `k` blocks), then writes
 //! its finished values into the output.
 //!
@@ -47,8 +49,15 @@ const MR: usize = 6;
 const NR: usize = 8;
 /// Values of `k` per block of the micro-kernel (the panels' slices stay in L1/L2 while used).
 const KC: usize = 256;
-/// Rows and columns of an output tile, the unit of parallel work (a multiple of `MR` and `NR`).
+/// Rows and columns of an output tile, the unit of parallel work, at most (a multiple of `MR`
+/// and `NR`). Smaller results have smaller tiles ([`tile_size`]).
 const TILE: usize = 96;
+/// Tile sizes are multiples of this (the least common multiple of `MR` and `NR`).
+const TILE_STEP: usize = 24;
+/// Tiles are made smaller until a result has this many (or they are [`TILE_STEP`] wide): enough
+/// tasks for the threads to share evenly, where a few tiles of unequal sizes (the edge ones are
+/// cut short) would leave a thread idle.
+const MIN_TILES: usize = 8;
 /// Float64 values packed per packing task.
 const PACK_CHUNK: usize = 1 << 16;
 
@@ -312,6 +321,28 @@ struct Job<'a> {
     n: usize,
     m: usize,
     d: usize,
+    /// Rows and columns of a tile: a multiple of [`TILE_STEP`], at most [`TILE`].
+    tile: usize,
+}
+
+/// The tile size for an `n × m` result (`symmetric`: `x` against itself, the tiles on and above
+/// the diagonal only): the largest multiple of [`TILE_STEP`] up to [`TILE`] that cuts it into
+/// [`MIN_TILES`] tiles or more, else the smallest. The distances do not depend on it (each is
+/// one sum over `k` in order, whatever the tiling).
+fn tile_size(n: usize, m: usize, symmetric: bool) -> usize {
+    let tiles = |t: usize| {
+        let (tn, tm) = (n.div_ceil(t), m.div_ceil(t));
+        if symmetric {
+            tn * (tn + 1) / 2
+        } else {
+            tn.saturating_mul(tm)
+        }
+    };
+    (1..=TILE / TILE_STEP)
+        .rev()
+        .map(|k| k * TILE_STEP)
+        .find(|&t| tiles(t) >= MIN_TILES)
+        .unwrap_or(TILE_STEP)
 }
 
 /// The sums of tile `(bi, bj)` into `acc` (`x` panels × `y` panels of the tile, row-major),
@@ -326,7 +357,7 @@ fn tile_sums(
     micro: impl Fn(&[f64], &[f64], &mut Block),
 ) -> Result<()> {
     let (xps, yps) = tile_panels(job, bi, bj);
-    let (x0, y0) = (bi * TILE / MR, bj * TILE / NR);
+    let (x0, y0) = (bi * job.tile / MR, bj * job.tile / NR);
     let mut k0 = 0;
     while k0 < job.d {
         let kc = KC.min(job.d - k0);
@@ -346,8 +377,9 @@ fn tile_sums(
 /// The number of `x` and `y` micro-panels in tile `(bi, bj)`.
 #[inline(always)]
 fn tile_panels(job: &Job<'_>, bi: usize, bj: usize) -> (usize, usize) {
-    let rows = TILE.min(job.n - bi * TILE);
-    let cols = TILE.min(job.m - bj * TILE);
+    let t = job.tile;
+    let rows = t.min(job.n - bi * t);
+    let cols = t.min(job.m - bj * t);
     (rows.div_ceil(MR), cols.div_ceil(NR))
 }
 
@@ -478,24 +510,24 @@ fn tile_job<O: Output>(
         symmetric,
         metric,
     } = tile;
-    let (n, m) = (job.n, job.m);
+    let (n, m, t) = (job.n, job.m, job.tile);
     let (xps, yps) = tile_panels(job, bi, bj);
     let mut acc: Vec<Block> = zeroed_block_vec(xps * yps)?;
     tile_sums(ctx, job, bi, bj, &mut acc, micro)?;
     let mirror = symmetric && bi != bj;
     // The mirror image of an off-diagonal tile, transposed here first (row `c` holds column
-    // `bj * TILE + c`), then written row by row: contiguous runs instead of scattered values.
-    let (rows, cols_all) = (TILE.min(n - bi * TILE), TILE.min(m - bj * TILE));
+    // `bj * t + c`), then written row by row: contiguous runs instead of scattered values.
+    let (rows, cols_all) = (t.min(n - bi * t), t.min(m - bj * t));
     let mut mt: Vec<O> = Vec::new();
     if mirror {
-        mt = try_vec(TILE * TILE, "a tile's mirror image")?;
-        mt.resize(TILE * TILE, O::from_f64(0.0));
+        mt = try_vec(t * t, "a tile's mirror image")?;
+        mt.resize(t * t, O::from_f64(0.0));
     }
     let ones = [1.0; NR];
     for ip in 0..xps {
         for jp in 0..yps {
             let block = &acc[ip * yps + jp];
-            let j0 = bj * TILE + jp * NR;
+            let j0 = bj * t + jp * NR;
             let cols = NR.min(m - j0);
             let ny = if metric == Metric::Cosine {
                 &norms.ny[j0..j0 + NR]
@@ -503,7 +535,7 @@ fn tile_job<O: Output>(
                 &ones[..]
             };
             for (r, sums) in block.iter().enumerate() {
-                let i = bi * TILE + ip * MR + r;
+                let i = bi * t + ip * MR + r;
                 if i >= n {
                     break;
                 }
@@ -524,9 +556,9 @@ fn tile_job<O: Output>(
                 // off-diagonal tile's element belongs to tile `(bj, bi)`, never computed.
                 unsafe { dst.write_row(i * m + j0, &o[..cols]) };
                 if mirror {
-                    let col = i - bi * TILE;
+                    let col = i - bi * t;
                     for (c, &value) in o[..cols].iter().enumerate() {
-                        mt[(jp * NR + c) * TILE + col] = value;
+                        mt[(jp * NR + c) * t + col] = value;
                     }
                 }
             }
@@ -534,12 +566,12 @@ fn tile_job<O: Output>(
     }
     if mirror {
         for c in 0..cols_all {
-            let j = bj * TILE + c;
-            // SAFETY: `j < m == n` (`y` absent) and `bi * TILE + rows <= n`: inside the output.
+            let j = bj * t + c;
+            // SAFETY: `j < m == n` (`y` absent) and `bi * t + rows <= n`: inside the output.
             // These are the mirror images `(j, i)` of this tile's elements, which belong to tile
             // `(bj, bi)`, never computed (tiles are taken with `bj >= bi` only); no other tile
             // writes them.
-            unsafe { dst.write_row(j * m + bi * TILE, &mt[c * TILE..c * TILE + rows]) };
+            unsafe { dst.write_row(j * m + bi * t, &mt[c * t..c * t + rows]) };
         }
     }
     Ok(())
@@ -590,6 +622,24 @@ pub fn pairwise_into<Tx: Input, Ty: Input, O: Output>(
     metric: Metric,
     out: &mut [O],
 ) -> Result<()> {
+    pairwise_tiled(ctx, x, n, y, d, metric, out, 0)
+}
+
+/// [`pairwise_into`] with tiles of `tile` rows and columns (a multiple of [`TILE_STEP`] up to
+/// [`TILE`]), or of [`tile_size`]'s choice for `tile == 0` (tests check that it does not
+/// matter).
+#[allow(clippy::too_many_arguments)]
+fn pairwise_tiled<Tx: Input, Ty: Input, O: Output>(
+    ctx: &Ctx<'_>,
+    x: &[Tx],
+    n: usize,
+    y: Option<(&[Ty], usize)>,
+    d: usize,
+    metric: Metric,
+    out: &mut [O],
+    tile: usize,
+) -> Result<()> {
+    debug_assert!(tile.is_multiple_of(TILE_STEP) && tile <= TILE);
     let symmetric = y.is_none();
     let m = y.map_or(n, |(_, m)| m);
     assert_eq!(Some(x.len()), n.checked_mul(d), "pairwise: x is not n × d");
@@ -616,14 +666,20 @@ pub fn pairwise_into<Tx: Input, Ty: Input, O: Output>(
     } else {
         (Vec::new(), Vec::new())
     };
+    let tile = if tile == 0 {
+        tile_size(n, m, symmetric)
+    } else {
+        tile
+    };
     let job = Job {
         xp: &xp,
         yp: &yp,
         n,
         m,
         d,
+        tile,
     };
-    let (tn, tm) = (n.div_ceil(TILE), m.div_ceil(TILE));
+    let (tn, tm) = (n.div_ceil(tile), m.div_ceil(tile));
     // The tiles, row by row; for `x` against itself only those on and above the diagonal.
     let mut tiles: Vec<(usize, usize)> = try_vec(
         if symmetric { tn * (tn + 1) / 2 } else { tn * tm },

@@ -181,6 +181,38 @@ fn same_bits_at_every_thread_count_and_isa() {
     }
 }
 
+#[test]
+fn every_tile_size_gives_the_same_bits() {
+    let (n, m, d) = (2 * TILE + 5, TILE + 3, 21);
+    let x = data(n * d, 21);
+    let y = data(m * d, 22);
+    for metric in ALL {
+        let run = |y: Option<(&[f64], usize)>, cols: usize, tile: usize| {
+            let mut out = vec![0.0f64; n * cols];
+            pairwise_tiled(&ctx(Threads::Pool), &x, n, y, d, metric, &mut out, tile).unwrap();
+            out
+        };
+        let want = run(Some((&y, m)), m, TILE);
+        let want_sym = run(None, n, TILE);
+        for tile in [TILE_STEP, 2 * TILE_STEP, 3 * TILE_STEP] {
+            assert!(same(&run(Some((&y, m)), m, tile), &want), "{metric:?} {tile}");
+            assert!(
+                same(&run(None, n, tile), &want_sym),
+                "{metric:?} {tile} x with itself"
+            );
+        }
+    }
+}
+
+#[test]
+fn small_results_get_tiles_enough_for_every_thread() {
+    assert_eq!(tile_size(1000, 1000, false), TILE);
+    assert_eq!(tile_size(4 * TILE, 2 * TILE, false), TILE); // 8 tiles
+    assert_eq!(tile_size(117, 117, true), TILE_STEP); // 3 tiles of 48, 15 of 24
+    assert_eq!(tile_size(4 * TILE_STEP * 3, 2 * 72, false), 72);
+    assert_eq!(tile_size(5, 7, true), TILE_STEP); // one tile whatever the size
+}
+
 /// The portable and the AVX2 + FMA micro-kernels, called directly (no dispatch), agree bit for
 /// bit on every step, including NaN, infinities and signed zeros.
 #[test]
