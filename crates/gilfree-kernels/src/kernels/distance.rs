@@ -666,10 +666,11 @@ fn pairwise_tiled<Tx: Input, Ty: Input, O: Output>(
     } else {
         (Vec::new(), Vec::new())
     };
-    let tile = if tile == 0 {
-        tile_size(n, m, symmetric)
-    } else {
-        tile
+    let tile = match tile {
+        // One thread has nobody to share with: the largest tiles, the least overhead.
+        0 if ctx.team_size() == 1 => TILE,
+        0 => tile_size(n, m, symmetric),
+        t => t,
     };
     let job = Job {
         xp: &xp,
