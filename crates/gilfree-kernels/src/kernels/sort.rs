@@ -29,7 +29,7 @@
 //! Ctrl-C is checked between chunks and between buckets (every task of `map_tasks`), and inside
 //! a bucket's sort at every recursion step over more than 32 Ki elements.
 //!
-//! Sorts of fewer than 16 Ki elements, and of at most [`LSD_MAX`] (64 Ki) on one thread, skip
+//! Sorts of fewer than 32 Ki elements, and of at most [`LSD_MAX`] (64 Ki) on one thread, skip
 //! steps 1-3: they are one bucket, sorted as in step 4 (the partition makes two more passes over
 //! the data, which pay only when threads share them). Above 64 Ki elements the partition is
 //! worth it even on one thread: it costs less than the most-significant-digit level that the
@@ -55,11 +55,13 @@ pub const CHUNK_LEN: usize = 1 << 16;
 /// The shortest chunk of the classification and scatter passes.
 const MIN_CHUNK_LEN: usize = 1 << 12;
 
-/// Below this many elements the whole sort runs sequentially on one thread.
-const PAR_MIN: usize = 1 << 14;
+/// Below this many elements the whole sort runs sequentially on one thread (at 16 Ki, ~200 µs
+/// of work, two threads were no faster: the partition's two extra passes cost what they save).
+const PAR_MIN: usize = 1 << 15;
 
-/// The fewest buckets of the parallel partition: enough tasks for the threads to share evenly
-/// in a short sort (16 Ki elements: buckets of ~1 Ki).
+/// The fewest buckets of the parallel partition (32 Ki elements: 4 buckets of ~8 Ki). Measured
+/// at 16-64 Ki elements against 8 and 16: larger buckets sort faster, and 4 tasks of unequal
+/// size still keep two threads busy.
 const MIN_BUCKETS: usize = 4;
 
 /// About this many elements per bucket of the parallel partition for 8-byte elements (twice as
@@ -688,11 +690,11 @@ mod tests {
     fn large_any_threads() {
         // Short parallel sorts (chunks and tasks below their largest size; sequential on one
         // thread) and long ones (chunks of CHUNK_LEN, several buckets per task).
-        for n in [3 * PAR_MIN + 12345, 5 * (1 << 17) + 12345] {
+        for n in [PAR_MIN + 12345, 5 * (1 << 17) + 12345] {
             large_any_threads_at(n);
         }
         assert_eq!(chunk_len(PAR_MIN), MIN_CHUNK_LEN);
-        assert_eq!(chunk_len(3 * PAR_MIN + 12345), 8192);
+        assert_eq!(chunk_len(PAR_MIN + 12345), 8192);
         assert_eq!(chunk_len(5 << 17), CHUNK_LEN);
     }
 

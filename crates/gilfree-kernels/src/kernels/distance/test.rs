@@ -361,3 +361,35 @@ fn timing() {
     });
     println!("baseline euclidean: {:?}", start.elapsed());
 }
+
+#[test]
+#[allow(clippy::print_stdout)]
+#[ignore = "timing: cargo test --release -p gilfree-kernels distance::test::tile_timing -- --ignored --nocapture"]
+fn tile_timing() {
+    for n in [49, 117, 181, 431] {
+        let d = 16;
+        let x = data(n * d, 1);
+        let mut out = vec![0.0f64; n * n];
+        for tile in [TILE_STEP, 2 * TILE_STEP, 3 * TILE_STEP, TILE] {
+            for t in [Threads::Caller, Threads::Pool] {
+                let mut best = f64::INFINITY;
+                for _ in 0..2000 {
+                    let start = std::time::Instant::now();
+                    pairwise_tiled(
+                        &ctx(t),
+                        &x,
+                        n,
+                        None::<(&[f64], usize)>,
+                        d,
+                        Metric::Euclidean,
+                        &mut out,
+                        tile,
+                    )
+                    .unwrap();
+                    best = best.min(start.elapsed().as_secs_f64());
+                }
+                println!("n {n} tile {tile} {t:?}: {:.1} us", best * 1e6);
+            }
+        }
+    }
+}
