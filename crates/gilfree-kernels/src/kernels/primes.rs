@@ -40,7 +40,8 @@
 //! # Tasks and determinism
 //!
 //! The parallel unit is a *task*: a fixed run of consecutive bytes ([`Plan::task_bytes`], a
-//! function of `n` only: from 4 KiB to one segment, aiming at [`TARGET_TASKS`] tasks, and
+//! function of `n` only: from 4 KiB (whole chunks from one chunk up) to one segment, aiming at
+//! [`TARGET_TASKS`] tasks, and
 //! 2√n bytes when that is more than a segment). Each task computes
 //! its primes' starting positions once (one division per prime), sieves its segments in order
 //! and counts them with popcount; `map_tasks` returns the counts in task order (the engine
@@ -93,9 +94,9 @@ pub const CHUNK_BYTES: usize = 1 << 15;
 /// three loop exits per chunk made many-chunk visits dear, 4096 had been the best).
 pub const SMALL_MAX: u64 = CHUNK_BYTES as u64;
 
-/// Tasks are whole multiples of this many bytes (4 KiB, 123 Ki integers), up to a segment: a call
-/// of n = 10^6 (33 KB of bitmap, ~40 µs of work) is 9 tasks, where whole 32 KiB chunks made it
-/// one and a sliver.
+/// Tasks shorter than a chunk are whole multiples of this many bytes (4 KiB, 123 Ki integers): a
+/// call of n = 10^6 (33 KB of bitmap, ~40 µs of work) is 9 tasks, where whole 32 KiB chunks made
+/// it one and a sliver. Longer tasks are whole chunks, as before.
 pub const TASK_UNIT_BYTES: u64 = 1 << 12;
 
 /// The number of tasks a call aims at (tasks are 4 KiB to 256 KiB when n is small, then one segment,
@@ -504,8 +505,17 @@ impl Plan {
         let task_bytes = match tuning.task_bytes {
             Some(bytes) => bytes.max(1),
             None if 2 * root > seg => (2 * root).div_ceil(seg) * seg,
-            None => (total_bytes.div_ceil(TARGET_TASKS).div_ceil(TASK_UNIT_BYTES) * TASK_UNIT_BYTES)
-                .clamp(TASK_UNIT_BYTES, seg),
+            None => {
+                // Whole chunks once a task is a chunk or more (a task ending in part of a chunk
+                // crosses that chunk's small primes for a fraction of its bytes); below, 4 KiB.
+                let per_task = total_bytes.div_ceil(TARGET_TASKS);
+                let unit = if per_task >= CHUNK_BYTES as u64 {
+                    CHUNK_BYTES as u64
+                } else {
+                    TASK_UNIT_BYTES
+                };
+                (per_task.div_ceil(unit) * unit).clamp(TASK_UNIT_BYTES, seg)
+            }
         };
         let tasks = usize::try_from(total_bytes.div_ceil(task_bytes))
             .map_err(|_| Error::Overflow(format!("too many sieve tasks for n = {n}")))?;

@@ -567,3 +567,20 @@ fn zz_huge_n_paths_agree() {
         }
     }
 }
+
+#[test]
+fn short_calls_are_cut_into_4_kib_tasks_long_ones_into_whole_chunks() {
+    let plan = |n| Plan::new(n, Tuning::DEFAULT).unwrap();
+    // 10^6: 33,334 bytes of bitmap, 9 tasks of 4 KiB (the last shorter).
+    assert_eq!(
+        (plan(1_000_000).task_bytes, plan(1_000_000).tasks),
+        (TASK_UNIT_BYTES, 9)
+    );
+    assert_eq!(plan(1000).tasks, 1);
+    // 10^8: 32 tasks of whole chunks; 10^9: whole segments (more than 32 tasks).
+    for n in [10u64.pow(8), 10u64.pow(9)] {
+        assert_eq!(plan(n).task_bytes % CHUNK_BYTES as u64, 0, "{n}");
+    }
+    assert!(plan(10u64.pow(8)).tasks <= TARGET_TASKS as usize);
+    assert_eq!(plan(10u64.pow(9)).task_bytes, SEGMENT_BYTES as u64);
+}
