@@ -252,6 +252,71 @@ impl<'a> Ctx<'a> {
         self.map_tasks_when(tasks, 1, true, f)
     }
 
+    /// Runs steps that must follow one another, with one fan-out for all of them: phase `p` is
+    /// `phases[p]` tasks, task `t` of it is `f(p, t)`, and no task of phase `p` starts before
+    /// every task of the phases before it has returned (what they wrote is then visible to it).
+    /// Returns the results phase by phase, each phase in task order.
+    ///
+    /// For iterations of short parallel steps (a matrix-vector product of a few microseconds,
+    /// 40 times): one call of [`map_tasks`](Self::map_tasks) per step pays its hand-out every
+    /// time, where here the threads stay in the call and a phase boundary costs one atomic
+    /// counter read until it moves (a thread that claims a task of the next phase spins, then
+    /// yields, until the phase before is done). Tasks are claimed in order, so the earliest
+    /// unfinished task always has a thread running it: a phase never waits for a thread that
+    /// does not come. Keep the total number of tasks moderate (their results are kept).
+    ///
+    /// # Errors
+    ///
+    /// As [`map_tasks`](Self::map_tasks); a thread waiting at a phase boundary stops when the
+    /// call is cancelled (by Ctrl-C, or by a panic in another task).
+    pub fn map_phases<R, F>(&self, phases: &[usize], f: F) -> Result<Vec<R>>
+    where
+        R: Send,
+        F: Fn(usize, usize) -> R + Sync,
+    {
+        // The first task of every phase, counted over the whole call, and the total.
+        let mut starts: Vec<usize> = try_vec(phases.len() + 1, "the call's phase table")?;
+        let mut total = 0usize;
+        for &len in phases {
+            starts.push(total);
+            total = total
+                .checked_add(len)
+                .ok_or_else(|| Error::Overflow("too many tasks in one call".to_owned()))?;
+        }
+        starts.push(total);
+        // Tasks returned so far. A task of phase `p` starts once it reaches `starts[p]`: then
+        // every task before `starts[p]` has returned, since no task of a later phase returns
+        // before passing this same wait (induction over the order in which tasks return).
+        let finished = AtomicUsize::new(0);
+        let wait_for = |need: usize| -> Result<()> {
+            let mut spins = 0u32;
+            // Acquire: pairs with the Release increments, so the phase's writes are visible.
+            while finished.load(Ordering::Acquire) < need {
+                spins = spins.wrapping_add(1);
+                if spins.is_multiple_of(64) {
+                    self.check()?;
+                }
+                if spins < PHASE_SPINS {
+                    std::hint::spin_loop();
+                } else {
+                    // The thread finishing the phase may have been descheduled: give way.
+                    std::thread::yield_now();
+                }
+            }
+            Ok(())
+        };
+        let results = self.map_tasks(total, |i| -> Result<R> {
+            // The phase of task `i`: the last one that starts at or before it (phases of no
+            // task start where the next one does, and are skipped).
+            let p = starts.partition_point(|&s| s <= i) - 1;
+            wait_for(starts[p])?;
+            let r = f(p, i - starts[p]);
+            finished.fetch_add(1, Ordering::Release);
+            Ok(r)
+        })?;
+        results.into_iter().collect()
+    }
+
     /// [`map_tasks_grained`](Self::map_tasks_grained), asking for workers before the first task
     /// if `ask_first`, else once the work left is worth it.
     fn map_tasks_when<R, F>(&self, tasks: usize, grain: usize, ask_first: bool, f: F) -> Result<Vec<R>>
@@ -487,6 +552,10 @@ const MAX_WAKE_SAMPLE_NS: u64 = 200_000;
 pub const FAN_OUT_MIN: Duration = Duration::from_micros(5);
 /// The fewest tasks for which a call asks for workers before its first task.
 const EARLY_MIN_TASKS: usize = 4;
+
+/// Spins of a thread waiting at a phase boundary of [`Ctx::map_phases`] before it yields its
+/// core at every check (a phase of short tasks ends within a few microseconds).
+const PHASE_SPINS: u32 = 20_000;
 /// `launched_at` of a call that found a hot worker (no wake-up to measure).
 const HOT: u64 = u64::MAX;
 

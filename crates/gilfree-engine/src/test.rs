@@ -251,6 +251,78 @@ fn long_tasks_are_shared_from_the_first_even_when_few() {
     assert_eq!(ctx.map_long_tasks(1, task).unwrap(), vec![me]);
 }
 
+/// `map_phases`: every task of a phase sees every task of the phases before it returned (phases
+/// of no task included), results come back phase by phase in task order, and the calling thread
+/// and a worker both take part, at every setting.
+#[test]
+fn phases_follow_one_another() {
+    let _g = POOL_LOCK.lock().unwrap();
+    set_num_threads(2).unwrap();
+    let phases = [3usize, 5, 0, 4, 1, 7, 2];
+    let ends: Vec<usize> = phases
+        .iter()
+        .scan(0, |acc, &n| {
+            *acc += n;
+            Some(*acc)
+        })
+        .collect();
+    for threads in [Threads::Pool, Threads::Caller, at_most(2)] {
+        for round in 0..20u64 {
+            let returned = AtomicUsize::new(0);
+            let ctx = Ctx::new(threads, None);
+            let got = ctx
+                .map_phases(&phases, |p, t| {
+                    // Every task before this phase has returned; none after it has started.
+                    let before = if p == 0 { 0 } else { ends[p - 1] };
+                    let seen = returned.load(Ordering::SeqCst);
+                    // Uneven tasks, so that threads arrive at a boundary at different times.
+                    if (p as u64 + t as u64 + round).is_multiple_of(3) {
+                        std::thread::sleep(std::time::Duration::from_micros(200));
+                    }
+                    returned.fetch_add(1, Ordering::SeqCst);
+                    (p, t, seen >= before && seen < ends[p])
+                })
+                .unwrap();
+            let want: Vec<(usize, usize, bool)> = phases
+                .iter()
+                .enumerate()
+                .flat_map(|(p, &n)| (0..n).map(move |t| (p, t, true)))
+                .collect();
+            assert_eq!(got, want, "{threads:?} round {round}");
+        }
+    }
+    assert!(Ctx::new(Threads::Pool, None)
+        .map_phases(&[], |_, _| 0)
+        .unwrap()
+        .is_empty());
+}
+
+/// A panic in a phase stops the threads waiting at the next boundary: the call returns the
+/// panic, promptly (the test's timeout is the deadlock detector), and the pool keeps working.
+#[test]
+fn a_panic_in_a_phase_stops_the_threads_waiting_for_it() {
+    let _g = POOL_LOCK.lock().unwrap();
+    set_num_threads(2).unwrap();
+    let ctx = Ctx::new(Threads::Pool, None);
+    let err = ctx
+        .map_phases(&[4, 4, 4], |p, t| {
+            if p == 1 && t == 2 {
+                panic!("phase 1 fails");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Panic(ref m) if m.contains("phase 1 fails")),
+        "{err:?}"
+    );
+    let ctx = Ctx::new(Threads::Pool, None);
+    assert_eq!(
+        ctx.map_phases(&[2, 2], |p, t| p * 10 + t).unwrap(),
+        vec![0, 1, 10, 11]
+    );
+}
+
 /// A closed broadcast starts no more bodies: the ones that had not started when it was closed
 /// never run, and the wait returns once the started ones returned.
 #[test]

@@ -20,6 +20,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
+use super::SendPtr;
 use crate::engine::Ctx;
 use crate::{simd, zeroed_vec, Error, Result};
 
@@ -41,6 +42,11 @@ const ROW_LANES: usize = 8;
 /// `n = 2000` columns are 64 K divisions (~20 µs), so `n = 2000` has 63 tasks per product and
 /// two workers finish each product within ~20 µs of each other.
 pub const ROWS_PER_TASK: usize = 32;
+
+/// Up to this `n`, the power iterations run as one call of [`Ctx::map_phases`] (at most 128
+/// tasks a product, 5,120 in all); above, a product takes a millisecond or more and is one
+/// call of its own.
+pub const PHASED_MAX_N: usize = 4096;
 
 /// Columns between two cancellation checks inside a task (only matters for huge `n`).
 const COLUMN_BLOCK: usize = 1 << 16;
@@ -69,9 +75,14 @@ pub fn spectral_norm(ctx: &Ctx<'_>, n: usize) -> Result<f64> {
     let (u, rest) = all.split_at_mut(n);
     let (v, w) = rest.split_at_mut(n);
     u.fill(1.0);
-    for _ in 0..SPECTRAL_ITERATIONS {
-        at_a_times(ctx, u, w, v)?;
-        at_a_times(ctx, v, w, u)?;
+    // Phases when there is something to share (one task a product is not; nor one thread).
+    if n > ROWS_PER_TASK && n <= PHASED_MAX_N && ctx.team_size() > 1 {
+        power_iterations_phased(ctx, u, v, w)?;
+    } else {
+        for _ in 0..SPECTRAL_ITERATIONS {
+            at_a_times(ctx, u, w, v)?;
+            at_a_times(ctx, v, w, u)?;
+        }
     }
     let (mut vbv, mut vv) = (0.0f64, 0.0f64);
     for (&ui, &vi) in u.iter().zip(v.iter()) {
@@ -79,6 +90,52 @@ pub fn spectral_norm(ctx: &Ctx<'_>, n: usize) -> Result<f64> {
         vv += vi * vi;
     }
     Ok((vbv / vv).sqrt())
+}
+
+/// The power iterations of [`spectral_norm`] as one call of [`Ctx::map_phases`]: the 40
+/// matrix-vector products `w = A u`, `v = Aᵀ w`, `w = A v`, `u = Aᵀ w` (ten times) are its
+/// phases, of one task per 8 to [`ROWS_PER_TASK`] output rows. At `n` of a few hundred a product takes
+/// microseconds; one fan-out per product (the loop below [`PHASED_MAX_N`]) paid its hand-out 40
+/// times, and lost to one thread up to `n = 100` or so. The rows are computed as [`times`] does,
+/// so the result is the same, bit for bit.
+fn power_iterations_phased(ctx: &Ctx<'_>, u: &mut [f64], v: &mut [f64], w: &mut [f64]) -> Result<()> {
+    let n = u.len();
+    // Rows per task: whole groups of ROW_LANES, about n/8 (at most ROWS_PER_TASK), so that a
+    // short product is still 5-8 tasks of even size (n = 36 in tasks of 32 was one task of 32
+    // rows and one of 4). Each row is the same sum whatever its task.
+    let per_task = (n.div_ceil(8).div_ceil(ROW_LANES) * ROW_LANES).min(ROWS_PER_TASK);
+    let tasks = n.div_ceil(per_task);
+    let (pu, pv, pw) = (
+        SendPtr(u.as_mut_ptr()),
+        SendPtr(v.as_mut_ptr()),
+        SendPtr(w.as_mut_ptr()),
+    );
+    let phases = [tasks; 4 * SPECTRAL_ITERATIONS];
+    let done = ctx.map_phases(&phases, |p, t| -> Result<()> {
+        let (src, dst) = match p % 4 {
+            0 => (pu, pw),
+            1 => (pw, pv),
+            2 => (pv, pw),
+            _ => (pw, pu),
+        };
+        let first = t * per_task;
+        let rows = per_task.min(n - first);
+        // SAFETY: `src` and `dst` are two of the three distinct vectors of `n` elements. In phase
+        // `p` every task reads all of `src` and writes its own rows of `dst`; nobody writes
+        // `src` (it was the previous phase's `dst`, and phases do not overlap: `map_phases`
+        // starts a phase once every task of the one before has returned), and no task reads
+        // `dst` (the next phase does, after this one).
+        let x = unsafe { src.slice(0..n) };
+        let block = if p % 2 == 0 {
+            rows_times::<false>(ctx, x, first, rows)?
+        } else {
+            rows_times::<true>(ctx, x, first, rows)?
+        };
+        // SAFETY: as above; rows `first..first + rows` of `dst` are this task's alone.
+        unsafe { dst.slice(first..first + rows) }.copy_from_slice(&block[..rows]);
+        Ok(())
+    })?;
+    done.into_iter().collect()
 }
 
 /// `out = Aᵀ(A x)`, through `tmp`.
@@ -91,28 +148,9 @@ fn at_a_times(ctx: &Ctx<'_>, x: &[f64], tmp: &mut [f64], out: &mut [f64]) -> Res
 fn times<const TRANSPOSE: bool>(ctx: &Ctx<'_>, x: &[f64], out: &mut [f64]) -> Result<()> {
     let n = x.len();
     let tasks = n.div_ceil(ROWS_PER_TASK);
-    let blocks = ctx.map_tasks(tasks, |t| -> Result<[f64; ROWS_PER_TASK]> {
+    let blocks = ctx.map_tasks(tasks, |t| {
         let first = t * ROWS_PER_TASK;
-        let rows = ROWS_PER_TASK.min(n - first);
-        let mut block = [0.0f64; ROWS_PER_TASK];
-        for g in (0..rows).step_by(ROW_LANES) {
-            let mut acc = [0.0f64; ROW_LANES];
-            let mut col = 0;
-            while col < n {
-                ctx.check()?;
-                let end = n.min(col + COLUMN_BLOCK);
-                acc = simd::dispatch(RowsTimesVec::<TRANSPOSE> {
-                    x: &x[col..end],
-                    first_col: col,
-                    first_row: first + g,
-                    acc,
-                });
-                col = end;
-            }
-            let lanes = ROW_LANES.min(rows - g);
-            block[g..g + lanes].copy_from_slice(&acc[..lanes]);
-        }
-        Ok(block)
+        rows_times::<TRANSPOSE>(ctx, x, first, ROWS_PER_TASK.min(n - first))
     })?;
     for (t, block) in blocks.into_iter().enumerate() {
         let first = t * ROWS_PER_TASK;
@@ -120,6 +158,36 @@ fn times<const TRANSPOSE: bool>(ctx: &Ctx<'_>, x: &[f64], out: &mut [f64]) -> Re
         out[first..first + rows].copy_from_slice(&block?[..rows]);
     }
     Ok(())
+}
+
+/// Rows `first..first + rows` (at most [`ROWS_PER_TASK`]) of `A x` (or `Aᵀ x`), in the first
+/// `rows` places of the block.
+fn rows_times<const TRANSPOSE: bool>(
+    ctx: &Ctx<'_>,
+    x: &[f64],
+    first: usize,
+    rows: usize,
+) -> Result<[f64; ROWS_PER_TASK]> {
+    let n = x.len();
+    let mut block = [0.0f64; ROWS_PER_TASK];
+    for g in (0..rows).step_by(ROW_LANES) {
+        let mut acc = [0.0f64; ROW_LANES];
+        let mut col = 0;
+        while col < n {
+            ctx.check()?;
+            let end = n.min(col + COLUMN_BLOCK);
+            acc = simd::dispatch(RowsTimesVec::<TRANSPOSE> {
+                x: &x[col..end],
+                first_col: col,
+                first_row: first + g,
+                acc,
+            });
+            col = end;
+        }
+        let lanes = ROW_LANES.min(rows - g);
+        block[g..g + lanes].copy_from_slice(&acc[..lanes]);
+    }
+    Ok(block)
 }
 
 /// `acc[k] += Σ_j x[j] / d(row + k, first_col + j)` for the [`ROW_LANES`] rows from `first_row`

@@ -45,6 +45,7 @@
 
 use std::ops::Range;
 
+use super::SendPtr;
 use crate::engine::Ctx;
 use crate::{try_vec, zeroed_vec, Result, Zeroable};
 
@@ -141,35 +142,6 @@ impl SortKey for f64 {
         let flip = ((b as i64 >> 63) as u64) | (1 << 63);
         let nan = 0u64.wrapping_sub(u64::from(b & !(1 << 63) > 0x7ff0_0000_0000_0000));
         (b ^ flip) | nan
-    }
-}
-
-/// A raw pointer that may cross into pool tasks; tasks touch disjoint ranges.
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-// SAFETY: used only for disjoint ranges of one live buffer (see the users).
-unsafe impl<T: Send> Send for SendPtr<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for SendPtr<T> {}
-
-impl<T> SendPtr<T> {
-    /// The pointer to element `i` (a method, so that closures capture the whole `Send` value).
-    ///
-    /// # Safety
-    ///
-    /// `i` inside the buffer.
-    unsafe fn at(self, i: usize) -> *mut T {
-        // SAFETY: forwarded from the contract.
-        unsafe { self.0.add(i) }
-    }
-
-    /// # Safety
-    ///
-    /// `r` inside the buffer, and no other live reference to those elements while it is used.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn slice<'a>(self, r: Range<usize>) -> &'a mut [T] {
-        // SAFETY: forwarded from the contract.
-        unsafe { std::slice::from_raw_parts_mut(self.0.add(r.start), r.len()) }
     }
 }
 
