@@ -94,16 +94,15 @@ pub fn spectral_norm(ctx: &Ctx<'_>, n: usize) -> Result<f64> {
 
 /// The power iterations of [`spectral_norm`] as one call of [`Ctx::map_phases`]: the 40
 /// matrix-vector products `w = A u`, `v = Aᵀ w`, `w = A v`, `u = Aᵀ w` (ten times) are its
-/// phases, of one task per 8 to [`ROWS_PER_TASK`] output rows. At `n` of a few hundred a product takes
+/// phases, of one task per [`ROWS_PER_TASK`] output rows. At `n` of a few hundred a product takes
 /// microseconds; one fan-out per product (the loop below [`PHASED_MAX_N`]) paid its hand-out 40
 /// times, and lost to one thread up to `n = 100` or so. The rows are computed as [`times`] does,
 /// so the result is the same, bit for bit.
 fn power_iterations_phased(ctx: &Ctx<'_>, u: &mut [f64], v: &mut [f64], w: &mut [f64]) -> Result<()> {
     let n = u.len();
-    // Rows per task: whole groups of ROW_LANES, about n/8 (at most ROWS_PER_TASK), so that a
-    // short product is still 5-8 tasks of even size (n = 36 in tasks of 32 was one task of 32
-    // rows and one of 4). Each row is the same sum whatever its task.
-    let per_task = (n.div_ceil(8).div_ceil(ROW_LANES) * ROW_LANES).min(ROWS_PER_TASK);
+    // Tasks of ROWS_PER_TASK rows, as in `times`. (Tasks of about n/8 rows, 8 at least, ran
+    // slower from n = 36 to 120: 0.72x and 1.37x where these give 0.88x and 1.60x.)
+    let per_task = ROWS_PER_TASK;
     let tasks = n.div_ceil(per_task);
     let (pu, pv, pw) = (
         SendPtr(u.as_mut_ptr()),

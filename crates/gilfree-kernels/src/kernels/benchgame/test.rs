@@ -49,7 +49,7 @@ fn spectral_norm_matches_the_reference_program() {
 #[test]
 fn spectral_norm_is_identical_for_every_thread_setting_and_isa() {
     // 2100 columns: 66 tasks of 32 rows, the last one partial, and enough work for the pool;
-    // 36 and 120: phases of tasks of 8 and 16 rows.
+    // 36 and 120: phases of 2 and 4 tasks.
     for n in [5, 32, 33, 36, 120, 1000, 2100] {
         let reference = spectral_norm(&ctx(Threads::Caller), n).unwrap();
         for t in settings() {
