@@ -29,11 +29,19 @@
 //! Ctrl-C is checked between chunks and between buckets (every task of `map_tasks`), and inside
 //! a bucket's sort at every recursion step over more than 32 Ki elements.
 //!
-//! Sorts of fewer than 32 Ki elements, and of at most [`LSD_MAX`] (64 Ki) on one thread, skip
-//! steps 1-3: they are one bucket, sorted as in step 4 (the partition makes two more passes over
-//! the data, which pay only when threads share them). Above 64 Ki elements the partition is
-//! worth it even on one thread: it costs less than the most-significant-digit level that the
-//! bucket sort would need.
+//! Sorts of at most [`LSD_MAX`] (64 Ki) elements on one thread skip steps 1-3: they are one
+//! bucket, sorted as in step 4 (the partition makes two more passes over the data, which pay
+//! only when threads share them). Above 64 Ki elements the partition is worth it even on one
+//! thread: it costs less than the most-significant-digit level that the bucket sort would need.
+//!
+//! # Mid-size sorts on several threads: a merge sort
+//!
+//! From [`MERGE_MIN`] (2 Ki) to [`MERGE_MAX`] (128 Ki) elements on more than one thread,
+//! [`merge_sort`]: each thread sorts one run as in step 4 (a run per thread, the team size
+//! rounded up to a power of two), then rounds of stable merges of neighbouring runs, each round
+//! cut into equal shares of the output found by binary search (the merge path), all on one
+//! fan-out ([`Ctx::map_phases`]). One merge pass over the data costs less than the partition's
+//! two, and the runs' sorts start at once. Below 2 Ki elements the sort is sequential.
 //!
 //! # Determinism
 //!
@@ -56,9 +64,23 @@ pub const CHUNK_LEN: usize = 1 << 16;
 /// The shortest chunk of the classification and scatter passes.
 const MIN_CHUNK_LEN: usize = 1 << 12;
 
-/// Below this many elements the whole sort runs sequentially on one thread (at 16 Ki, ~200 µs
-/// of work, two threads were no faster: the partition's two extra passes cost what they save).
+/// The fewest elements of the partition (its sample and its chunks are sized for at least
+/// this many): a sort on one thread uses it above [`LSD_MAX`] elements, a parallel one above
+/// [`MERGE_MAX`].
 const PAR_MIN: usize = 1 << 15;
+
+/// From this many elements, on more than one thread, the sort is a parallel merge sort
+/// ([`merge_sort`]) up to [`MERGE_MAX`]: each thread sorts a run, then the merges are shared.
+/// At 1 Ki elements (~13 µs) two threads were no faster; at 2 Ki, 1.37x.
+const MERGE_MIN: usize = 1 << 11;
+
+/// Above this many elements the parallel sort is the partition. Measured on 2 threads (runs of
+/// `n / 2`): the merge sort beat it up to 128 Ki elements (1.6-2.2x against 1.0-1.7x); at 256
+/// Ki its runs are longer than [`LSD_MAX`] and their sort slows down (0.7x).
+const MERGE_MAX: usize = 2 * LSD_MAX;
+
+/// The shortest run of the parallel merge sort.
+const MERGE_RUN_MIN: usize = 1 << 10;
 
 /// The fewest buckets of the parallel partition (32 Ki elements: 4 buckets of ~8 Ki). Measured
 /// at 16-64 Ki elements against 8 and 16: larger buckets sort faster, and 4 tasks of unequal
@@ -172,10 +194,15 @@ pub fn sort_into<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T]) -> Result<()
     let n = a.len();
     assert_eq!(out.len(), n, "sort_into: output length differs from input length");
     ctx.check()?;
-    // On one thread, the sequential sort while it is one LSD radix sort (up to LSD_MAX
-    // elements): 12-13 ns an element here, where the partition's two extra passes cost 18. Above,
-    // its most-significant-digit level costs more than the partition (27 ns an element).
-    if n < PAR_MIN || (n <= LSD_MAX && ctx.team_size() == 1) {
+    // On several threads, the merge sort for mid sizes (see the module notes). On one thread,
+    // the sequential sort while it is one LSD radix sort (up to LSD_MAX elements): 12-13 ns an
+    // element here, where the partition's two extra passes cost 18. Above, its
+    // most-significant-digit level costs more than the partition (27 ns an element).
+    let team = ctx.team_size();
+    if team > 1 && (MERGE_MIN..=MERGE_MAX).contains(&n) {
+        return merge_sort(ctx, a, out, team);
+    }
+    if n < PAR_MIN || (n <= LSD_MAX && team == 1) {
         out.copy_from_slice(a);
         if n > 1 {
             let mut scratch: Vec<T> = try_vec(n, "the sort's scratch buffer")?;
@@ -395,6 +422,161 @@ fn par_sort<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T]) -> Result<()> {
     done.into_iter().collect()
 }
 
+/// Sorts `a` into `out` (same length, distinct) on `team` threads: `runs` runs (`team` rounded
+/// up to a power of two, at most one per [`MERGE_RUN_MIN`] elements) sorted one per task, then
+/// `log2(runs)` rounds of stable merges of neighbouring runs, every round cut into `runs` tasks
+/// of equal output (each task finds where its share starts in the two runs by binary search:
+/// the merge path). All on one fan-out ([`Ctx::map_phases`]); the buffers alternate so that
+/// the last round writes `out`.
+fn merge_sort<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T], team: usize) -> Result<()> {
+    let n = a.len();
+    let most = (n / MERGE_RUN_MIN).max(2);
+    let runs = team.next_power_of_two().min(1 << most.ilog2());
+    let rounds = runs.trailing_zeros() as usize;
+    let mut scratch: Vec<T> = zeroed_vec(n, "the sort's scratch buffer")?;
+    // Round `r` reads `bufs[(r - 1) % 2]` and writes `bufs[r % 2]`; the runs are sorted in
+    // `bufs[0]`, and the last round writes `out`.
+    let (outp, scratchp) = (SendPtr(out.as_mut_ptr()), SendPtr(scratch.as_mut_ptr()));
+    let bufs = if rounds % 2 == 1 {
+        [scratchp, outp]
+    } else {
+        [outp, scratchp]
+    };
+    let run = |i: usize| i * n / runs;
+    let phases = [runs; 1 + usize::BITS as usize];
+    let done = ctx.map_phases(&phases[..=rounds], |round, t| -> Result<()> {
+        if round == 0 {
+            let r = run(t)..run(t + 1);
+            // SAFETY: run `t` is this task's own range of both buffers (each `n` long).
+            let (v, s) = unsafe { (bufs[0].slice(r.clone()), bufs[1].slice(r.clone())) };
+            v.copy_from_slice(&a[r]);
+            return seq_sort(ctx, v, s);
+        }
+        // Task `t` writes its share of the merge of the two halves of group `t >> round` (of
+        // `2^round` runs), the `piece`-th of `2^round`.
+        let group = 1usize << round;
+        let first = (t >> round) << round;
+        let piece = t & (group - 1);
+        let (lo, mid, hi) = (run(first), run(first + group / 2), run(first + group));
+        let (k0, k1) = (piece * (hi - lo) / group, (piece + 1) * (hi - lo) / group);
+        let (src, dst) = (bufs[(round - 1) % 2], bufs[round % 2]);
+        // SAFETY: the previous round wrote `src` and has returned (`map_phases`); this round
+        // only reads it. The output shares are disjoint ranges of `dst`, one per task.
+        let (x, y, o) = unsafe {
+            (
+                std::slice::from_raw_parts(src.at(lo), mid - lo),
+                std::slice::from_raw_parts(src.at(mid), hi - mid),
+                dst.slice(lo + k0..lo + k1),
+            )
+        };
+        // This share is exactly the merge of `x[i0..i1]` and `y[k0 - i0..k1 - i1]`.
+        let (i0, i1) = (merge_split(x, y, k0), merge_split(x, y, k1));
+        // Sorted runs give `i0 <= i1` and `k0 - i0 <= k1 - i1`. Runs left unsorted by a sort
+        // cut short by Ctrl-C may not: the call is cancelled then, and fails here.
+        ctx.check()?;
+        if i0 > i1 || k0 - i0 > k1 - i1 {
+            return Err(crate::Error::Panic(
+                "sort: a merge of runs that are not sorted".into(),
+            ));
+        }
+        merge(&x[i0..i1], &y[k0 - i0..k1 - i1], o);
+        Ok(())
+    })?;
+    done.into_iter().collect()
+}
+
+/// How many of the first `k` elements of the stable merge of the sorted `x` and `y` (an element
+/// of `x` first among equal keys) come from `x`. Whatever their content, the result `i` has
+/// `i <= x.len()` and `k - i <= y.len()` (for `k <= x.len() + y.len()`).
+fn merge_split<T: SortKey>(x: &[T], y: &[T], k: usize) -> usize {
+    let (mut lo, mut hi) = (k.saturating_sub(y.len()), k.min(x.len()));
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        // `x[mid]` comes before `y[k - mid - 1]`: more than `mid` of the first `k` are from `x`.
+        if x[mid].ukey() <= y[k - mid - 1].ukey() {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Writes into `out` (`x.len() + y.len()` long) the stable merge of `x` and `y` (an element of
+/// `x` first among equal keys): the first half from the front and the second half from the
+/// back, in one loop (two independent chains of loads and compares: each step of a merge waits
+/// for the compare of the step before). Whatever the content of `x` and `y`, every read and
+/// write stays inside them.
+fn merge<T: SortKey>(x: &[T], y: &[T], out: &mut [T]) {
+    let (xl, yl, n) = (x.len(), y.len(), out.len());
+    debug_assert_eq!(xl + yl, n);
+    if xl == 0 || yl == 0 {
+        out.copy_from_slice(if xl == 0 { y } else { x });
+        return;
+    }
+    let half = n / 2;
+    // Front: the next of each; back: one past the last of each still to place.
+    let (mut i, mut j) = (0usize, 0usize);
+    let (mut ie, mut je) = (xl, yl);
+    let front = |i: usize, j: usize| {
+        let (p, q) = (x[i.min(xl - 1)], y[j.min(yl - 1)]);
+        let from_x = (i < xl) & ((j >= yl) | (p.ukey() <= q.ukey()));
+        (from_x, std::hint::select_unpredictable(from_x, p, q))
+    };
+    let back = |ie: usize, je: usize| {
+        let (p, q) = (x[ie.max(1) - 1], y[je.max(1) - 1]);
+        let from_y = (je > 0) & ((ie == 0) | (q.ukey() >= p.ukey()));
+        (from_y, std::hint::select_unpredictable(from_y, q, p))
+    };
+    let both = half.min(n - half);
+    let mut o = 0;
+    // Blocks of steps in which neither end can run out of either input: no bounds to check,
+    // no branch but the loop's.
+    loop {
+        let steps = (xl - i).min(yl - j).min(ie).min(je).min(both - o);
+        if steps == 0 {
+            break;
+        }
+        for _ in 0..steps {
+            // The element is chosen by its address (a conditional move of an integer register),
+            // then read once (a volatile read: else LLVM reads both candidates and selects the
+            // value, which for floats is a branch, mispredicted half the time).
+            // SAFETY: each step moves each end by one element of `x` or `y`, and `steps` is at
+            // most what is left of each at each end: `i < xl`, `j < yl`, `ie, je >= 1` here.
+            let (p, q) = unsafe { (x.as_ptr().add(i), y.as_ptr().add(j)) };
+            // SAFETY: as above.
+            let from_x = unsafe { (*p).ukey() <= (*q).ukey() };
+            // SAFETY: as above.
+            out[o] = unsafe { std::ptr::read_volatile(std::hint::select_unpredictable(from_x, p, q)) };
+            i += usize::from(from_x);
+            j += usize::from(!from_x);
+            // SAFETY: as above.
+            let (p, q) = unsafe { (x.as_ptr().add(ie - 1), y.as_ptr().add(je - 1)) };
+            // SAFETY: as above.
+            let from_y = unsafe { (*q).ukey() >= (*p).ukey() };
+            // SAFETY: as above.
+            out[n - 1 - o] =
+                unsafe { std::ptr::read_volatile(std::hint::select_unpredictable(from_y, q, p)) };
+            je -= usize::from(from_y);
+            ie -= usize::from(!from_y);
+            o += 1;
+        }
+    }
+    // An input ran out at one end (or the halves are done): the rest step by step.
+    for slot in &mut out[o..half] {
+        let (from_x, v) = front(i, j);
+        *slot = v;
+        i += usize::from(from_x);
+        j += usize::from(!from_x);
+    }
+    for o in o..n - half {
+        let (from_y, w) = back(ie, je);
+        out[n - 1 - o] = w;
+        je -= usize::from(from_y);
+        ie -= usize::from(!from_y & (ie > 0));
+    }
+}
+
 /// Sorts `v` in place by insertion (short slices).
 fn insertion_sort<T: SortKey>(v: &mut [T]) {
     for i in 1..v.len() {
@@ -514,8 +696,14 @@ fn lsd_sort<T: SortKey>(ctx: &Ctx<'_>, v: &mut [T], s: &mut [T], lo: u64, width:
     let bits = top.div_ceil(passes);
     let mask = (1u64 << bits) - 1;
     let size = 1usize << bits;
-    let mut counts = [0u32; (1 << LSD_DIGIT) * (u64::BITS.div_ceil(LSD_DIGIT) as usize)];
+    // Only the rows used are zeroed (all of them, 48 KiB, cost as much as sorting 300 elements).
+    let mut counts = [const { std::mem::MaybeUninit::<u32>::uninit() };
+        (1 << LSD_DIGIT) * (u64::BITS.div_ceil(LSD_DIGIT) as usize)];
     let counts = &mut counts[..size * passes as usize];
+    counts.fill(std::mem::MaybeUninit::new(0));
+    // SAFETY: every element of `counts` is now initialised, and `MaybeUninit<u32>` has the
+    // layout of `u32`.
+    let counts: &mut [u32] = unsafe { &mut *(std::ptr::from_mut(counts) as *mut [u32]) };
     if passes == 2 {
         // The usual case, unrolled: two independent counts per key.
         let (c0, c1) = counts.split_at_mut(size);
@@ -706,6 +894,120 @@ mod tests {
         }
         let same = vec![7i64; n];
         assert_eq!(sort(&Ctx::new(Threads::Pool, None), &same).unwrap(), same);
+    }
+
+    #[test]
+    fn merge_sort_any_team_and_runs() {
+        // Every length class of the merge sort (odd lengths, runs of unequal length), every
+        // number of rounds (teams of 2 to 8: 1 to 3 rounds, the last one into `out` either
+        // way), and the merge split at every output position.
+        for n in [MERGE_MIN, MERGE_MIN + 1, 3 * MERGE_MIN + 7, MERGE_MAX] {
+            let raw = xorshift(n, n as u64 + 11);
+            let a: Vec<f64> = raw
+                .iter()
+                .enumerate()
+                .map(|(i, x)| match i % 31 {
+                    0 => f64::from_bits(0x7ff8_0000_0000_0000 | (i as u64)), // NaN, own payload
+                    1 => -0.0,
+                    2 => 0.0,
+                    _ => ((x % 500) as f64) - 250.0,
+                })
+                .collect();
+            let want = reference_f64(&a);
+            for team in [2, 3, 4, 8] {
+                let mut out = vec![0.0; n];
+                merge_sort(&Ctx::new(Threads::Pool, None), &a, &mut out, team).unwrap();
+                // Bit for bit: NaN payloads in input order (the merge is stable), -0.0 first.
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&out), bits(&want), "n={n} team={team}");
+            }
+            let ints: Vec<i32> = raw.iter().map(|x| *x as i32).collect();
+            let mut want = ints.clone();
+            want.sort_unstable();
+            for threads in [Threads::Caller, two(), Threads::Pool] {
+                assert_eq!(sort(&Ctx::new(threads, None), &ints).unwrap(), want);
+            }
+        }
+        let x = [1i64, 3, 3, 5, 9];
+        let y = [2i64, 3, 4, 10];
+        let mut merged: Vec<(i64, bool)> = x
+            .iter()
+            .map(|&v| (v, true))
+            .chain(y.iter().map(|&v| (v, false)))
+            .collect();
+        merged.sort_by_key(|&(v, from_x)| (v, !from_x));
+        for k0 in 0..=x.len() + y.len() {
+            let i0 = merge_split(&x, &y, k0);
+            assert_eq!(i0, merged[..k0].iter().filter(|p| p.1).count(), "k={k0}");
+            for k1 in k0..=x.len() + y.len() {
+                let i1 = merge_split(&x, &y, k1);
+                let mut out = vec![0; k1 - k0];
+                merge(&x[i0..i1], &y[k0 - i0..k1 - i1], &mut out);
+                assert_eq!(out, merged[k0..k1].iter().map(|p| p.0).collect::<Vec<_>>());
+            }
+        }
+        // Unsorted runs (what a cancelled first round leaves): no panic, no access out of range.
+        let (x, y) = ([5i64, 1, 9, 0], [7i64, 2, 8]);
+        for k0 in 0..=7 {
+            for k1 in k0..=7 {
+                let (i0, i1) = (merge_split(&x, &y, k0), merge_split(&x, &y, k1));
+                assert!(i0 <= x.len() && k0 - i0 <= y.len());
+                if i0 <= i1 && k0 - i0 <= k1 - i1 {
+                    merge(&x[i0..i1], &y[k0 - i0..k1 - i1], &mut vec![0; k1 - k0]);
+                }
+            }
+        }
+        for (x, y) in [
+            (&[3i64, 3, 3][..], &[3i64, 3][..]),
+            (&[9, 8, 7], &[1, 2]),
+            (&[1], &[]),
+        ] {
+            merge(x, y, &mut vec![0; x.len() + y.len()]);
+        }
+    }
+
+    #[test]
+    #[ignore = "timing: cargo test --release -p gilfree-kernels merge_timing -- --ignored --nocapture"]
+    #[allow(clippy::print_stdout)]
+    fn merge_timing() {
+        use std::time::Instant;
+        for n in [2048usize, 8192, 16384, 65536] {
+            let a: Vec<f64> = xorshift(n, 5)
+                .iter()
+                .map(|x| (*x >> 11) as f64 / (1u64 << 53) as f64)
+                .collect();
+            let one = Ctx::new(Threads::Caller, None);
+            let best = |f: &mut dyn FnMut()| {
+                let mut b = f64::INFINITY;
+                for _ in 0..200 {
+                    let t = Instant::now();
+                    f();
+                    b = b.min(t.elapsed().as_secs_f64() * 1e6);
+                }
+                b
+            };
+            let (mut v, mut s) = (a.clone(), a.clone());
+            let half = n / 2;
+            let t_half = best(&mut || {
+                v[..half].copy_from_slice(&a[..half]);
+                seq_sort(&one, &mut v[..half], &mut s[..half]).unwrap();
+            });
+            let t_full = best(&mut || {
+                v.copy_from_slice(&a);
+                seq_sort(&one, &mut v, &mut s).unwrap();
+            });
+            let mut x = a[..half].to_vec();
+            let mut y = a[half..].to_vec();
+            x.sort_by(f64::total_cmp);
+            y.sort_by(f64::total_cmp);
+            let mut o = vec![0.0; n];
+            let t_merge = best(&mut || merge(&x, &y, &mut o));
+            let pool = Ctx::new(Threads::Pool, None);
+            let t_ms = best(&mut || {
+                merge_sort(&pool, &a, &mut o, 2).unwrap();
+            });
+            println!("n={n}: seq full {t_full:.1} us, seq half {t_half:.1}, merge all {t_merge:.1}, merge_sort(2) {t_ms:.1}");
+        }
     }
 
     #[test]
