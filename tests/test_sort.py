@@ -67,6 +67,30 @@ def test_large_random_and_thread_counts(dtype: Any) -> None:
         assert r.tobytes() == results[0].tobytes()
 
 
+@parametrize_dtype
+@pytest.mark.parametrize("n", [2048, 2049, 5001, 40_000, 131_072])
+def test_mid_sizes_merge_sort(dtype: Any, n: int) -> None:
+    # 2 Ki to 128 Ki elements on several threads: a run per thread, then merges. The bits are
+    # those of one thread, NaN payloads included (the merges are stable).
+    rng = np.random.default_rng(n)
+    if np.dtype(dtype).kind == "f":
+        a = rng.standard_normal(n).astype(dtype)
+        a[::37] = np.round(a[::37])  # duplicates across the runs
+        nan_bits = np.arange(n // 97, dtype=np.uint64) | np.uint64(0x7FF8_0000_0000_0000)
+        if dtype == np.float64:
+            a[::97][: nan_bits.size] = nan_bits.view(np.float64)
+        else:
+            a[::97] = np.nan
+        a[5::89] = -0.0
+        a[6::83] = 0.0
+    else:
+        a = rng.integers(-1000, 1000, n).astype(dtype)
+    one = gilfree.sort(a, threads=1)
+    assert_sorted_like_numpy(one, a)
+    for t in (2, None):
+        assert gilfree.sort(a, threads=t).tobytes() == one.tobytes()
+
+
 @pytest.mark.parametrize("dtype", [np.int64, np.float64])
 def test_skewed_and_constant(dtype: Any) -> None:
     rng = np.random.default_rng(1)
