@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _sigint import check_after, interrupt_call, posix_only
 from hypothesis import given, settings
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 import gilfree
 
-PIECE = 1 << 20  # gilfree_kernels::kernels::words::PIECE_BYTES
+PIECE = 1 << 20  # gilfree_kernels::kernels::words::CHECK_BYTES (cuts inside a piece)
 
 #: Python's whitespace, as documented in the kernel (checked against str.isspace below).
 WHITESPACE = (
@@ -237,3 +238,19 @@ def test_version_note() -> None:
     """The whitespace table is CPython's for every version we support (it has not changed)."""
     assert sys.version_info >= (3, 9)
     assert "".join(sorted(WHITESPACE)).isspace()
+
+
+def test_many_pieces_merged_in_first_occurrence_order() -> None:
+    # ~600 KB of texts: pieces of ~16-150 KiB on several threads, their tables merged in
+    # partitions by hash; the dict is Counter's, in the same order, at every thread count.
+    rng = np.random.default_rng(7)
+    vocab = [f"w{i}" for i in range(3000)] + ["é", "naïve", "日本", "a\u200bb"]
+    seps = [" ", "\t", "\u3000", "\x1c", "\n  "]
+    texts = [
+        "".join(str(rng.choice(vocab)) + str(rng.choice(seps)) for _ in range(int(rng.integers(0, 120))))
+        for _ in range(2000)
+    ]
+    texts.append("late-first-occurrence " * 3)
+    want = list(Counter(w for t in texts for w in t.split()).items())
+    for threads in (1, 2, None):
+        assert list(gilfree.word_count(texts, threads=threads).items()) == want

@@ -149,12 +149,13 @@ fn prepare_word_count(
 /// The words are exactly those of ``str.split()`` with no argument: runs of characters between
 /// Python's whitespace (``str.isspace()``: ``\t\n\x0b\x0c\r``, the separators ``\x1c``-``\x1f``,
 /// space, ``\x85``, ``\xa0``, ``\u1680``, ``\u2000``-``\u200a``, ``\u2028``, ``\u2029``,
-/// ``\u202f``, ``\u205f``, ``\u3000``; not ``\u200b``, ``\u180e`` or ``\ufeff``). Long texts are
-/// counted in parallel too: the texts are cut into pieces of 1-16 MiB at whitespace (cuts that
-/// depend on the texts only), each piece is counted in a hash table, and the tables are merged in order,
-/// so the result is the same for every ``threads`` value, its words in order of first occurrence
-/// (as ``Counter``). A str with lone surrogates (no UTF-8) is counted on its ``surrogatepass``
-/// encoding, slower but with the same words. Ctrl-C stops the call within a MiB of counting.
+/// ``\u202f``, ``\u205f``, ``\u3000``; not ``\u200b``, ``\u180e`` or ``\ufeff``). On more than
+/// one thread, texts of 32 KiB or more are counted in parallel: they are cut at whitespace into
+/// pieces (two per thread, 16 KiB to 16 MiB), each piece is counted in a hash table, and the tables are merged in
+/// parallel, split by word hash. The result is the same for every ``threads`` value: each word
+/// with its total count, in order of first occurrence (as ``Counter``). A str with lone
+/// surrogates (no UTF-8) is counted on its ``surrogatepass`` encoding, slower but with the same
+/// words. Ctrl-C stops the call within a MiB of counting.
 ///
 /// Args:
 ///     texts: a str, or a sequence (any iterable) of str.
