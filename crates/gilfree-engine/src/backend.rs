@@ -278,8 +278,6 @@ unsafe extern "C" fn local_broadcast_start(
             finished: Condvar::new(),
         });
         let data = SendPtr(data);
-        // The calling thread is on a core until it frees the broadcast (`local_broadcast_free`).
-        hot::caller_enters();
         for worker in 0..n {
             let turn = Turn {
                 shared: Arc::clone(&shared),
@@ -361,7 +359,6 @@ unsafe extern "C" fn local_broadcast_free(handle: *mut Broadcast) {
         // SAFETY: `handle` came from `Arc::into_raw` in `local_broadcast_start`, freed once. The
         // workers still to run a closed broadcast's jobs hold their own `Arc`s.
         drop(unsafe { Arc::from_raw(handle.cast_const().cast::<LocalBroadcast>()) });
-        hot::caller_leaves();
     }
 }
 

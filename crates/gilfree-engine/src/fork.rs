@@ -204,7 +204,6 @@ extern "C" fn child() {
             }
             // The parent's pool threads do not exist here.
             IN_TRANSIT.store(0, Ordering::SeqCst);
-            super::hot::forget_threads_after_fork();
         });
     });
 }

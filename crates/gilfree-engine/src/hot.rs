@@ -45,46 +45,6 @@ pub(crate) fn spinning() -> usize {
     SPINNING.load(Ordering::Relaxed)
 }
 
-/// Threads of gilfree on a core right now: pool workers awake (running a job or lingering, in
-/// every pool of this process) and calling threads between the start and the end of a
-/// broadcast (running their share of the tasks, or waiting for the workers). A lingering worker
-/// that finds more of them than the process has cores goes to sleep at once: on 2 cores, a call
-/// runs on the calling thread and one worker, and the pool's other worker, spinning, would take
-/// half a core from them for nothing (the OS shares 2 cores among 3 running threads).
-static ON_CORE: AtomicUsize = AtomicUsize::new(0);
-
-/// A calling thread starts a broadcast (it runs tasks, then waits for the workers).
-pub(crate) fn caller_enters() {
-    ON_CORE.fetch_add(1, Ordering::AcqRel);
-}
-
-/// A calling thread's broadcast is over.
-pub(crate) fn caller_leaves() {
-    ON_CORE.fetch_sub(1, Ordering::AcqRel);
-}
-
-/// Takes one lingering worker off the count of [`ON_CORE`] if there are more threads than
-/// `cores`: true if this worker should sleep now (at most the surplus leave, whatever the race).
-fn surplus_leaves(cores: usize) -> bool {
-    leave_if_above(&ON_CORE, cores)
-}
-
-/// Decrements `count` if it is above `cores`, atomically: true if it did.
-fn leave_if_above(count: &AtomicUsize, cores: usize) -> bool {
-    count
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-            (n > cores).then(|| n - 1)
-        })
-        .is_ok()
-}
-
-/// In a forked child: none of the parent's pool threads exist, and the forking thread is not in
-/// a broadcast (it is in `fork`).
-pub(crate) fn forget_threads_after_fork() {
-    ON_CORE.store(0, Ordering::SeqCst);
-    SPINNING.store(0, Ordering::SeqCst);
-}
-
 /// A job for a pool worker (a broadcast body with its bookkeeping, or "run a queued task").
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
@@ -182,15 +142,12 @@ impl Team {
 
 /// The loop every thread of a pool runs from the pool's build until it retires.
 pub(crate) fn resident(team: &Team) {
-    let cores = crate::pool::cores();
-    ON_CORE.fetch_add(1, Ordering::AcqRel);
     loop {
         // 1. Work.
         while let Some(job) = team.take() {
             job();
         }
         if team.is_retired() {
-            ON_CORE.fetch_sub(1, Ordering::AcqRel);
             return;
         }
         // 2. Linger: spin for LINGER. Never `yield_now` here: with other runnable threads on the
@@ -199,43 +156,29 @@ pub(crate) fn resident(team: &Team) {
         SPINNING.fetch_add(1, Ordering::Relaxed);
         let since = Instant::now();
         let mut round = 0u32;
-        //    A worker in surplus (more gilfree threads on core than cores) sleeps at once; it
-        //    has already left the count of `ON_CORE` then.
         let found = loop {
             if team.mailed.load(Ordering::Acquire) > 0 || team.is_retired() {
-                break Some(true);
+                break true;
             }
             round = round.wrapping_add(1);
-            if round.is_multiple_of(64) {
-                if surplus_leaves(cores) {
-                    break None;
-                }
-                if since.elapsed() >= LINGER {
-                    break Some(false);
-                }
+            if round.is_multiple_of(64) && since.elapsed() >= LINGER {
+                break false;
             }
             std::hint::spin_loop();
         };
         SPINNING.fetch_sub(1, Ordering::Relaxed);
         team.lingering.fetch_sub(1, Ordering::AcqRel);
-        match found {
-            Some(true) => continue,
-            Some(false) => {
-                ON_CORE.fetch_sub(1, Ordering::AcqRel);
-            }
-            None => {}
+        if found {
+            continue;
         }
         // 3. Sleep until a job is posted or the pool retires (re-checked under the lock: `post`
         //    pushes before it takes the lock to wake, so no job is missed).
-        {
-            let mut sleepers = team.sleepers();
-            while team.mailed.load(Ordering::Acquire) == 0 && !team.is_retired() {
-                *sleepers += 1;
-                sleepers = team.wake.wait(sleepers).unwrap_or_else(PoisonError::into_inner);
-                *sleepers -= 1;
-            }
+        let mut sleepers = team.sleepers();
+        while team.mailed.load(Ordering::Acquire) == 0 && !team.is_retired() {
+            *sleepers += 1;
+            sleepers = team.wake.wait(sleepers).unwrap_or_else(PoisonError::into_inner);
+            *sleepers -= 1;
         }
-        ON_CORE.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -245,33 +188,4 @@ pub(crate) fn queued_task_job() -> Job {
     Box::new(|| {
         tasks::run_one_local();
     })
-}
-
-#[cfg(test)]
-mod test {
-    use super::*;
-
-    #[test]
-    fn only_the_surplus_leaves_whatever_the_race() {
-        let count = AtomicUsize::new(3);
-        assert!(leave_if_above(&count, 2));
-        assert!(!leave_if_above(&count, 2));
-        assert_eq!(count.load(Ordering::Relaxed), 2);
-        // 10 threads on core, 4 cores: of 8 lingering workers checking at once, exactly 6 leave.
-        let count = AtomicUsize::new(10);
-        let left = AtomicUsize::new(0);
-        let start = std::sync::Barrier::new(8);
-        std::thread::scope(|s| {
-            for _ in 0..8 {
-                s.spawn(|| {
-                    start.wait();
-                    if leave_if_above(&count, 4) {
-                        left.fetch_add(1, Ordering::Relaxed);
-                    }
-                });
-            }
-        });
-        assert_eq!(left.load(Ordering::Relaxed), 6);
-        assert_eq!(count.load(Ordering::Relaxed), 4);
-    }
 }

@@ -97,7 +97,7 @@ pub(super) fn state() -> MutexGuard<'static, State> {
 /// The number of cores this process may use, read once: `available_parallelism` reads the
 /// process's affinity mask and its cgroup's CPU quota from `/proc` and `/sys`, some 70 µs,
 /// which every call on the pool would otherwise pay (rayon reads it once per pool too).
-pub(crate) fn cores() -> usize {
+fn cores() -> usize {
     static CORES: AtomicUsize = AtomicUsize::new(0);
     match CORES.load(Ordering::Relaxed) {
         0 => {
