@@ -340,7 +340,26 @@ struct Key<'a> {
 impl PartialEq for Key<'_> {
     #[inline]
     fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.word == other.word
+        self.hash == other.hash && same_word(self.word, other.word)
+    }
+}
+
+/// `a == b`, without a call to `memcmp` for words of up to 16 bytes (most words): two
+/// overlapping loads of 8, 4 or 1 bytes from each side, as the hash reads them.
+#[inline(always)]
+fn same_word(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let r8 = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or([0; 8]));
+    let r4 = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap_or([0; 4]));
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => r4(a, 0) == r4(b, 0) && r4(a, n - 4) == r4(b, n - 4),
+        8..=16 => r8(a, 0) == r8(b, 0) && r8(a, n - 8) == r8(b, n - 8),
+        _ => a == b,
     }
 }
 

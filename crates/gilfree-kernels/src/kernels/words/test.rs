@@ -384,7 +384,7 @@ fn timings() {
     let distinct: String = (0..100_000u64)
         .map(|i| format!("x{:08x} ", (i * 2_654_435_761) % (1 << 32)))
         .collect();
-    let mut inputs: Vec<(String, Vec<String>)> = [8, 64, 512, 2048, 16384]
+    let mut inputs: Vec<(String, Vec<String>)> = [8, 64, 128, 512, 2048, 16384]
         .into_iter()
         .map(|n| (format!("{n} texts x 100 words"), bench_texts(n)))
         .collect();
@@ -415,5 +415,24 @@ fn timings() {
             best[1] * 1e6,
             best[0] / best[1]
         );
+    }
+}
+
+#[test]
+fn same_word_is_byte_equality() {
+    // Every length up to 24, against a copy with one byte changed at each position (and one
+    // byte longer or shorter).
+    for n in 0..24usize {
+        let a: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
+        assert!(same_word(&a, &a.clone()));
+        for i in 0..n {
+            let mut b = a.clone();
+            b[i] ^= 0x40;
+            assert!(!same_word(&a, &b), "n={n} i={i}");
+        }
+        let mut longer = a.clone();
+        longer.push(0);
+        assert!(!same_word(&a, &longer));
+        assert!(!same_word(&longer, &a));
     }
 }
