@@ -246,10 +246,10 @@ def test_many_pieces_merged_in_first_occurrence_order() -> None:
     rng = np.random.default_rng(7)
     vocab = [f"w{i}" for i in range(3000)] + ["é", "naïve", "日本", "a\u200bb"]
     seps = [" ", "\t", "\u3000", "\x1c", "\n  "]
-    texts = [
-        "".join(str(rng.choice(vocab)) + str(rng.choice(seps)) for _ in range(int(rng.integers(0, 120))))
-        for _ in range(2000)
-    ]
+    texts = []
+    for length in rng.integers(0, 120, 2000):
+        words, gaps = rng.integers(0, len(vocab), length), rng.integers(0, len(seps), length)
+        texts.append("".join(vocab[w] + seps[g] for w, g in zip(words, gaps, strict=True)))
     texts.append("late-first-occurrence " * 3)
     want = list(Counter(w for t in texts for w in t.split()).items())
     for threads in (1, 2, None):
