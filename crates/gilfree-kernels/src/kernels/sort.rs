@@ -696,14 +696,8 @@ fn lsd_sort<T: SortKey>(ctx: &Ctx<'_>, v: &mut [T], s: &mut [T], lo: u64, width:
     let bits = top.div_ceil(passes);
     let mask = (1u64 << bits) - 1;
     let size = 1usize << bits;
-    // Only the rows used are zeroed (all of them, 48 KiB, cost as much as sorting 300 elements).
-    let mut counts = [const { std::mem::MaybeUninit::<u32>::uninit() };
-        (1 << LSD_DIGIT) * (u64::BITS.div_ceil(LSD_DIGIT) as usize)];
+    let mut counts = [0u32; (1 << LSD_DIGIT) * (u64::BITS.div_ceil(LSD_DIGIT) as usize)];
     let counts = &mut counts[..size * passes as usize];
-    counts.fill(std::mem::MaybeUninit::new(0));
-    // SAFETY: every element of `counts` is now initialised, and `MaybeUninit<u32>` has the
-    // layout of `u32`.
-    let counts: &mut [u32] = unsafe { &mut *(std::ptr::from_mut(counts) as *mut [u32]) };
     if passes == 2 {
         // The usual case, unrolled: two independent counts per key.
         let (c0, c1) = counts.split_at_mut(size);
