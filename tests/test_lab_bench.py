@@ -201,6 +201,28 @@ def _synthetic() -> BenchResult:
     )
 
 
+@pytest.mark.skipif(not gil_enabled(), reason="a free-threaded interpreter has no GIL to hold")
+@pytest.mark.parametrize("probe_kind", ["holds-gil", "scales", None])
+def test_a_probe_that_found_the_gil_held_settles_the_nogil_rows_claim(probe_kind: str | None) -> None:
+    """The regression: under load the executor row of a GIL-holding function read a median share
+    below 0.5 (interference pulls every share towards the middle) and the warning went missing,
+    though the probe had measured the same function holding the GIL."""
+    w = WResult("pysum", "a Python loop", 1.0, python_tasks=4, native_tasks=4, checked_tasks=2)
+    executor = StrategyResult("native-nogil-executor", "the recipe", "ok", tasks=4)
+    executor.runs = [Run(2, 4, times=[0.1], gil_shares=[0.45, 0.41, 0.48])]
+    w.strategies = [executor]
+    if probe_kind is not None:
+        w.probe = {"kind": probe_kind, "verdict": "holds the GIL", "rows": [{"gil_share": 0.93}]}
+    _bench._finish(w, 2)
+    if probe_kind == "holds-gil":
+        assert len(w.warnings) == 1
+        assert w.warnings[0].startswith("native-nogil-executor: the function holds the GIL (the probe")
+        assert "held 93%" in w.warnings[0]
+        assert "read 45%" in w.warnings[0]
+    else:  # no independent measurement: the row's own median (45%) stands, below the threshold
+        assert w.warnings == []
+
+
 def test_finish_computes_per_task_metrics_and_the_verdict() -> None:
     w = _synthetic().workloads[0]
     one, two = w.strategy("native-nogil-executor").runs
