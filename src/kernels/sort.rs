@@ -175,6 +175,10 @@ macro_rules! with_prepared {
 /// worker. The sorted order is unique, so the result is the same for every ``threads`` value
 /// (``-0.0`` sorts before ``0.0``; NumPy treats them as equal and ``np.array_equal`` agrees).
 ///
+/// Memory: the output, plus a scratch buffer of ``len(a)`` elements. A scratch buffer of at
+/// most 1 MiB (128 Ki float64) stays with the thread that used it, for its next sort: a call
+/// then allocates only its output, as ``numpy.sort`` does.
+///
 /// Args:
 ///     a: a 1-D NumPy array or buffer-protocol object of float32, float64, int32 or int64.
 ///        Strided input is gathered into a temporary contiguous copy (GIL-free).

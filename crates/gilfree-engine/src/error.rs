@@ -84,7 +84,8 @@ fn oom<T>(n: usize, what: &str) -> Error {
     ))
 }
 
-/// Types for which all-zero bytes are a valid value (the primitive numbers).
+/// Types for which all-zero bytes are a valid value, as is every other bit pattern (the
+/// primitive numbers; [`crate::with_scratch`] reinterprets kept bytes as any of them).
 pub trait Zeroable: Copy + sealed::Sealed {}
 
 mod sealed {

@@ -2,7 +2,7 @@
 //! without Python: where the parallel sort starts to pay, and how much.
 //!
 //! ```text
-//! [SORT_DATA=normal|int] cargo run --release -p gilfree-kernels --example sort_rate [elements...]
+//! [SORT_DATA=normal|int] [SORT_SEED=u64] cargo run --release -p gilfree-kernels --example sort_rate [elements...]
 //! ```
 
 #![allow(clippy::print_stdout)]
@@ -27,7 +27,10 @@ fn best<F: FnMut()>(reps: usize, mut f: F) -> f64 {
 /// `SORT_DATA=normal` standard normal ones (Box-Muller), or with `SORT_DATA=int` integers below
 /// 2⁵³ as doubles (their keys spread evenly over the leading bits).
 fn data(n: usize) -> Vec<f64> {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut state = std::env::var("SORT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9E37_79B9_7F4A_7C15u64);
     let mut bits = move || {
         state = state
             .wrapping_mul(6_364_136_223_846_793_005)

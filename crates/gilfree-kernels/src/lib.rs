@@ -36,4 +36,4 @@ pub mod kernels;
 pub mod shared;
 pub mod simd;
 
-pub use gilfree_engine::{try_vec, zeroed_vec, Error, Result, Zeroable};
+pub use gilfree_engine::{try_vec, with_scratch, zeroed_vec, Error, Result, Zeroable};

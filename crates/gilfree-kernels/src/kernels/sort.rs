@@ -55,7 +55,7 @@ use std::ops::Range;
 
 use super::SendPtr;
 use crate::engine::Ctx;
-use crate::{try_vec, zeroed_vec, Result, Zeroable};
+use crate::{try_vec, with_scratch, zeroed_vec, Result, Zeroable};
 
 /// Elements per chunk of the parallel classification and scatter passes, at most (a sort of
 /// fewer than 8 of them cuts its input into 8 chunks, of [`MIN_CHUNK_LEN`] at least).
@@ -205,9 +205,10 @@ pub fn sort_into<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T]) -> Result<()
     if n < PAR_MIN || (n <= LSD_MAX && team == 1) {
         out.copy_from_slice(a);
         if n > 1 {
-            let mut scratch: Vec<T> = try_vec(n, "the sort's scratch buffer")?;
-            scratch.extend_from_slice(a);
-            seq_sort(ctx, out, &mut scratch)?;
+            // The scratch's content is irrelevant (the sort writes it before reading it).
+            with_scratch(n, "the sort's scratch buffer", |scratch| {
+                seq_sort(ctx, out, scratch)
+            })??;
         }
         return ctx.check();
     }
@@ -406,18 +407,18 @@ fn par_sort<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T]) -> Result<()> {
     }
     let done = ctx.map_tasks(groups.len(), |g| {
         let group = &todo[groups[g].clone()];
-        // The group's largest bucket is its first; the scratch buffer's content is irrelevant
-        // (the sort overwrites it before reading it): filled once, from that bucket.
-        let mut scratch: Vec<T> = try_vec(group[0].len(), "the sort's scratch buffer")?;
-        // SAFETY: buckets are disjoint ranges of `out`, in one task each.
-        scratch.extend_from_slice(unsafe { outp.slice(group[0].clone()) });
-        for r in group {
-            // SAFETY: as above.
-            let v = unsafe { outp.slice(r.clone()) };
-            let len = v.len();
-            seq_sort(ctx, v, &mut scratch[..len])?;
-        }
-        Ok(())
+        // The group's largest bucket is its first, so its length is the scratch's; the scratch
+        // buffer's content is irrelevant (the sort overwrites it before reading it)
+        // (kept by the worker between calls: see `with_scratch`).
+        with_scratch(group[0].len(), "the sort's scratch buffer", |scratch| {
+            for r in group {
+                // SAFETY: buckets are disjoint ranges of `out`, in one task each.
+                let v = unsafe { outp.slice(r.clone()) };
+                let len = v.len();
+                seq_sort(ctx, v, &mut scratch[..len])?;
+            }
+            Ok(())
+        })?
     })?;
     done.into_iter().collect()
 }
@@ -432,8 +433,21 @@ fn merge_sort<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T], team: usize) ->
     let n = a.len();
     let most = (n / MERGE_RUN_MIN).max(2);
     let runs = team.next_power_of_two().min(1 << most.ilog2());
+    with_scratch(n, "the sort's scratch buffer", |scratch| {
+        merge_rounds(ctx, a, out, scratch, runs)
+    })?
+}
+
+/// [`merge_sort`]'s rounds, with `scratch` (`n` elements, any content) as the second buffer.
+fn merge_rounds<T: SortKey>(
+    ctx: &Ctx<'_>,
+    a: &[T],
+    out: &mut [T],
+    scratch: &mut [T],
+    runs: usize,
+) -> Result<()> {
+    let n = a.len();
     let rounds = runs.trailing_zeros() as usize;
-    let mut scratch: Vec<T> = zeroed_vec(n, "the sort's scratch buffer")?;
     // Round `r` reads `bufs[(r - 1) % 2]` and writes `bufs[r % 2]`; the runs are sorted in
     // `bufs[0]`, and the last round writes `out`.
     let (outp, scratchp) = (SendPtr(out.as_mut_ptr()), SendPtr(scratch.as_mut_ptr()));
@@ -679,18 +693,76 @@ fn seq_sort<T: SortKey>(ctx: &Ctx<'_>, v: &mut [T], s: &mut [T]) -> Result<()> {
     Ok(())
 }
 
+/// Elements of the sample [`lsd_top_bits`] reads.
+const SAMPLE: usize = 64;
+
+/// Neighbouring gaps of that sample measured together.
+const WINDOW: usize = 8;
+
+/// How many top bits of `key - lo` (keys of `v` in `lo..lo + 2^width`) [`lsd_sort`] sorts on:
+/// enough to leave almost every element alone in its group of equal top bits.
+///
+/// `log2(n) + 3` bits do that for keys spread evenly over their range, but float keys are not:
+/// the keys of `rng.random()` crowd into the top exponent (half the values in 1/18 of the key
+/// range), those of `rng.normal()` into a few exponents on either side of zero (most values in
+/// 1/170 of it), and runs of equal top bits then cost an insertion sort with many moves or a
+/// recursion each (a 32 Ki normal sort took 2.4x as long as a uniform one). So the bits come
+/// from the data: a regular sample of [`SAMPLE`] keys, sorted; its neighbours' gaps measure the
+/// density of keys, and the densest run of [`WINDOW`] of them sets the bits that leave about
+/// a quarter of an element per group there (up to one, if that saves a pass). Never fewer
+/// than `log2(n) + 3`.
+fn lsd_top_bits<T: SortKey>(v: &[T], lo: u64, width: u32) -> u32 {
+    let n = v.len();
+    let base = width.min(n.ilog2() + 3);
+    if n < 4 * SAMPLE || base == width {
+        return base;
+    }
+    let stride = n / SAMPLE;
+    let mut keys = [0u64; SAMPLE];
+    for (i, k) in keys.iter_mut().enumerate() {
+        *k = v[i * stride + stride / 2].ukey() - lo;
+    }
+    keys.sort_unstable();
+    // Equal keys, which no number of bits splits (runs of them are cheap: see `lsd_sort`), say
+    // nothing of the density of the others: counted once.
+    let mut distinct = 1;
+    for i in 1..SAMPLE {
+        if keys[i] != keys[distinct - 1] {
+            keys[distinct] = keys[i];
+            distinct += 1;
+        }
+    }
+    if distinct <= 2 * WINDOW {
+        return base;
+    }
+    // The densest run of WINDOW gaps (one gap alone is too noisy: an exponential variable).
+    let span = keys[..distinct]
+        .windows(WINDOW + 1)
+        .map(|w| w[WINDOW] - w[0])
+        .min()
+        .unwrap_or(0);
+    let q = span / WINDOW as u64;
+    let per_quarter = u128::from(q) * SAMPLE as u128 / (4 * n as u128);
+    let low = per_quarter.checked_ilog2().unwrap_or(0);
+    let top = width.saturating_sub(low);
+    // A pass costs far more than an element or so per group: up to 2 bits fewer (one element
+    // per group) when that saves a pass. (Without this, which side of 22 bits a sample fell on
+    // made a 64 Ki uniform sort take 715 or 1,050 µs, depending on the seed.)
+    let passes = top.saturating_sub(2).div_ceil(LSD_DIGIT).max(1);
+    top.min(passes * LSD_DIGIT).clamp(base, width)
+}
+
 /// Sorts `v` (at most [`LSD_MAX`] elements, more than [`SMALL`], keys in `lo..lo + 2^width`)
 /// with `s` (the same length) as scratch.
 ///
-/// A least-significant-digit radix sort on the top bits of `key - lo` only: about
-/// `log2(n) + 3` of them, enough to leave almost every element alone in its group of equal top
-/// bits, in passes of at most [`LSD_DIGIT`] bits (the counts of every pass from one read; no
+/// A least-significant-digit radix sort on the top bits of `key - lo` only: as many as leave
+/// almost every element alone in its group of equal top bits ([`lsd_top_bits`]), in passes of at most [`LSD_DIGIT`] bits (the counts of every pass from one read; no
 /// data-dependent branch). Then runs of equal top bits longer than [`SMALL`] (skewed keys) are
 /// sorted by [`seq_sort`] (their keys are narrower), and one insertion sort over the whole
 /// slice orders the few short runs left (nearly no element moves: its branches are predicted).
 fn lsd_sort<T: SortKey>(ctx: &Ctx<'_>, v: &mut [T], s: &mut [T], lo: u64, width: u32) -> Result<()> {
     let n = v.len();
-    let top = width.min(n.ilog2() + 3);
+    let top = lsd_top_bits(v, lo, width);
     let low = width - top;
     let passes = top.div_ceil(LSD_DIGIT);
     let bits = top.div_ceil(passes);
@@ -1057,6 +1129,71 @@ mod tests {
             let mut ws: Vec<i64> = s.iter_mut().map(|x| *x as i64).collect();
             seq_sort(&Ctx::new(Threads::Caller, None), &mut w, &mut ws).unwrap();
             assert_eq!(w, want);
+        }
+    }
+
+    /// Uniform `[0, 1)` and standard normal doubles, as NumPy's generators make them.
+    fn uniform_and_normal(n: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+        #[allow(clippy::cast_precision_loss)]
+        let unit: Vec<f64> = xorshift(2 * n, seed)
+            .iter()
+            .map(|x| (x >> 11) as f64 / (1u64 << 53) as f64)
+            .collect();
+        let normal = unit
+            .chunks(2)
+            .map(|p| (-2.0 * (1.0 - p[0]).ln()).sqrt() * (std::f64::consts::TAU * p[1]).cos())
+            .collect();
+        (unit[..n].to_vec(), normal)
+    }
+
+    #[test]
+    fn lsd_bits_follow_the_density_of_the_keys() {
+        fn bits<T: SortKey>(v: &[T]) -> (u32, u32, u32) {
+            let (lo, hi) = v
+                .iter()
+                .fold((u64::MAX, 0), |(l, h), x| (l.min(x.ukey()), h.max(x.ukey())));
+            let width = u64::BITS - (hi - lo).leading_zeros();
+            (lsd_top_bits(v, lo, width), v.len().ilog2() + 3, width)
+        }
+        for n in [256, 2048, 32768, LSD_MAX] {
+            let (unit, normal) = uniform_and_normal(n, 0x9e37_79b9);
+            // Normal keys crowd into a few exponents around zero: more bits than uniform ones,
+            // and both more than an even spread would need; never more than the keys have.
+            let (u, base, uw) = bits(&unit);
+            let (g, _, gw) = bits(&normal);
+            assert!(base <= u && u <= uw, "n={n}: uniform {u} of {base}..={uw}");
+            assert!(u < g && g <= gw, "n={n}: normal {g}, uniform {u}, width {gw}");
+            // Integers spread evenly over their range: the base is enough.
+            #[allow(clippy::cast_possible_wrap)]
+            let ints: Vec<i64> = xorshift(n, 7).iter().map(|x| (x >> 11) as i64).collect();
+            let (i, base, _) = bits(&ints);
+            assert!(i <= base + 2, "n={n}: ints {i}, base {base}");
+            // Mostly equal keys: nothing to measure, the base.
+            let mut few = vec![1.0; n];
+            few[n / 2] = 2.0;
+            let (f, base, w) = bits(&few);
+            assert_eq!(f, base.min(w));
+        }
+        // Uniform keys need two passes at LSD_MAX, whatever the sample: a 23rd bit (a third
+        // pass) on some seeds made those sorts 1.45x slower.
+        for seed in 1..=16u64 {
+            let (unit, _) = uniform_and_normal(LSD_MAX, seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let (u, _, _) = bits(&unit);
+            assert!(u <= 2 * LSD_DIGIT, "seed {seed}: {u} bits");
+        }
+        // And the sort is right for all of them, at every size around the thresholds, on one
+        // thread (the LSD path) and two (the merge sort's runs).
+        for n in [100, 257, 1000, 4097, 40_000, LSD_MAX, LSD_MAX + 1] {
+            let (unit, normal) = uniform_and_normal(n, n as u64 + 1);
+            for a in [unit, normal] {
+                let want = reference_f64(&a);
+                for threads in [Threads::Caller, two()] {
+                    assert!(
+                        same_f64(&sort(&Ctx::new(threads, None), &a).unwrap(), &want),
+                        "n={n}"
+                    );
+                }
+            }
         }
     }
 
