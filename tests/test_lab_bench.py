@@ -223,6 +223,23 @@ def test_a_probe_that_found_the_gil_held_settles_the_nogil_rows_claim(probe_kind
         assert w.warnings == []
 
 
+@pytest.mark.skipif(not gil_enabled(), reason="a free-threaded interpreter has no GIL to hold")
+@pytest.mark.parametrize("busy", [None, "load average 3.9 on 2 cores"])
+def test_a_busy_machine_is_named_in_either_direction(busy: str | None) -> None:
+    """Interference pulls every share towards 0.5: a GIL-free row up, a GIL-holding one down.
+    Both warnings say so when the machine looked busy."""
+    w = WResult("w", "a workload", 1.0, python_tasks=4, native_tasks=4, checked_tasks=2)
+    free = StrategyResult("native-nogil-executor", "the recipe", "ok", tasks=4)
+    free.runs = [Run(2, 4, times=[0.1], gil_shares=[0.6, 0.7, 0.65])]
+    held = StrategyResult("native-holding-gil", "holding", "ok", tasks=4)
+    held.runs = [Run(2, 4, times=[0.1], gil_shares=[0.4, 0.3, 0.45])]
+    w.strategies = [free, held]
+    _bench._finish(w, 2, busy)
+    assert [t.split(":")[0] for t in w.warnings] == ["native-nogil-executor", "native-holding-gil"]
+    for text in w.warnings:
+        assert ("too busy to tell (load average 3.9 on 2 cores" in text) == (busy is not None), text
+
+
 def test_finish_computes_per_task_metrics_and_the_verdict() -> None:
     w = _synthetic().workloads[0]
     one, two = w.strategy("native-nogil-executor").runs

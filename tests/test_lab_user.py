@@ -290,11 +290,14 @@ def test_the_function_is_probed_before_timing(run: BenchResult) -> None:
 @needs_gil
 def test_measured_gil_shares_and_a_row_whose_name_is_not_borne_out(run: BenchResult) -> None:
     sha, sort = run.workloads
-    assert (sha.strategy("native-nogil-executor").run(2).gil_share or 1.0) < 0.5
-    assert (sort.strategy("python-threads").run(2).gil_share or 0.0) > 0.5
+    # The least disturbed reading of each row (interference pulls every share towards 0.5: see
+    # test_lab_bench.py::test_gil_share_extremes).
+    assert min(sha.strategy("native-nogil-executor").run(2).gil_shares) < 0.5
+    assert max(sort.strategy("python-threads").run(2).gil_shares) > 0.5
     # The 'holding' variant given was sha256 itself, which releases the GIL: the row's name is
-    # not true of it, and the report says so.
-    assert certain(sha.warnings) == [sha.warnings[0]]
+    # not true of it, and the report says so (on a busy machine, with a note that it may be the
+    # machine: the warning stands either way).
+    assert len(sha.warnings) == 1
     assert sha.warnings[0].startswith("native-holding-gil: the GIL was held only")
     assert certain(sort.warnings) == []
     assert "warning: native-holding-gil" in report_text(run)
@@ -483,7 +486,9 @@ def test_the_example_extensions_in_the_lab(
         assert set(status.values()) == {"ok"}, w.strategies
         assert "has no native task form" in w.strategy("gilfree-executor").description
         if gil_enabled():
-            assert (w.strategy("native-holding-gil").run(2).gil_share or 0.0) > 0.5
+            # The least disturbed of the three readings: CI, with the free-threaded build beside
+            # it, read a median of 0.40 once (interference pulls every share towards 0.5).
+            assert max(w.strategy("native-holding-gil").run(2).gil_shares) > 0.5
     else:  # no such variant, and gilfree cannot make one: left out (here named, so skipped)
         assert status.pop("native-holding-gil") == "skipped"
         assert set(status.values()) == {"ok"}, w.strategies

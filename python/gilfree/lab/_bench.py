@@ -862,7 +862,8 @@ def _busy(out: WorkloadResult, load: Sequence[float] | None, cores: int) -> str 
 def _gil_warnings(out: WorkloadResult, busy: str | None = None) -> list[str]:
     """Rows whose name says what the GIL does, and whose measured GIL-hold share (the median over
     all their timed runs, at every thread count) says otherwise. ``busy``: why the machine looked
-    busy, if it did (a thread that waits for a core waits for the GIL too: shares read high).
+    busy, if it did (a thread that waits for a core waits for the GIL too: every share moves
+    towards the middle, and both warnings then say the machine may be the cause).
 
     The one row that claims "released" (native-nogil-executor) runs the workload's function, which
     the probe (when it ran) measured on its own: a probe that found the function holding the GIL
@@ -899,10 +900,17 @@ def _gil_warnings(out: WorkloadResult, busy: str | None = None) -> list[str]:
                 )
             found.append(text)
         elif claim == "held" and share < HOLDS_GIL_SHARE:
-            found.append(
+            text = (
                 f"{s.name}: the GIL was held only {share:.0%} of the time (measured, median of its "
                 "runs), so it did not keep the GIL as its name says"
             )
+            if busy is not None:
+                # Interference pulls every share towards the middle, a holding one down too.
+                text += (
+                    f" — or the machine was too busy to tell ({busy}: a thread descheduled "
+                    "while it waits for the GIL reads as not holding it); run again on a quieter machine"
+                )
+            found.append(text)
     return found
 
 
