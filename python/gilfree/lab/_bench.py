@@ -859,6 +859,13 @@ def _busy(out: WorkloadResult, load: Sequence[float] | None, cores: int) -> str 
     return None
 
 
+def _busy_note(busy: str | None, why: str) -> str:
+    """The tail of a GIL warning on a machine that looked busy (``busy``: why), else nothing."""
+    if busy is None:
+        return ""
+    return f" — or the machine was too busy to tell ({busy}: {why}); run again on a quieter machine"
+
+
 def _gil_warnings(out: WorkloadResult, busy: str | None = None) -> list[str]:
     """Rows whose name says what the GIL does, and whose measured GIL-hold share (the median over
     all their timed runs, at every thread count) says otherwise. ``busy``: why the machine looked
@@ -893,24 +900,15 @@ def _gil_warnings(out: WorkloadResult, busy: str | None = None) -> list[str]:
                 "it did not run GIL-free: the function keeps the GIL, or its tasks are so short that the "
                 "executor's own Python code dominates"
             )
-            if busy is not None:
-                text += (
-                    f" — or the machine was too busy to tell ({busy}: a thread that waits for a core "
-                    "waits for the GIL too); run again on a quieter machine"
-                )
-            found.append(text)
+            found.append(text + _busy_note(busy, "a thread that waits for a core waits for the GIL too"))
         elif claim == "held" and share < HOLDS_GIL_SHARE:
             text = (
                 f"{s.name}: the GIL was held only {share:.0%} of the time (measured, median of its "
                 "runs), so it did not keep the GIL as its name says"
             )
-            if busy is not None:
-                # Interference pulls every share towards the middle, a holding one down too.
-                text += (
-                    f" — or the machine was too busy to tell ({busy}: a thread descheduled "
-                    "while it waits for the GIL reads as not holding it); run again on a quieter machine"
-                )
-            found.append(text)
+            # Interference pulls every share towards the middle, a holding one down too.
+            why = "a thread descheduled while it waits for the GIL reads as not holding it"
+            found.append(text + _busy_note(busy, why))
     return found
 
 

@@ -407,9 +407,8 @@ fn par_sort<T: SortKey>(ctx: &Ctx<'_>, a: &[T], out: &mut [T]) -> Result<()> {
     }
     let done = ctx.map_tasks(groups.len(), |g| {
         let group = &todo[groups[g].clone()];
-        // The group's largest bucket is its first, so its length is the scratch's; the scratch
-        // buffer's content is irrelevant (the sort overwrites it before reading it)
-        // (kept by the worker between calls: see `with_scratch`).
+        // The group's largest bucket is its first, so its length is the scratch's (kept by the
+        // worker between calls). Its content is irrelevant: the sort writes it before reading.
         with_scratch(group[0].len(), "the sort's scratch buffer", |scratch| {
             for r in group {
                 // SAFETY: buckets are disjoint ranges of `out`, in one task each.
@@ -756,8 +755,9 @@ fn lsd_top_bits<T: SortKey>(v: &[T], lo: u64, width: u32) -> u32 {
 /// with `s` (the same length) as scratch.
 ///
 /// A least-significant-digit radix sort on the top bits of `key - lo` only: as many as leave
-/// almost every element alone in its group of equal top bits ([`lsd_top_bits`]), in passes of at most [`LSD_DIGIT`] bits (the counts of every pass from one read; no
-/// data-dependent branch). Then runs of equal top bits longer than [`SMALL`] (skewed keys) are
+/// almost every element alone in its group of equal top bits ([`lsd_top_bits`]), in passes of
+/// at most [`LSD_DIGIT`] bits (the counts of every pass from one read; no data-dependent
+/// branch). Then runs of equal top bits longer than [`SMALL`] (skewed keys) are
 /// sorted by [`seq_sort`] (their keys are narrower), and one insertion sort over the whole
 /// slice orders the few short runs left (nearly no element moves: its branches are predicted).
 fn lsd_sort<T: SortKey>(ctx: &Ctx<'_>, v: &mut [T], s: &mut [T], lo: u64, width: u32) -> Result<()> {
