@@ -55,7 +55,7 @@ pub use pool::{
     configured_threads, live_pool, read_environment, reset_num_threads, set_num_threads, ThreadsSource,
     MAX_THREADS, NUM_THREADS_ENV, OMP_NUM_THREADS_ENV,
 };
-pub use scratch::with_scratch;
+pub use scratch::{with_scratch, KEEP_BYTES as SCRATCH_KEEP_BYTES};
 
 /// How many workers one call may use: the Python `threads=` argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
