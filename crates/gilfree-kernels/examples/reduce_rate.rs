@@ -1,5 +1,5 @@
-//! Single-thread rates of the reductions, without Python: `sum` (int64, float64) and `var`
-//! (float64) against a plain wrapping/float sum of the same array (NumPy's inner loop), in
+//! Single-thread rates of the reductions, without Python: `sum` and `max` (int64, float64) and
+//! `var` (float64) against a plain wrapping/float sum of the same array (NumPy's inner loop), in
 //! cache and from memory.
 //!
 //! ```text
@@ -55,15 +55,19 @@ fn main() {
         let plain_f = best(reps, || floats.iter().sum::<f64>());
         let sum_f = best(reps, || reduce::sum_float(&ctx, &floats).unwrap_or(0.0));
         let var_f = best(reps, || reduce::var(&ctx, &floats, 0).unwrap_or(0.0));
+        let max_f = best(reps, || reduce::max(&ctx, &floats).unwrap_or(0.0));
+        let max_i = best(reps, || reduce::max(&ctx, &ints).unwrap_or(0));
         println!(
-            "{n} elements: int64 wrapping {:.1} GB/s, exact sum {:.1} GB/s ({:.2}x); float64 plain \
-             {:.1} GB/s, sum {:.1} GB/s, var {:.1} GB/s",
+            "{n} elements: int64 wrapping {:.1} GB/s, exact sum {:.1} GB/s ({:.2}x), max {:.1} GB/s; \
+             float64 plain {:.1} GB/s, sum {:.1} GB/s, var {:.1} GB/s, max {:.1} GB/s",
             gb(plain_i),
             gb(exact_i),
             plain_i / exact_i,
+            gb(max_i),
             gb(plain_f),
             gb(sum_f),
-            gb(var_f)
+            gb(var_f),
+            gb(max_f)
         );
     }
 }

@@ -54,6 +54,19 @@ pub(crate) fn avx2_enabled() -> bool {
     }
 }
 
+/// True when AVX2 and FMA code may run (see [`avx2_enabled`]).
+#[inline(always)]
+pub(crate) fn avx2_fma_enabled() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2_enabled() && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// The instruction set [`dispatch`] uses on this machine (for `gilfree info`).
 pub fn active_isa() -> &'static str {
     #[cfg(target_arch = "x86_64")]

@@ -76,12 +76,15 @@ pub trait Element: Copy + Send + Sync + PartialOrd + 'static {
     /// True for a floating-point NaN; always false for integers.
     fn is_nan(self) -> bool;
 
-    /// The two passes of [`var`] over one block: the mean of `x - shift`, then the sum of
-    /// squared deviations from it. float64 overrides this with explicit AVX2 code; every
-    /// implementation gives the same bits as [`shifted_moments`].
+    /// The two passes of [`var`] over each of `blocks` (non-empty, visited in this order), into
+    /// `out[k]` for `blocks[k]`: the mean of `x - shift`, then the sum of squared deviations
+    /// from it. float64 overrides this with explicit AVX2 + FMA code; every implementation gives
+    /// the same bits as [`shifted_moments`].
     #[inline(always)]
-    fn shifted_moments(a: &[Self], shift: f64) -> (f64, f64) {
-        shifted_moments(a, shift)
+    fn blocks_moments(blocks: &[&[Self]], shift: f64, out: &mut [(f64, f64)]) {
+        for (b, o) in blocks.iter().zip(out) {
+            *o = shifted_moments(b, shift);
+        }
     }
 }
 
@@ -106,22 +109,22 @@ impl Element for f64 {
         self.is_nan()
     }
     #[inline(always)]
-    fn shifted_moments(a: &[f64], shift: f64) -> (f64, f64) {
-        // LLVM keeps these sums in 128-bit registers even when AVX2 is enabled, which makes the
-        // variance compute-bound; the hand-written 256-bit version is twice as fast in L1.
+    fn blocks_moments(blocks: &[&[f64]], shift: f64, out: &mut [(f64, f64)]) {
+        // LLVM keeps the passes' sums in 128-bit registers even when AVX2 is enabled, leaves
+        // every subtraction on the two FP add pipes and runs the passes one after the other,
+        // which makes the variance compute-bound; see `x86` for what the explicit code does.
         #[cfg(target_arch = "x86_64")]
         {
-            if simd::avx2_enabled() {
-                #[allow(clippy::cast_precision_loss)]
-                let n = a.len() as f64;
-                // SAFETY: AVX2 is available (checked just above), which is all these require.
-                let mean = pairwise_by(a, |leaf| unsafe { x86::leaf_sum_shifted(leaf, shift) }) / n;
-                // SAFETY: as above.
-                let m2 = pairwise_by(a, |leaf| unsafe { x86::leaf_sum_sq_dev(leaf, shift, mean) });
-                return (mean, m2);
+            if simd::avx2_fma_enabled() {
+                // SAFETY: AVX2 and FMA are available (checked just above), which is all the `x86`
+                // functions require.
+                unsafe { x86::blocks_moments(blocks, shift, out) };
+                return;
             }
         }
-        shifted_moments(a, shift)
+        for (b, o) in blocks.iter().zip(out) {
+            *o = shifted_moments(b, shift);
+        }
     }
 }
 
@@ -538,7 +541,7 @@ impl Moments {
         if a.is_empty() {
             return Moments::EMPTY;
         }
-        let (mean, m2) = T::shifted_moments(a, shift);
+        let (mean, m2) = shifted_moments(a, shift);
         Moments {
             n: a.len() as u64,
             mean,
@@ -668,18 +671,53 @@ fn shifted_moments<T: Element>(a: &[T], shift: f64) -> (f64, f64) {
     (mean, m2)
 }
 
-/// Explicit AVX2 leaves for the float64 variance. Each is [`leaf_sum`] with [`LANES`] = 16 lanes
-/// held as four 256-bit registers (lane `k` is element `k % 4` of register `k / 4`) and combined
-/// in exactly [`combine_lanes`]' order, so the results are bit-identical to the portable code.
+/// Explicit AVX2 + FMA passes for the float64 variance, bit-identical to the portable code.
+///
+/// Each leaf is [`leaf_sum`] with [`LANES`] = 16 lanes held as four 256-bit registers (lane `k`
+/// is element `k % 4` of register `k / 4`), combined in exactly [`combine_lanes`]' order, and the
+/// leaves go through the same [`PairwiseStack`]. Two things make them fast without changing a
+/// bit:
+///
+/// * [`fused`] runs the second pass over one block and the first pass over the next one in the
+///   same loop, leaf by leaf. Done one after the other, the second pass reads only L1 and
+///   memory sits idle meanwhile (the hardware prefetchers follow demand misses, and there are
+///   none): one thread's variance read memory at 20 GB/s where its sum reads 35, the two
+///   phases' times added up. Fused, loads from memory go on all the time.
+/// * `x − shift` is computed as `fma(x, 1, −shift)`, which rounds the same exact difference once,
+///   as the subtraction does, but on the multiply pipes: AMD since Zen and Intel since Skylake
+///   have two pipes that add and two that multiply, and the passes' operations split evenly
+///   instead of five to one. (LLVM folds `fma(x, 1, c)` back into an add; [`opaque_ones`] stops
+///   it.)
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::{
-        __m256d, _mm256_add_pd, _mm256_castpd256_pd128, _mm256_extractf128_pd, _mm256_loadu_pd,
-        _mm256_mul_pd, _mm256_set1_pd, _mm256_setzero_pd, _mm256_sub_pd, _mm_add_pd, _mm_cvtsd_f64,
-        _mm_unpackhi_pd,
+        __m256d, _mm256_add_pd, _mm256_castpd256_pd128, _mm256_extractf128_pd, _mm256_fmadd_pd,
+        _mm256_loadu_pd, _mm256_mul_pd, _mm256_set1_pd, _mm256_setzero_pd, _mm256_sub_pd, _mm_add_pd,
+        _mm_cvtsd_f64, _mm_prefetch, _mm_unpackhi_pd, _MM_HINT_T0,
     };
 
-    const _: () = assert!(super::LANES == 16, "the registers below hold 16 lanes");
+    use super::{PairwiseStack, LANES, PAIRWISE_LEAF};
+
+    /// How far ahead of its loads [`fused`] prefetches the block it reads from memory, in
+    /// elements: 8 KiB, half a block (256 to 2048 measured; 1024 read 23-28 GB/s from memory on
+    /// one Zen 5 thread, 256 and 512 15-24, no prefetch 18-21).
+    const PREFETCH_AHEAD: usize = 1024;
+
+    const _: () = assert!(LANES == 16, "the registers below hold 16 lanes");
+
+    /// Four lanes of 1.0 that LLVM cannot see are 1.0: it would fold `fma(x, 1, c)` back into
+    /// `x + c` (the same result, on the add pipes again).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn opaque_ones() -> __m256d {
+        let mut one = _mm256_set1_pd(1.0);
+        // SAFETY: the assembly is empty: it reads and writes nothing but the register it is
+        // handed, which keeps its value.
+        unsafe {
+            std::arch::asm!("/* {0} */", inout(ymm_reg) one, options(pure, nomem, nostack, preserves_flags));
+        }
+        one
+    }
 
     /// `combine_lanes` over four registers: width 8 (`r0 + r2`, `r1 + r3`), width 4 (their sum),
     /// width 2 (low half + high half), width 1 (element 0 + element 1).
@@ -691,55 +729,175 @@ mod x86 {
         _mm_cvtsd_f64(w) + _mm_cvtsd_f64(_mm_unpackhi_pd(w, w))
     }
 
-    /// `Σ (x − shift)` over a leaf.
-    ///
-    /// # Safety
-    ///
-    /// The CPU must support AVX2.
+    /// The four registers of the 16 elements at `c[0..16]`.
+    #[inline]
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn leaf_sum_shifted(a: &[f64], shift: f64) -> f64 {
-        let s = _mm256_set1_pd(shift);
-        let mut acc = [_mm256_setzero_pd(); 4];
-        let mut it = a.chunks_exact(16);
-        for c in &mut it {
-            for (g, r) in acc.iter_mut().enumerate() {
-                // SAFETY: `c` has 16 elements, so `4 * g .. 4 * g + 4` is in bounds; unaligned
-                // loads are allowed.
-                let x = unsafe { _mm256_loadu_pd(c.as_ptr().add(4 * g)) };
-                *r = _mm256_add_pd(*r, _mm256_sub_pd(x, s));
-            }
+    fn load16(c: &[f64]) -> [__m256d; 4] {
+        let c = &c[..16];
+        // SAFETY: `c` has 16 elements, so every load reads 4 of them; unaligned loads are
+        // allowed.
+        unsafe {
+            [
+                _mm256_loadu_pd(c.as_ptr()),
+                _mm256_loadu_pd(c.as_ptr().add(4)),
+                _mm256_loadu_pd(c.as_ptr().add(8)),
+                _mm256_loadu_pd(c.as_ptr().add(12)),
+            ]
         }
-        let mut total = combine(acc);
-        for &x in it.remainder() {
-            total += x - shift;
-        }
-        total
     }
 
-    /// `Σ ((x − shift) − mean)²` over a leaf.
+    /// The two passes' terms, four elements at a time and one at a time.
+    #[derive(Clone, Copy)]
+    struct Terms {
+        one: __m256d,
+        minus_shift: __m256d,
+        mean: __m256d,
+        shift: f64,
+        mean_s: f64,
+    }
+
+    impl Terms {
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn new(shift: f64, mean: f64) -> Terms {
+            Terms {
+                one: opaque_ones(),
+                minus_shift: _mm256_set1_pd(-shift),
+                mean: _mm256_set1_pd(mean),
+                shift,
+                mean_s: mean,
+            }
+        }
+
+        /// `x − shift`, as `fma(x, 1, −shift)`: the exact difference rounded once, the same
+        /// bits as the subtraction.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn shifted(self, x: __m256d) -> __m256d {
+            _mm256_fmadd_pd(x, self.one, self.minus_shift)
+        }
+
+        /// `((x − shift) − mean)²`.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn sq_dev(self, x: __m256d) -> __m256d {
+            let d = _mm256_sub_pd(self.shifted(x), self.mean);
+            _mm256_mul_pd(d, d)
+        }
+
+        #[inline]
+        fn shifted_1(self, x: f64) -> f64 {
+            x - self.shift
+        }
+
+        #[inline]
+        fn sq_dev_1(self, x: f64) -> f64 {
+            let d = (x - self.shift) - self.mean_s;
+            d * d
+        }
+    }
+
+    /// The pairwise sum of `term` over `a`: [`super::pairwise_by`] over [`super::leaf_sum`]'s
+    /// lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn pairwise<const SQ: bool>(a: &[f64], t: Terms) -> f64 {
+        let mut tree = PairwiseStack::new();
+        for l in a.chunks(PAIRWISE_LEAF) {
+            let mut acc = [_mm256_setzero_pd(); 4];
+            let mut it = l.chunks_exact(16);
+            for c in &mut it {
+                let x = load16(c);
+                for g in 0..4 {
+                    let term = if SQ { t.sq_dev(x[g]) } else { t.shifted(x[g]) };
+                    acc[g] = _mm256_add_pd(acc[g], term);
+                }
+            }
+            let mut total = combine(acc);
+            for &x in it.remainder() {
+                total += if SQ { t.sq_dev_1(x) } else { t.shifted_1(x) };
+            }
+            tree.push(total);
+        }
+        tree.finish()
+    }
+
+    /// `Σ (x − shift)`: [`super::pairwise`]'s bits.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn sum_shifted(a: &[f64], shift: f64) -> f64 {
+        pairwise::<false>(a, Terms::new(shift, 0.0))
+    }
+
+    /// `Σ ((x − shift) − mean)²`: [`super::pairwise`]'s bits.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn sum_sq_dev(a: &[f64], shift: f64, mean: f64) -> f64 {
+        pairwise::<true>(a, Terms::new(shift, mean))
+    }
+
+    /// `(sum_sq_dev(cur, shift, mean), sum_shifted(next, shift))` in one loop, the same bits:
+    /// each leaf of `cur` is squared beside the same leaf of `next`. Both must hold the same
+    /// whole number of leaves (`None` otherwise).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn fused(cur: &[f64], shift: f64, mean: f64, next: &[f64]) -> Option<(f64, f64)> {
+        if cur.len() != next.len() || !cur.len().is_multiple_of(PAIRWISE_LEAF) {
+            return None;
+        }
+        let t = Terms::new(shift, mean);
+        let (mut sq, mut sh) = (PairwiseStack::new(), PairwiseStack::new());
+        for (lc, ln) in cur
+            .chunks_exact(PAIRWISE_LEAF)
+            .zip(next.chunks_exact(PAIRWISE_LEAF))
+        {
+            let mut acc_sq = [_mm256_setzero_pd(); 4];
+            let mut acc_sh = [_mm256_setzero_pd(); 4];
+            for (c, n) in lc.chunks_exact(16).zip(ln.chunks_exact(16)) {
+                // A prefetch never faults, whatever the address (past the end of `next` it is the
+                // block after it in the same half, or nothing); `wrapping_add` forms the address
+                // without claiming it is in bounds.
+                let ahead = n.as_ptr().wrapping_add(PREFETCH_AHEAD).cast::<i8>();
+                _mm_prefetch::<_MM_HINT_T0>(ahead);
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
+                let (x, y) = (load16(c), load16(n));
+                for g in 0..4 {
+                    acc_sq[g] = _mm256_add_pd(acc_sq[g], t.sq_dev(x[g]));
+                    acc_sh[g] = _mm256_add_pd(acc_sh[g], t.shifted(y[g]));
+                }
+            }
+            sq.push(combine(acc_sq));
+            sh.push(combine(acc_sh));
+        }
+        Some((sq.finish(), sh.finish()))
+    }
+
+    /// [`super::Element::blocks_moments`] for float64: the first pass of the first block, then
+    /// each block's second pass fused with the next block's first.
     ///
     /// # Safety
     ///
-    /// The CPU must support AVX2.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn leaf_sum_sq_dev(a: &[f64], shift: f64, mean: f64) -> f64 {
-        let (s, m) = (_mm256_set1_pd(shift), _mm256_set1_pd(mean));
-        let mut acc = [_mm256_setzero_pd(); 4];
-        let mut it = a.chunks_exact(16);
-        for c in &mut it {
-            for (g, r) in acc.iter_mut().enumerate() {
-                // SAFETY: as in `leaf_sum_shifted`.
-                let x = unsafe { _mm256_loadu_pd(c.as_ptr().add(4 * g)) };
-                let d = _mm256_sub_pd(_mm256_sub_pd(x, s), m);
-                *r = _mm256_add_pd(*r, _mm256_mul_pd(d, d));
-            }
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::cast_precision_loss)]
+    pub(super) unsafe fn blocks_moments(blocks: &[&[f64]], shift: f64, out: &mut [(f64, f64)]) {
+        let Some(first) = blocks.first() else {
+            return;
+        };
+        let mut sum = sum_shifted(first, shift);
+        for (k, (cur, o)) in blocks.iter().zip(out).enumerate() {
+            let mean = sum / cur.len() as f64;
+            let next = blocks.get(k + 1);
+            let m2;
+            (m2, sum) = match next.and_then(|n| fused(cur, shift, mean, n)) {
+                Some(both) => both,
+                None => (
+                    sum_sq_dev(cur, shift, mean),
+                    next.map_or(0.0, |n| sum_shifted(n, shift)),
+                ),
+            };
+            *o = (mean, m2);
         }
-        let mut total = combine(acc);
-        for &x in it.remainder() {
-            let d = (x - shift) - mean;
-            total += d * d;
-        }
-        total
     }
 }
 
@@ -763,8 +921,11 @@ fn better<T: PartialOrd, const MAX: bool>(x: T, best: T) -> bool {
     }
 }
 
-/// Elements per block of the extreme search: 2 KiB of float64, so the rescans below hit L1.
-const EXTREME_BLOCK: usize = 256;
+/// Elements per block of the extreme search: 16 KiB of float64, so a rescan (one per chunk, for
+/// the index) still hits L1 or L2. Blocks of 2 KiB searched L2 as fast, but from memory one Zen 5
+/// thread read 17-19 GB/s with them against 28-31 GB/s with these (the two halves' streams
+/// switched every 2 KiB; `cargo run --profile ci -p gilfree-kernels --example reduce_rate`).
+const EXTREME_BLOCK: usize = 2048;
 
 /// Lanes of the extreme search (a compare and a blend per element need fewer lanes than a sum).
 const EXTREME_LANES: usize = 8;
@@ -961,10 +1122,10 @@ impl<T: Element> simd::Kernel for ChunkMoments<'_, T> {
     #[inline(always)]
     fn run(self) -> Moments {
         // The blocks' moments are computed reading the chunk's two halves in turn (two streams,
-        // see [`pairwise_two_streams`]), then merged in block order: the same bits as one pass.
+        // see [`pairwise_two_streams`]: blocks 0, half, 1, half + 1, ...), then merged in block
+        // order: the same bits as one pass.
         const MAX_BLOCKS: usize = CHUNK_LEN / MOMENT_BLOCK;
         let blocks = self.a.len().div_ceil(MOMENT_BLOCK);
-        let mut parts = [Moments::EMPTY; MAX_BLOCKS];
         if blocks > MAX_BLOCKS {
             // Longer than a chunk (no caller does this): one stream.
             return self
@@ -973,15 +1134,21 @@ impl<T: Element> simd::Kernel for ChunkMoments<'_, T> {
                 .fold(Moments::EMPTY, |m, b| m.merge(Moments::of_block(b, self.shift)));
         }
         let half = blocks.div_ceil(2);
-        let block = |j: usize| {
-            let start = j * MOMENT_BLOCK;
-            Moments::of_block(&self.a[start..self.a.len().min(start + MOMENT_BLOCK)], self.shift)
-        };
-        for j in 0..half {
-            parts[j] = block(j);
-            if half + j < blocks {
-                parts[half + j] = block(half + j);
-            }
+        let visit = |p: usize| if p.is_multiple_of(2) { p / 2 } else { half + p / 2 };
+        let mut order: [&[T]; MAX_BLOCKS] = [&[]; MAX_BLOCKS];
+        for (p, slot) in order[..blocks].iter_mut().enumerate() {
+            let start = visit(p) * MOMENT_BLOCK;
+            *slot = &self.a[start..self.a.len().min(start + MOMENT_BLOCK)];
+        }
+        let mut visited = [(0.0, 0.0); MAX_BLOCKS];
+        T::blocks_moments(&order[..blocks], self.shift, &mut visited[..blocks]);
+        let mut parts = [Moments::EMPTY; MAX_BLOCKS];
+        for (p, &(mean, m2)) in visited[..blocks].iter().enumerate() {
+            parts[visit(p)] = Moments {
+                n: order[p].len() as u64,
+                mean,
+                m2,
+            };
         }
         parts[..blocks].iter().fold(Moments::EMPTY, |m, &p| m.merge(p))
     }

@@ -245,9 +245,16 @@ fn every_simd_path_gives_the_same_bits() {
     let a: Vec<f64> = data(n, 11).iter().map(|x| 1e3 + x).collect();
     let f: Vec<f32> = a.iter().map(|&x| x as f32).collect();
     let i: Vec<i64> = a.iter().map(|&x| (x * 1e9) as i64).collect();
+    // A last chunk of 5 blocks and a partial one (an odd count of blocks to visit, leaves in a
+    // pair, a single leaf and a partial leaf): the variance's AVX2 passes take every branch.
+    let b: Vec<f64> = data(CHUNK_LEN + 5 * MOMENT_BLOCK + 3 * PAIRWISE_LEAF + 77, 12)
+        .iter()
+        .map(|x| 1e9 + x)
+        .collect();
     let c = ctx(Threads::Caller);
     let run = || {
         (
+            var(&c, &b, 0).unwrap().to_bits(),
             sum_float(&c, &a).unwrap().to_bits(),
             sum_float(&c, &f).unwrap().to_bits(),
             var(&c, &a, 0).unwrap().to_bits(),
