@@ -67,6 +67,19 @@ pub(crate) fn avx2_fma_enabled() -> bool {
     }
 }
 
+/// True when AVX-512F code may run (see [`avx2_enabled`]; pinning the baseline turns it off too).
+#[inline(always)]
+pub(crate) fn avx512_enabled() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2_enabled() && std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// The instruction set [`dispatch`] uses on this machine (for `gilfree info`).
 pub fn active_isa() -> &'static str {
     #[cfg(target_arch = "x86_64")]

@@ -76,6 +76,14 @@ pub trait Element: Copy + Send + Sync + PartialOrd + 'static {
     /// True for a floating-point NaN; always false for integers.
     fn is_nan(self) -> bool;
 
+    /// The best (largest if `MAX`, else smallest) element of a non-empty block and whether the
+    /// block holds a NaN, by the portable search (`block_extreme`). int64 overrides this with AVX-512 code on CPUs that
+    /// have it (the same answer: integers have one maximum whatever the order).
+    #[inline(always)]
+    fn block_best<const MAX: bool>(b: &[Self]) -> (Self, bool) {
+        block_extreme::<Self, MAX>(b)
+    }
+
     /// The two passes of [`var`] over each of `blocks` (non-empty, visited in this order), into
     /// `out[k]` for `blocks[k]`: the mean of `x - shift`, then the sum of squared deviations
     /// from it. float64 overrides this with explicit AVX2 + FMA code; every implementation gives
@@ -148,6 +156,68 @@ impl Element for i64 {
     #[inline(always)]
     fn is_nan(self) -> bool {
         false
+    }
+    #[inline(always)]
+    fn block_best<const MAX: bool>(b: &[i64]) -> (i64, bool) {
+        // AVX2 has no 64-bit integer max: LLVM compares and blends, which reads L2 at ~55 GB/s
+        // on one Zen 5 core against ~95 for NumPy's AVX-512 loop (`vpmaxsq`).
+        #[cfg(target_arch = "x86_64")]
+        {
+            if simd::avx512_enabled() {
+                // SAFETY: AVX-512F is available (checked just above), which is all it requires.
+                return (unsafe { avx512::block_best_i64::<MAX>(b) }, false);
+            }
+        }
+        block_extreme::<i64, MAX>(b)
+    }
+}
+
+/// The int64 extreme search with AVX-512F (`vpmaxsq`/`vpminsq`, which AVX2 lacks).
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::{
+        __m512i, _mm512_loadu_si512, _mm512_max_epi64, _mm512_min_epi64, _mm512_reduce_max_epi64,
+        _mm512_reduce_min_epi64, _mm512_set1_epi64,
+    };
+
+    /// The largest (`MAX`) or smallest element of a non-empty block, in four registers of 8
+    /// lanes.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn block_best_i64<const MAX: bool>(b: &[i64]) -> i64 {
+        let Some(&first) = b.first() else {
+            return if MAX { i64::MIN } else { i64::MAX };
+        };
+        let pick = |x: __m512i, y: __m512i| {
+            if MAX {
+                _mm512_max_epi64(x, y)
+            } else {
+                _mm512_min_epi64(x, y)
+            }
+        };
+        let mut acc = [_mm512_set1_epi64(first); 4];
+        let mut it = b.chunks_exact(32);
+        for c in &mut it {
+            for (g, r) in acc.iter_mut().enumerate() {
+                // SAFETY: `c` has 32 elements, so `8 * g .. 8 * g + 8` is in bounds; unaligned
+                // loads are allowed.
+                let x = unsafe { _mm512_loadu_si512(c.as_ptr().add(8 * g).cast()) };
+                *r = pick(*r, x);
+            }
+        }
+        let v = pick(pick(acc[0], acc[1]), pick(acc[2], acc[3]));
+        let mut best = if MAX {
+            _mm512_reduce_max_epi64(v)
+        } else {
+            _mm512_reduce_min_epi64(v)
+        };
+        for &x in it.remainder() {
+            best = if MAX { best.max(x) } else { best.min(x) };
+        }
+        best
     }
 }
 
@@ -977,7 +1047,7 @@ fn chunk_extreme<T: Element, const MAX: bool, const INDEX: bool>(a: &[T], offset
     let mut nan2 = None;
     let mut blocks2 = second.chunks(EXTREME_BLOCK);
     for (j, b) in first.chunks(EXTREME_BLOCK).enumerate() {
-        let (v, nan) = block_extreme::<T, MAX>(b);
+        let (v, nan) = T::block_best::<MAX>(b);
         if nan {
             return first_nan(a, j, offset);
         }
@@ -986,7 +1056,7 @@ fn chunk_extreme<T: Element, const MAX: bool, const INDEX: bool>(a: &[T], offset
         }
         if nan2.is_none() {
             if let Some(b2) = blocks2.next() {
-                let (v2, nan) = block_extreme::<T, MAX>(b2);
+                let (v2, nan) = T::block_best::<MAX>(b2);
                 if nan {
                     nan2 = Some(half + j);
                 } else if best2.is_none_or(|(w, _)| better::<T, MAX>(v2, w)) {

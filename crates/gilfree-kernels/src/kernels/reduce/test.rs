@@ -240,6 +240,32 @@ proptest! {
 }
 
 #[test]
+fn int64_block_best_matches_a_scan() {
+    // The AVX-512 search (where the CPU has it) against the portable one and a plain scan: block
+    // lengths around its 32-element steps, the extremes (and i64::MIN / MAX) at either end and
+    // in the middle.
+    for len in [1, 2, 7, 31, 32, 33, 63, 64, 65, 100, 2047, 2048] {
+        let base: Vec<i64> = data(len, len as u64)
+            .iter()
+            .map(|&x| ((x - 0.5) * 1e18) as i64)
+            .collect();
+        for at in [0, len / 2, len - 1] {
+            for special in [None, Some(i64::MIN), Some(i64::MAX)] {
+                let mut v = base.clone();
+                if let Some(x) = special {
+                    v[at] = x;
+                }
+                let (hi, lo) = (*v.iter().max().unwrap(), *v.iter().min().unwrap());
+                assert_eq!(i64::block_best::<true>(&v), (hi, false), "len {len} at {at}");
+                assert_eq!(i64::block_best::<false>(&v), (lo, false), "len {len} at {at}");
+                assert_eq!(block_extreme::<i64, true>(&v), (hi, false));
+                assert_eq!(block_extreme::<i64, false>(&v), (lo, false));
+            }
+        }
+    }
+}
+
+#[test]
 fn every_simd_path_gives_the_same_bits() {
     let n = 3 * CHUNK_LEN + 1001;
     let a: Vec<f64> = data(n, 11).iter().map(|x| 1e3 + x).collect();
@@ -263,6 +289,8 @@ fn every_simd_path_gives_the_same_bits() {
             argmax(&c, &a).unwrap(),
             argmin(&c, &f).unwrap(),
             min(&c, &i).unwrap(),
+            argmax(&c, &i).unwrap(),
+            max(&c, &i).unwrap(),
         )
     };
     let fast = run();
