@@ -176,9 +176,49 @@ impl Element for i64 {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::{
-        __m512i, _mm512_loadu_si512, _mm512_max_epi64, _mm512_min_epi64, _mm512_reduce_max_epi64,
-        _mm512_reduce_min_epi64, _mm512_set1_epi64,
+        __m512i, _mm512_add_epi64, _mm512_loadu_si512, _mm512_max_epi64, _mm512_min_epi64,
+        _mm512_reduce_add_epi64, _mm512_reduce_max_epi64, _mm512_reduce_min_epi64, _mm512_set1_epi64,
+        _mm512_setzero_si512, _mm512_srai_epi64,
     };
+
+    /// The exact sum of at most `CHUNK_LEN` int64 elements: `hi = x >> 32` (arithmetic) summed
+    /// exactly (|Σhi| < 2^47), `x` summed wrapping; `Σlo = Σx − Σhi·2^32 (mod 2^64)` is exact
+    /// because `0 <= Σlo < 2^48`. Three instructions an element (AVX2 needs a fourth, having no
+    /// 64-bit arithmetic shift).
+    ///
+    /// # Safety
+    ///
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn sum_i64(a: &[i64]) -> i128 {
+        debug_assert!(a.len() <= super::CHUNK_LEN);
+        let mut wrap = [_mm512_setzero_si512(); 4];
+        let mut hi = [_mm512_setzero_si512(); 4];
+        let mut it = a.chunks_exact(32);
+        for c in &mut it {
+            for g in 0..4 {
+                // SAFETY: `c` has 32 elements, so `8 * g .. 8 * g + 8` is in bounds; unaligned
+                // loads are allowed.
+                let x = unsafe { _mm512_loadu_si512(c.as_ptr().add(8 * g).cast()) };
+                wrap[g] = _mm512_add_epi64(wrap[g], x);
+                hi[g] = _mm512_add_epi64(hi[g], _mm512_srai_epi64::<32>(x));
+            }
+        }
+        let sum4 = |r: [__m512i; 4]| {
+            _mm512_reduce_add_epi64(_mm512_add_epi64(
+                _mm512_add_epi64(r[0], r[1]),
+                _mm512_add_epi64(r[2], r[3]),
+            ))
+        };
+        let (w, h) = (sum4(wrap), sum4(hi));
+        #[allow(clippy::cast_sign_loss)]
+        let lo = (w as u64).wrapping_sub((h as u64) << 32);
+        let mut total = (i128::from(h) << 32) + i128::from(lo);
+        for &x in it.remainder() {
+            total += i128::from(x);
+        }
+        total
+    }
 
     /// The largest (`MAX`) or smallest element of a non-empty block, in four registers of 8
     /// lanes.
@@ -352,6 +392,13 @@ impl Int for i64 {
     }
     #[inline(always)]
     fn chunk_sum_two_streams(a: &[i64]) -> i128 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if simd::avx512_enabled() {
+                // SAFETY: AVX-512F is available (checked just above), which is all it requires.
+                return unsafe { avx512::sum_i64(a) };
+            }
+        }
         Self::chunk_sum(a)
     }
     #[inline(always)]
@@ -686,14 +733,7 @@ fn merged_moments<T: Element>(ctx: &Ctx<'_>, a: &[T]) -> Result<(Moments, f64)> 
     // rounded to float64's step there (1.2e-7), and Chan's merge multiplies that rounding by
     // δ·na·nb/n: relative errors of 1e-8 at mean 1e9, spread 1. With it, the means merged are
     // O(spread) and the error is back at a few ulps.
-    #[allow(clippy::cast_precision_loss)]
-    let shift = match a.get(..a.len().min(MOMENT_BLOCK)) {
-        Some(pilot) if !pilot.is_empty() => pairwise(pilot, T::to_f64) / pilot.len() as f64,
-        _ => 0.0,
-    };
-    // A non-finite pilot (inf or NaN in the first block) would poison every element; the
-    // result is NaN then anyway, and an unshifted pass gives NumPy's exact NaN/inf behaviour.
-    let shift = if shift.is_finite() { shift } else { 0.0 };
+    let shift = pilot_shift(a);
     let parts = ctx.map_chunks(a.len(), CHUNK_LEN, MIN_CHUNKS_PER_WORKER, |r| {
         simd::dispatch(ChunkMoments { a: &a[r], shift })
     })?;
@@ -710,7 +750,9 @@ fn merged_moments_serial<T: Element>(a: &[T]) -> (Moments, f64) {
     (m, shift)
 }
 
-/// The shift of [`merged_moments`]: the mean of the first block if finite, else 0.
+/// The shift of [`merged_moments`]: the mean of the first block if finite, else 0. (A non-finite
+/// pilot, from an inf or NaN in the first block, would poison every element; the result is NaN
+/// then anyway, and an unshifted pass gives NumPy's exact NaN/inf behaviour.)
 fn pilot_shift<T: Element>(a: &[T]) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let shift = match a.get(..a.len().min(MOMENT_BLOCK)) {

@@ -240,6 +240,32 @@ proptest! {
 }
 
 #[test]
+fn int64_chunk_sums_are_exact_at_the_extremes() {
+    // The chunk sum (AVX-512F where the CPU has it, else the AVX2/portable lanes) against i128:
+    // lengths around the 32-element steps up to a whole chunk, every element at i64::MIN or
+    // i64::MAX (the halves' sums at their bounds), alternating, and random.
+    for len in [0, 1, 31, 32, 33, 1000, CHUNK_LEN - 1, CHUNK_LEN] {
+        let random: Vec<i64> = data(len, 3)
+            .iter()
+            .map(|&x| ((x - 0.5) * 1.8e19) as i64)
+            .collect();
+        let cases = [
+            vec![i64::MIN; len],
+            vec![i64::MAX; len],
+            (0..len)
+                .map(|k| if k % 2 == 0 { i64::MIN } else { i64::MAX })
+                .collect(),
+            random,
+        ];
+        for v in cases {
+            let exact: i128 = v.iter().map(|&x| i128::from(x)).sum();
+            assert_eq!(i64::chunk_sum_two_streams(&v), exact, "len {len}");
+            assert_eq!(i64::chunk_sum(&v), exact, "len {len}");
+        }
+    }
+}
+
+#[test]
 fn int64_block_best_matches_a_scan() {
     // The AVX-512 search (where the CPU has it) against the portable one and a plain scan: block
     // lengths around its 32-element steps, the extremes (and i64::MIN / MAX) at either end and
