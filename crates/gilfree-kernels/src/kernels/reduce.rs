@@ -77,8 +77,9 @@ pub trait Element: Copy + Send + Sync + PartialOrd + 'static {
     fn is_nan(self) -> bool;
 
     /// The best (largest if `MAX`, else smallest) element of a non-empty block and whether the
-    /// block holds a NaN, by the portable search (`block_extreme`). int64 overrides this with AVX-512 code on CPUs that
-    /// have it (the same answer: integers have one maximum whatever the order).
+    /// block holds a NaN, by the portable search (`block_extreme`). int64 overrides this with
+    /// AVX-512 code on CPUs that have it (the same answer: integers have one maximum whatever the
+    /// order).
     #[inline(always)]
     fn block_best<const MAX: bool>(b: &[Self]) -> (Self, bool) {
         block_extreme::<Self, MAX>(b)
@@ -90,9 +91,7 @@ pub trait Element: Copy + Send + Sync + PartialOrd + 'static {
     /// the same bits as [`shifted_moments`].
     #[inline(always)]
     fn blocks_moments(blocks: &[&[Self]], shift: f64, out: &mut [(f64, f64)]) {
-        for (b, o) in blocks.iter().zip(out) {
-            *o = shifted_moments(b, shift);
-        }
+        portable_blocks_moments(blocks, shift, out);
     }
 }
 
@@ -130,9 +129,15 @@ impl Element for f64 {
                 return;
             }
         }
-        for (b, o) in blocks.iter().zip(out) {
-            *o = shifted_moments(b, shift);
-        }
+        portable_blocks_moments(blocks, shift, out);
+    }
+}
+
+/// [`Element::blocks_moments`] in portable code: [`shifted_moments`] of each block.
+#[inline(always)]
+fn portable_blocks_moments<T: Element>(blocks: &[&[T]], shift: f64, out: &mut [(f64, f64)]) {
+    for (b, o) in blocks.iter().zip(out) {
+        *o = shifted_moments(b, shift);
     }
 }
 
@@ -172,7 +177,8 @@ impl Element for i64 {
     }
 }
 
-/// The int64 extreme search with AVX-512F (`vpmaxsq`/`vpminsq`, which AVX2 lacks).
+/// int64 kernels with AVX-512F: the exact sum (`vpsraq`) and the extreme search
+/// (`vpmaxsq`/`vpminsq`), instructions AVX2 lacks.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::{
